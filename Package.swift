@@ -1,0 +1,58 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Module map (one job each):
+//   CZstd, CLZ4      system libraries (libzstd-dev, liblz4-dev) used by the chunk codecs
+//   HymbaFormat      the .hymba file: layout, storage types (f32/f16/bf16/q8/q4), codecs,
+//                    checksums, reader (memory-mapped) and writer; the model config
+//   HymbaConverter   Hugging Face checkpoint -> .hymba (safetensors, validation, recipe, synthesize)
+//   HymbaTokenizer   SentencePiece-style BPE tokenizer and streaming detokenizer
+//   HymbaRuntime     the Hymba forward pass over a mapped model file, caches, sampling
+//   hymba-convert, hymba-edge   thin command-line shells over the libraries
+let package = Package(
+    name: "hymba-edge",
+    products: [
+        .executable(name: "hymba-convert", targets: ["hymba-convert"]),
+        .executable(name: "hymba-edge", targets: ["hymba-edge"]),
+        .library(name: "HymbaFormat", targets: ["HymbaFormat"]),
+        .library(name: "HymbaConverter", targets: ["HymbaConverter"]),
+        .library(name: "HymbaRuntime", targets: ["HymbaRuntime"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CZstd", pkgConfig: "libzstd",
+            providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(
+            name: "CLZ4", pkgConfig: "liblz4",
+            providers: [.apt(["liblz4-dev"])]),
+        .target(name: "HymbaFormat", dependencies: ["CZstd", "CLZ4"]),
+        .target(name: "HymbaConverter", dependencies: ["HymbaFormat"]),
+        .target(name: "HymbaTokenizer", dependencies: ["HymbaFormat"]),
+        .target(name: "HymbaRuntime", dependencies: ["HymbaFormat", "HymbaTokenizer"]),
+        .executableTarget(
+            name: "hymba-convert",
+            dependencies: [
+                "HymbaConverter", "HymbaFormat",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(
+            name: "hymba-edge",
+            dependencies: [
+                "HymbaRuntime", "HymbaFormat", "HymbaTokenizer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .testTarget(name: "HymbaFormatTests", dependencies: ["HymbaFormat"]),
+        .testTarget(
+            name: "HymbaConverterTests", dependencies: ["HymbaConverter", "HymbaFormat"]),
+        .testTarget(
+            name: "HymbaTokenizerTests",
+            dependencies: ["HymbaTokenizer", "HymbaConverter", "HymbaFormat"]),
+        .testTarget(
+            name: "HymbaRuntimeTests",
+            dependencies: ["HymbaRuntime", "HymbaConverter", "HymbaFormat"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

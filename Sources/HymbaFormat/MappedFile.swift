@@ -1,0 +1,79 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A read-only memory mapping of a whole file. The mapping lives as long as this object.
+public final class MappedFile: @unchecked Sendable {
+    public let path: String
+    public let base: UnsafeRawPointer
+    public let count: Int
+
+    public init(path: String) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw IOError(path: path, operation: "open", errno: errno) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw IOError(path: path, operation: "stat", errno: errno) }
+        if (st.st_mode & S_IFMT) == S_IFDIR { throw IOError(path: path, operation: "open", message: "is a directory") }
+        let size = Int(st.st_size)
+        count = size
+        if size == 0 {
+            // mmap of length 0 fails; give empty files a valid dummy pointer.
+            base = UnsafeRawPointer(UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 64))
+            return
+        }
+        guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
+            throw IOError(path: path, operation: "mmap", errno: errno)
+        }
+        base = UnsafeRawPointer(p)
+    }
+
+    deinit {
+        if count == 0 {
+            UnsafeMutableRawPointer(mutating: base).deallocate()
+        } else {
+            munmap(UnsafeMutableRawPointer(mutating: base), count)
+        }
+    }
+
+    /// Bytes `[offset, offset+length)`; the caller has checked the range.
+    public func bytes(at offset: Int, count length: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: base + offset, count: length)
+    }
+
+    /// Advises the kernel about the expected access pattern of a range (page-rounded).
+    public func advise(offset: Int, length: Int, _ advice: Int32) {
+        guard count > 0, length > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = offset / page * page
+        let end = min(count, offset + length)
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, advice)
+    }
+}
+
+/// An operating-system error with the file and operation that failed.
+public struct IOError: Error, CustomStringConvertible {
+    public var path: String
+    public var operation: String
+    public var message: String
+
+    public init(path: String, operation: String, errno code: Int32) {
+        self.path = path
+        self.operation = operation
+        self.message = String(cString: strerror(code))
+    }
+
+    public init(path: String, operation: String, message: String) {
+        self.path = path
+        self.operation = operation
+        self.message = message
+    }
+
+    public var description: String { "\(path): \(operation) failed: \(message)" }
+}
