@@ -5,7 +5,7 @@
 /// (a `HymbaFile` or a `SafetensorsFile`) and lives as long as it does.
 public struct TensorData: @unchecked Sendable {
     /// A run of consecutive whole rows stored contiguously.
-    public struct Segment: Sendable {
+    public struct Segment: @unchecked Sendable {
         public var firstRow: Int
         public var rowCount: Int
         public var base: UnsafeRawPointer
