@@ -264,7 +264,7 @@ private struct ConfigReader {
 
     func optionalInt(_ key: String) throws -> Int? {
         if isNull(key) { return nil }
-        guard let n = json[key] as? NSNumber, !(json[key] is Bool), n.doubleValue == n.doubleValue.rounded(),
+        guard let n = json[key] as? NSNumber, !isJSONBool(json[key]!), n.doubleValue == n.doubleValue.rounded(),
               abs(n.doubleValue) < 1e15 else {
             throw ConfigError("\(key) must be an integer, found \(json[key]!)")
         }
@@ -281,13 +281,13 @@ private struct ConfigReader {
 
     func double(_ key: String, default def: Double) throws -> Double {
         if isNull(key) { return def }
-        guard let n = json[key] as? NSNumber, !(json[key] is Bool) else { throw ConfigError("\(key) must be a number, found \(json[key]!)") }
+        guard let n = json[key] as? NSNumber, !isJSONBool(json[key]!) else { throw ConfigError("\(key) must be a number, found \(json[key]!)") }
         return n.doubleValue
     }
 
     func bool(_ key: String, default def: Bool) throws -> Bool {
         if isNull(key) { return def }
-        if let b = json[key] as? Bool { return b }
+        if isJSONBool(json[key]!), let b = json[key] as? Bool { return b }
         throw ConfigError("\(key) must be true or false, found \(json[key]!)")
     }
 
@@ -295,7 +295,7 @@ private struct ConfigReader {
         if isNull(key) { return nil }
         guard let arr = json[key] as? [Any] else { throw ConfigError("\(key) must be a list of integers") }
         return try arr.map { v in
-            guard let n = v as? NSNumber, !(v is Bool) else { throw ConfigError("\(key) must be a list of integers, found \(v)") }
+            guard let n = v as? NSNumber, !isJSONBool(v) else { throw ConfigError("\(key) must be a list of integers, found \(v)") }
             return n.intValue
         }
     }
@@ -306,9 +306,16 @@ private struct ConfigReader {
         return try arr.map { g in
             guard let inner = g as? [Any] else { throw ConfigError("\(key) must be a list of lists of integers") }
             return try inner.map { v in
-                guard let n = v as? NSNumber, !(v is Bool) else { throw ConfigError("\(key) must hold integers, found \(v)") }
+                guard let n = v as? NSNumber, !isJSONBool(v) else { throw ConfigError("\(key) must hold integers, found \(v)") }
                 return n.intValue
             }
         }
     }
+}
+
+/// True for JSON `true`/`false` as Foundation parses them (an NSNumber of ObjC type "c"):
+/// `as? Bool` alone also accepts the numbers 0 and 1.
+func isJSONBool(_ v: Any) -> Bool {
+    guard let n = v as? NSNumber else { return v is Bool }
+    return String(cString: n.objCType) == "c"
 }
