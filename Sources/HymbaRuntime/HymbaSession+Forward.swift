@@ -1,0 +1,130 @@
+import HymbaFormat
+
+/// The efficient forward pass over a chunk of T consecutive packed positions (MODEL.md 1–3).
+/// T = 1 uses matrix-vector products, T > 1 matrix-matrix products; everything else is the same
+/// code, so prefill and decode cannot drift apart.
+extension HymbaSession {
+    /// y = x·Wᵀ for T rows (x rows `ldx` apart, y rows `ldy` apart).
+    @inline(__always)
+    func linear(_ w: TensorData, _ x: UnsafePointer<Float>, ldx: Int, _ y: UnsafeMutablePointer<Float>, ldy: Int, rows T: Int) {
+        if T == 1 {
+            MatVec.run(w, x, y, rows: 0..<w.rows)
+        } else {
+            MatMul.run(w, x: x, ldx: ldx, tokens: T, y: y, ldy: ldy, rows: 0..<w.rows, scratch: tileScratch)
+        }
+    }
+
+    /// Runs positions p0 ..< p0+T. `tokens` nil means the meta rows (`model.memory_tokens`
+    /// rows p0 …). `logitsOut` receives all T rows of logits ([T, V]); `lastLogits` puts the
+    /// last row's logits into `logitsBuffer`.
+    func forward(rows T: Int, firstPosition p0: Int, tokens: UnsafePointer<Int>?,
+                 logitsOut: UnsafeMutablePointer<Float>?, lastLogits: Bool) {
+        // 1. Input rows: token embeddings, or the meta tokens themselves.
+        for t in 0..<T {
+            let (table, row) = tokens.map { (model.embed, $0[t]) } ?? (model.metaTokens!, p0 + t)
+            RowDecode.decode(table.type, table.row(row), d, into: X + t * d)
+        }
+        let half = dk / 2
+        for t in 0..<T {
+            Rope.angles(position: p0 + t, invFreq: model.invFreq.p, half: half, cos: cosT + t * half, sin: sinT + t * half)
+        }
+
+        for layer in model.layers {
+            if capture != nil { capture![layer.index].append(contentsOf: UnsafeBufferPointer(start: X, count: T * d)) }
+            layerForward(layer, rows: T, firstPosition: p0)
+        }
+
+        // 3. Output: final norm, head.
+        let eps = config.rmsNormEps
+        if capture != nil {
+            for t in 0..<T { Norms.rmsNorm(X + t * d, weight: model.finalNorm.p, count: d, eps: eps, out: Hn + t * d) }
+            capture![config.numLayers].append(contentsOf: UnsafeBufferPointer(start: Hn, count: T * d))
+        }
+        if let out = logitsOut {
+            for t in 0..<T { Norms.rmsNorm(X + t * d, weight: model.finalNorm.p, count: d, eps: eps, out: Hn + t * d) }
+            linear(model.head, Hn, ldx: d, out, ldy: V, rows: T)
+            if lastLogits { logitsBuffer.update(from: out + (T - 1) * V, count: V) }
+        } else if lastLogits {
+            Norms.rmsNorm(X + (T - 1) * d, weight: model.finalNorm.p, count: d, eps: eps, out: Hn)
+            MatVec.run(model.head, Hn, logitsBuffer)
+        }
+    }
+
+    /// One layer (MODEL.md 2) on T rows of the residual stream X.
+    func layerForward(_ L: LayerWeights, rows T: Int, firstPosition p0: Int) {
+        let eps = config.rmsNormEps
+        let inRows = L.inProj.rows
+        let kDim = Hkv * dk, vDim = Hkv * dv
+        let kOff = d, vOff = d + kDim
+        let xOff = L.producesKV ? d + kDim + vDim : d
+        let gOff = xOff + E
+        let half = dk / 2
+
+        // h = RMSNorm(X), Z = h·in_projᵀ
+        for t in 0..<T { Norms.rmsNorm(X + t * d, weight: L.inputNorm.p, count: d, eps: eps, out: Hn + t * d) }
+        linear(L.inProj, Hn, ldx: d, Z, ldy: inRows, rows: T)
+
+        // 2a. Attention: rotate q (and k), store k and v (producers), attend with this layer's role.
+        let cache = caches[L.kvProducer]!
+        for t in 0..<T {
+            let z = Z + t * inRows
+            Rope.apply(z, heads: H, headDim: dk, cos: cosT + t * half, sin: sinT + t * half)
+            if L.producesKV {
+                Rope.apply(z + kOff, heads: Hkv, headDim: dk, cos: cosT + t * half, sin: sinT + t * half)
+                cache.write(position: p0 + t, keys: z + kOff, values: z + vOff)
+            }
+        }
+        let window = L.isGlobal ? nil : config.slidingWindow
+        for t in 0..<T {
+            Attention.attend(q: Z + t * inRows, cache: cache, position: p0 + t, window: window,
+                             queryHeads: H, heads: 0..<H, scores: scores, out: Aout + t * E)
+        }
+
+        // 2b. SSM heads: conv window = [conv state; this chunk's x], conv + SiLU.
+        let keep = K - 1
+        win.update(from: convState[L.index], count: keep * E)
+        for t in 0..<T { (win + (keep + t) * E).update(from: Z + t * inRows + xOff, count: E) }
+        SSMKernels.conv(window: win, weightT: L.convWeightT.p, bias: L.convBias.p, taps: K, channels: E,
+                        tokens: T, out: U, ldo: E, range: 0..<E)
+        convState[L.index].update(from: win + T * E, count: keep * E)
+
+        // δ | B | C = u·x_projᵀ, inner norms, Δ = softplus(δ·dt_projᵀ + bias).
+        linear(L.xProj, U, ldx: E, XP, ldy: xpDim, rows: T)
+        if let dtN = L.dtNorm, let bN = L.bNorm, let cN = L.cNorm {
+            for t in 0..<T {
+                let xp = XP + t * xpDim
+                Norms.rmsNorm(xp, weight: dtN.p, count: R, eps: eps, out: xp)
+                Norms.rmsNorm(xp + R, weight: bN.p, count: N, eps: eps, out: xp + R)
+                Norms.rmsNorm(xp + R + N, weight: cN.p, count: N, eps: eps, out: xp + R + N)
+            }
+        }
+        linear(L.dtProj, XP, ldx: xpDim, DT, ldy: E, rows: T)
+        for t in 0..<T { Norms.softplusBias(DT + t * E, L.dtBias.p, E) }
+
+        // Selective scan, D skip, gate by SiLU(g).
+        let S = ssmState[L.index]
+        for t in 0..<T {
+            let xp = XP + t * xpDim
+            SSMKernels.scanStep(state: S, A: L.A.p, u: U + t * E, delta: DT + t * E, B: xp + R, C: xp + R + N,
+                                D: L.D.p, gate: Z + t * inRows + gOff, y: Y + t * E, stateSize: N, range: 0..<E)
+        }
+
+        // 2c. Fusion m = (RMSNorm(a) + RMSNorm(s)) / 2, out_proj, residual.
+        for t in 0..<T {
+            let f = Fz + t * E, y = Y + t * E
+            Norms.rmsNorm(Aout + t * E, weight: L.preAvgNorm1.p, count: E, eps: eps, out: f)
+            Norms.rmsNorm(y, weight: L.preAvgNorm2.p, count: E, eps: eps, out: y)
+            for i in 0..<E { f[i] = (f[i] + y[i]) * 0.5 }
+        }
+        linear(L.outProj, Fz, ldx: E, O, ldy: d, rows: T)
+        Norms.add(X, O, T * d)
+
+        // MLP: X += (SiLU(h2·gateᵀ) ⊙ h2·upᵀ)·downᵀ with h2 = RMSNorm(X; pre_moe_layernorm).
+        for t in 0..<T { Norms.rmsNorm(X + t * d, weight: L.preMoENorm.p, count: d, eps: eps, out: Hn + t * d) }
+        linear(L.gateProj, Hn, ldx: d, G, ldy: F, rows: T)
+        linear(L.upProj, Hn, ldx: d, Up, ldy: F, rows: T)
+        Norms.siluMul(G, Up, T * F)
+        linear(L.downProj, G, ldx: F, O, ldy: d, rows: T)
+        Norms.add(X, O, T * d)
+    }
+}

@@ -1,0 +1,278 @@
+import HymbaFormat
+
+/// Options of a session.
+public struct HymbaOptions: Sendable, Equatable {
+    /// Regular tokens the session can hold (the meta tokens come on top); nil means the
+    /// config's `max_position_embeddings`. Must be in 1…max_position_embeddings.
+    public var contextLength: Int?
+    /// Element type of the key/value caches.
+    public var kvType: KVType
+    /// Tokens processed per matrix-matrix pass during prefill (activation buffers and local
+    /// KV rings are sized by it).
+    public var prefillChunk: Int
+
+    public init(contextLength: Int? = nil, kvType: KVType = .f16, prefillChunk: Int = 128) {
+        self.contextLength = contextLength
+        self.kvType = kvType
+        self.prefillChunk = prefillChunk
+    }
+}
+
+/// How `eval` feeds a sequence.
+public enum EvalMode: Sendable, Equatable, CustomStringConvertible {
+    /// One `prefill` of all ids.
+    case full
+    /// One `decode` per id.
+    case incremental
+    /// `prefill` calls of the given number of ids.
+    case chunked(Int)
+
+    public var description: String {
+        switch self {
+        case .full: return "full"
+        case .incremental: return "incremental"
+        case let .chunked(n): return "chunked(\(n))"
+        }
+    }
+}
+
+/// One sequence being run through a model: every cache and activation buffer, allocated once
+/// at creation (nothing is allocated per token). Starts after the meta tokens (the model's
+/// `MetaPrefix` copied in); `prefill` feeds many tokens with matrix-matrix products,
+/// `decode` one token with matrix-vector products; both give the numbers of the
+/// full-sequence forward (MODEL.md). Not thread-safe: one session per thread.
+public final class HymbaSession {
+    public let model: HymbaModel
+    public let options: HymbaOptions
+    /// Regular tokens this session can hold.
+    public let contextLength: Int
+    /// Regular tokens fed so far (the next token's packed position is M + position).
+    public private(set) var position = 0
+
+    let chunk: Int
+    let config: HymbaConfig
+    let d: Int, E: Int, H: Int, Hkv: Int, dk: Int, dv: Int, N: Int, K: Int, R: Int, F: Int, V: Int, M: Int
+    let xpDim: Int, maxIn: Int, maxRow: Int
+
+    /// Per layer: its own cache (producers) or nil (consumers read their producer's).
+    package let caches: [KVCache?]
+    /// Per layer: the last K−1 SSM inputs x, [(K−1), E] (MODEL.md 2b, x = 0 before position 0).
+    let convState: [UnsafeMutablePointer<Float>]
+    /// Per layer: the scan state S, [E, N].
+    let ssmState: [UnsafeMutablePointer<Float>]
+
+    // Activations for a chunk of T = `chunk` rows (row-major, one row per position).
+    let X: UnsafeMutablePointer<Float>      // residual stream          [T, d]
+    let Hn: UnsafeMutablePointer<Float>     // normed stream            [T, d]
+    let Z: UnsafeMutablePointer<Float>      // in_proj output           [T, rows of in_proj]
+    let Aout: UnsafeMutablePointer<Float>   // attention output a       [T, E]
+    let win: UnsafeMutablePointer<Float>    // conv window              [K−1+T, E]
+    let U: UnsafeMutablePointer<Float>      // conv+SiLU output u       [T, E]
+    let XP: UnsafeMutablePointer<Float>     // x_proj output δ|B|C      [T, R+2N]
+    let DT: UnsafeMutablePointer<Float>     // Δ                        [T, E]
+    let Y: UnsafeMutablePointer<Float>      // gated scan output s      [T, E]
+    let Fz: UnsafeMutablePointer<Float>     // fused m                  [T, E]
+    let O: UnsafeMutablePointer<Float>      // projection output        [T, d]
+    let G: UnsafeMutablePointer<Float>      // MLP gate                 [T, F]
+    let Up: UnsafeMutablePointer<Float>     // MLP up                   [T, F]
+    let cosT: UnsafeMutablePointer<Float>   // RoPE cos                 [T, dk/2]
+    let sinT: UnsafeMutablePointer<Float>   // RoPE sin                 [T, dk/2]
+    let scores: UnsafeMutablePointer<Float> // attention scores         [M + largest ring]
+    let tileScratch: UnsafeMutablePointer<Float> // matmul row tile     [4, largest row]
+    let logitsBuffer: UnsafeMutablePointer<Float> // last position      [V]
+    private var allocations: [UnsafeMutablePointer<Float>] = []
+    let scratchFloats: Int
+
+    /// Per-layer hidden-state capture (diagnosis); nil normally.
+    var capture: [[Float]]?
+
+    /// Creates a session positioned right after the meta tokens.
+    public convenience init(model: HymbaModel, options: HymbaOptions = HymbaOptions()) throws {
+        try self.init(model: model, options: options, startFromPrefix: true)
+    }
+
+    init(model: HymbaModel, options: HymbaOptions, startFromPrefix: Bool) throws {
+        let c = model.config
+        let ctx = options.contextLength ?? c.maxPositionEmbeddings
+        guard ctx >= 1, ctx <= c.maxPositionEmbeddings else {
+            throw HymbaRuntimeError.invalidOption("context length \(ctx) must be in 1…\(c.maxPositionEmbeddings) (max_position_embeddings)")
+        }
+        guard options.prefillChunk >= 1 else {
+            throw HymbaRuntimeError.invalidOption("prefill chunk \(options.prefillChunk) must be at least 1")
+        }
+        self.model = model
+        self.options = options
+        self.config = c
+        contextLength = ctx
+        chunk = options.prefillChunk
+        d = c.hiddenSize; E = c.innerSize; H = c.numHeads; Hkv = c.numKVHeads; dk = c.headDim; dv = c.valueHeadDim
+        N = c.stateSize; K = c.convKernel; R = c.dtRank; F = c.intermediateSize; V = c.vocabSize; M = c.numMetaTokens
+        xpDim = R + 2 * N
+        maxIn = (0..<c.numLayers).map { c.inProjRows(layer: $0) }.max() ?? 0
+        maxRow = max(d, E, F, R)
+
+        let plan = MemoryReport(config: c, options: options)
+        var list: [KVCache?] = Array(repeating: nil, count: c.numLayers)
+        for entry in plan.kvLayers {
+            list[entry.layer] = KVCache(type: options.kvType, kvHeads: Hkv, keyDim: dk, valueDim: dv,
+                                        metaSlots: M, regularSlots: entry.regularSlots)
+        }
+        caches = list
+        let largestRing = plan.kvLayers.map(\.regularSlots).max() ?? 0
+
+        var allocs: [UnsafeMutablePointer<Float>] = []
+        var floats = 0
+        func alloc(_ n: Int, scratch: Bool = true) -> UnsafeMutablePointer<Float> {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: max(1, n))
+            p.initialize(repeating: 0, count: max(1, n))
+            allocs.append(p)
+            if scratch { floats += n }
+            return p
+        }
+        let T = chunk
+        let convCount = (c.convKernel - 1) * c.innerSize, ssmCount = c.innerSize * c.stateSize
+        convState = (0..<c.numLayers).map { _ in alloc(convCount, scratch: false) }
+        ssmState = (0..<c.numLayers).map { _ in alloc(ssmCount, scratch: false) }
+        X = alloc(T * d); Hn = alloc(T * d); Z = alloc(T * maxIn); Aout = alloc(T * E)
+        win = alloc((K - 1 + T) * E); U = alloc(T * E); XP = alloc(T * xpDim); DT = alloc(T * E)
+        Y = alloc(T * E); Fz = alloc(T * E); O = alloc(T * d); G = alloc(T * F); Up = alloc(T * F)
+        cosT = alloc(T * dk / 2); sinT = alloc(T * dk / 2)
+        scores = alloc(M + largestRing); tileScratch = alloc(MatMul.tileRows * maxRow); logitsBuffer = alloc(V)
+        allocations = allocs
+        scratchFloats = floats
+        if startFromPrefix { reset() }
+    }
+
+    deinit { for p in allocations { p.deallocate() } }
+
+    /// The logits of the last position computed (`vocabSize` values), valid until the next call.
+    public var logits: UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: logitsBuffer, count: V) }
+
+    /// Bytes this session holds: caches, states and activation buffers.
+    public var memoryReport: MemoryReport {
+        var r = MemoryReport(config: config, options: options)
+        r.scratchBytes = 4 * scratchFloats
+        return r
+    }
+
+    /// Starts a new sequence: position 0, caches and states as right after the meta tokens.
+    public func reset() {
+        position = 0
+        load(prefix: model.metaPrefix)
+    }
+
+    private func load(prefix: MetaPrefix) {
+        for l in 0..<config.numLayers {
+            if let cache = caches[l] {
+                prefix.keys[l].withUnsafeBufferPointer { k in
+                    prefix.values[l].withUnsafeBufferPointer { v in
+                        for p in 0..<M {
+                            cache.write(position: p, keys: k.baseAddress! + p * Hkv * dk, values: v.baseAddress! + p * Hkv * dv)
+                        }
+                    }
+                }
+            }
+            prefix.convStates[l].withUnsafeBufferPointer { convState[l].update(from: $0.baseAddress!, count: (K - 1) * E) }
+            prefix.ssmStates[l].withUnsafeBufferPointer { ssmState[l].update(from: $0.baseAddress!, count: E * N) }
+        }
+    }
+
+    // MARK: Feeding tokens
+
+    private func check(_ tokens: [Int]) throws {
+        for (i, t) in tokens.enumerated() where t < 0 || t >= V {
+            throw HymbaRuntimeError.tokenOutOfVocabulary(token: t, index: i, vocabSize: V)
+        }
+        if position + tokens.count > contextLength {
+            throw HymbaRuntimeError.contextOverflow(position: position, requested: tokens.count, contextLength: contextLength)
+        }
+    }
+
+    /// Feeds `tokens` (processed `prefillChunk` at a time with matrix-matrix products). Afterwards
+    /// `logits` holds the last token's logits; with `allLogits` (room for tokens.count × vocab
+    /// floats), row i receives the logits after token i. Throws, changing nothing, on a token
+    /// outside the vocabulary or when the context would overflow.
+    public func prefill(_ tokens: [Int], allLogits: UnsafeMutableBufferPointer<Float>? = nil) throws {
+        try check(tokens)
+        if let out = allLogits, out.count < tokens.count * V {
+            throw HymbaRuntimeError.bufferTooSmall(what: "prefill logits", needed: tokens.count * V, found: out.count)
+        }
+        if tokens.isEmpty { return }
+        try tokens.withUnsafeBufferPointer { ids in
+            var start = 0
+            while start < ids.count {
+                let T = min(chunk, ids.count - start)
+                let last = start + T == ids.count
+                try runChunk(rows: T, tokens: ids.baseAddress! + start,
+                             logitsOut: allLogits.map { $0.baseAddress! + start * V }, lastLogits: last)
+                start += T
+            }
+        }
+    }
+
+    /// Feeds one token (matrix-vector products) and returns its logits (valid until the next call).
+    @discardableResult
+    public func decode(_ token: Int) throws -> UnsafeBufferPointer<Float> {
+        if token < 0 || token >= V { throw HymbaRuntimeError.tokenOutOfVocabulary(token: token, index: 0, vocabSize: V) }
+        if position + 1 > contextLength {
+            throw HymbaRuntimeError.contextOverflow(position: position, requested: 1, contextLength: contextLength)
+        }
+        var t = token
+        try withUnsafePointer(to: &t) { try runChunk(rows: 1, tokens: $0, logitsOut: nil, lastLogits: true) }
+        return logits
+    }
+
+    private func runChunk(rows T: Int, tokens: UnsafePointer<Int>, logitsOut: UnsafeMutablePointer<Float>?, lastLogits: Bool) throws {
+        forward(rows: T, firstPosition: M + position, tokens: tokens, logitsOut: logitsOut, lastLogits: lastLogits)
+        position += T
+    }
+
+    /// Runs `ids` from a fresh start (`reset`) and returns every position's logits, [n, vocab].
+    public func eval(ids: [Int], mode: EvalMode) throws -> [Float] {
+        reset()
+        var out = [Float](repeating: 0, count: ids.count * V)
+        try out.withUnsafeMutableBufferPointer { buf in
+            switch mode {
+            case .full:
+                try prefill(ids, allLogits: buf)
+            case .incremental:
+                for (i, t) in ids.enumerated() {
+                    let l = try decode(t)
+                    (buf.baseAddress! + i * V).update(from: l.baseAddress!, count: V)
+                }
+            case let .chunked(n):
+                guard n >= 1 else { throw HymbaRuntimeError.invalidOption("chunk size \(n) must be at least 1") }
+                var s = 0
+                while s < ids.count {
+                    let e = min(ids.count, s + n)
+                    try prefill(Array(ids[s..<e]), allLogits: UnsafeMutableBufferPointer(rebasing: buf[(s * V)...]))
+                    s = e
+                }
+            }
+        }
+        return out
+    }
+
+    /// Like `eval`, and also the residual stream entering each layer plus the final-normed
+    /// stream: `hidden[L]` is [(M+n), d] with the M meta rows first (the layout of the
+    /// fixtures' `hidden_i_L`), for L = 0 … layers.
+    public func evalWithHiddenStates(ids: [Int], mode: EvalMode) throws -> (logits: [Float], hidden: [[Float]]) {
+        let meta = MetaPrefix.hiddenStates(of: model)
+        capture = Array(repeating: [], count: config.numLayers + 1)
+        defer { capture = nil }
+        let logits = try eval(ids: ids, mode: mode)
+        let hidden = zip(meta, capture!).map { $0 + $1 }
+        return (logits, hidden)
+    }
+
+    /// Runs the M meta rows from an empty state (used to build the `MetaPrefix`).
+    func runMetaRows() {
+        position = 0
+        var start = 0
+        while start < M {
+            let T = min(chunk, M - start)
+            forward(rows: T, firstPosition: start, tokens: nil, logitsOut: nil, lastLogits: false)
+            start += T
+        }
+    }
+}

@@ -1,0 +1,96 @@
+import HymbaFormat
+
+/// Matrix-vector products for one token (decoding): `y[r] = W[r,:]·x` for the rows in
+/// `rows`, with `W` in its stored type (`[out, in]` layout, MODEL.md "y = x·Wᵀ"). Each weight
+/// row is read once, decoded block by block in registers (`Dot`). The row range lets a thread
+/// pool split one product across threads; `y` is indexed by absolute row.
+package enum MatVec {
+    package static func run(_ w: TensorData, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
+        let n = w.rowLength
+        switch w.type {
+        case .f32: for r in rows { y[r] = Dot.f32(w.row(r), x, n) }
+        case .bf16: for r in rows { y[r] = Dot.bf16(w.row(r), x, n) }
+        case .f16: for r in rows { y[r] = Dot.f16(w.row(r), x, n) }
+        case .q8: for r in rows { y[r] = Dot.q8(w.row(r), x, n) }
+        case .q4: for r in rows { y[r] = Dot.q4(w.row(r), x, n) }
+        }
+    }
+
+    /// All rows.
+    package static func run(_ w: TensorData, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+        run(w, x, y, rows: 0..<w.rows)
+    }
+}
+
+/// Widening of one encoded row to fp32 with SIMD (the matmul's row tiles).
+package enum RowDecode {
+    package static func decode(_ type: StorageType, _ src: UnsafeRawPointer, _ n: Int, into dst: UnsafeMutablePointer<Float>) {
+        let out = UnsafeMutableRawPointer(dst)
+        switch type {
+        case .f32:
+            out.copyMemory(from: src, byteCount: 4 * n)
+        case .bf16, .f16:
+            var i = 0
+            if type == .bf16 {
+                while i + 8 <= n {
+                    out.storeBytes(of: VectorMath.bf16ToFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: SIMD8<UInt16>.self)), toByteOffset: 4 * i, as: SIMD8<Float>.self)
+                    i += 8
+                }
+                while i < n { dst[i] = HalfFloat.bf16ToFloat(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))); i += 1 }
+            } else {
+                while i + 8 <= n {
+                    out.storeBytes(of: VectorMath.f16ToFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: SIMD8<UInt16>.self)), toByteOffset: 4 * i, as: SIMD8<Float>.self)
+                    i += 8
+                }
+                while i < n { dst[i] = HalfFloat.f16ToFloat(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))); i += 1 }
+            }
+        case .q8:
+            let full = n / 32
+            var blk = src
+            for b in 0..<full {
+                let d = HalfFloat.f16ToFloat(UInt16(littleEndian: blk.loadUnaligned(as: UInt16.self)))
+                for k in 0..<4 {
+                    let q = Dot.int8ToFloat(blk.loadUnaligned(fromByteOffset: 2 + 8 * k, as: SIMD8<Int8>.self))
+                    out.storeBytes(of: d * q, toByteOffset: 128 * b + 32 * k, as: SIMD8<Float>.self)
+                }
+                blk += Q8Layout.blockBytes
+            }
+            if n > 32 * full {
+                let d = HalfFloat.f16ToFloat(UInt16(littleEndian: blk.loadUnaligned(as: UInt16.self)))
+                for i in 0..<(n - 32 * full) { dst[32 * full + i] = d * Float(blk.load(fromByteOffset: 2 + i, as: Int8.self)) }
+            }
+        case .q4:
+            let nsub = Q4Layout.subBlocks(length: n)
+            var group = src
+            var sub = 0
+            while sub < nsub {
+                let k = min(Q4Layout.subBlocksPerGroup, nsub - sub)
+                let d = HalfFloat.f16ToFloat(UInt16(littleEndian: group.loadUnaligned(as: UInt16.self)))
+                let dmin = HalfFloat.f16ToFloat(UInt16(littleEndian: group.loadUnaligned(fromByteOffset: 2, as: UInt16.self)))
+                let scales = group + 4
+                let quants = scales + Q4Layout.scaleBytes(subBlocks: k)
+                for j in 0..<k {
+                    let (sc, mn) = Q4Layout.entry(scales, j)
+                    let scale = d * Float(sc), minv = dmin * Float(mn)
+                    let qs = quants + 16 * j
+                    let base = (sub + j) * 32
+                    if base + 32 <= n {
+                        let b0 = qs.loadUnaligned(as: SIMD8<UInt8>.self), b1 = qs.loadUnaligned(fromByteOffset: 8, as: SIMD8<UInt8>.self)
+                        out.storeBytes(of: scale * Dot.nibbleToFloat(b0 & 0x0F) - minv, toByteOffset: 4 * base, as: SIMD8<Float>.self)
+                        out.storeBytes(of: scale * Dot.nibbleToFloat(b1 & 0x0F) - minv, toByteOffset: 4 * base + 32, as: SIMD8<Float>.self)
+                        out.storeBytes(of: scale * Dot.nibbleToFloat(b0 &>> 4) - minv, toByteOffset: 4 * base + 64, as: SIMD8<Float>.self)
+                        out.storeBytes(of: scale * Dot.nibbleToFloat(b1 &>> 4) - minv, toByteOffset: 4 * base + 96, as: SIMD8<Float>.self)
+                    } else {
+                        for b in 0..<16 {
+                            let byte = qs.load(fromByteOffset: b, as: UInt8.self)
+                            if base + b < n { dst[base + b] = scale * Float(byte & 0xF) - minv }
+                            if base + b + 16 < n { dst[base + b + 16] = scale * Float(byte >> 4) - minv }
+                        }
+                    }
+                }
+                group += Q4Layout.groupBytes(subBlocks: k)
+                sub += k
+            }
+        }
+    }
+}

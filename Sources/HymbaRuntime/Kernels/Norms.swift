@@ -1,0 +1,89 @@
+import Foundation
+
+/// RMSNorm and the elementwise activations (MODEL.md, "Symbols": RMSNorm, SiLU, softplus).
+package enum Norms {
+    /// Σ x[i]² over n elements.
+    @inline(__always)
+    package static func sumOfSquares(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+        let raw = UnsafeRawPointer(x)
+        var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
+        var i = 0
+        while i + 16 <= n {
+            let v0 = raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+            let v1 = raw.loadUnaligned(fromByteOffset: 4 * i + 32, as: SIMD8<Float>.self)
+            a0 += v0 * v0
+            a1 += v1 * v1
+            i += 16
+        }
+        var s = (a0 + a1).sum()
+        while i < n { s += x[i] * x[i]; i += 1 }
+        return s
+    }
+
+    /// out = w ⊙ x / sqrt(mean(x²) + eps). `out` may be `x` (in place).
+    @inline(__always)
+    package static func rmsNorm(_ x: UnsafePointer<Float>, weight w: UnsafePointer<Float>, count n: Int, eps: Float,
+                                out: UnsafeMutablePointer<Float>) {
+        let inv = 1 / (sumOfSquares(x, n) / Float(n) + eps).squareRoot()
+        let xr = UnsafeRawPointer(x), wr = UnsafeRawPointer(w), o = UnsafeMutableRawPointer(out)
+        var i = 0
+        while i + 8 <= n {
+            let v = xr.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) * inv
+            o.storeBytes(of: wr.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) * v, toByteOffset: 4 * i, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < n { out[i] = w[i] * (x[i] * inv); i += 1 }
+    }
+
+    /// x[i] = SiLU(x[i]) · y[i] (the MLP's gate, MODEL.md 2c).
+    @inline(__always)
+    package static func siluMul(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int) {
+        let xr = UnsafeMutableRawPointer(x), yr = UnsafeRawPointer(y)
+        var i = 0
+        while i + 8 <= n {
+            let v = xr.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+            let m = yr.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+            xr.storeBytes(of: VectorMath.silu(v) * m, toByteOffset: 4 * i, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < n { x[i] = silu(x[i]) * y[i]; i += 1 }
+    }
+
+    /// x[i] = SiLU(x[i]).
+    @inline(__always)
+    package static func siluInPlace(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
+        let xr = UnsafeMutableRawPointer(x)
+        var i = 0
+        while i + 8 <= n {
+            let v = xr.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+            xr.storeBytes(of: VectorMath.silu(v), toByteOffset: 4 * i, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < n { x[i] = silu(x[i]); i += 1 }
+    }
+
+    /// x[i] = softplus(x[i] + bias[i]) (Δ of MODEL.md 2b). Like torch, softplus(v) = v above 20.
+    @inline(__always)
+    package static func softplusBias(_ x: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, _ n: Int) {
+        for i in 0..<n { x[i] = softplus(x[i] + bias[i]) }
+    }
+
+    @inline(__always)
+    package static func silu(_ x: Float) -> Float { x / (1 + Foundation.exp(-x)) }
+
+    @inline(__always)
+    package static func softplus(_ x: Float) -> Float { x > 20 ? x : Foundation.log1p(Foundation.exp(x)) }
+
+    /// y[i] += x[i].
+    @inline(__always)
+    package static func add(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
+        let yr = UnsafeMutableRawPointer(y), xr = UnsafeRawPointer(x)
+        var i = 0
+        while i + 8 <= n {
+            let s = yr.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) + xr.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+            yr.storeBytes(of: s, toByteOffset: 4 * i, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < n { y[i] += x[i]; i += 1 }
+    }
+}

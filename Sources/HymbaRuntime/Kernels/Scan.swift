@@ -1,0 +1,72 @@
+import Foundation
+
+/// The SSM heads' sequential parts (MODEL.md 2b): the causal depthwise convolution and the
+/// selective scan. Both take a channel range so a thread pool can split them.
+package enum SSMKernels {
+    /// Causal depthwise convolution plus bias, then SiLU, for `tokens` consecutive positions:
+    /// `out[t·ldo + i] = SiLU(bias[i] + Σ_j weightT[j·E + i] · window[(t+j)·E + i])`.
+    /// `window` holds K−1+tokens rows of E: the K−1 inputs before the chunk (the conv state,
+    /// zeros before position 0) followed by the chunk's inputs; `weightT` is conv1d.weight
+    /// transposed to [K, E] so that every tap is a contiguous row.
+    package static func conv(window: UnsafePointer<Float>, weightT: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                             taps K: Int, channels E: Int, tokens: Int,
+                             out: UnsafeMutablePointer<Float>, ldo: Int, range: Range<Int>) {
+        let wr = UnsafeRawPointer(weightT), br = UnsafeRawPointer(bias), xr = UnsafeRawPointer(window)
+        for t in 0..<tokens {
+            let o = out + t * ldo
+            let orw = UnsafeMutableRawPointer(o)
+            var i = range.lowerBound
+            while i + 8 <= range.upperBound {
+                var acc = br.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+                for j in 0..<K {
+                    acc += wr.loadUnaligned(fromByteOffset: 4 * (j * E + i), as: SIMD8<Float>.self)
+                        * xr.loadUnaligned(fromByteOffset: 4 * ((t + j) * E + i), as: SIMD8<Float>.self)
+                }
+                orw.storeBytes(of: VectorMath.silu(acc), toByteOffset: 4 * i, as: SIMD8<Float>.self)
+                i += 8
+            }
+            while i < range.upperBound {
+                var acc = bias[i]
+                for j in 0..<K { acc += weightT[j * E + i] * window[(t + j) * E + i] }
+                o[i] = Norms.silu(acc)
+                i += 1
+            }
+        }
+    }
+
+    /// One time step of the selective scan for channels in `range`, gated output included:
+    ///   S[i,n] = exp(Δ[i]·A[i,n])·S[i,n] + Δ[i]·B[n]·u[i]
+    ///   y[i]   = (Σ_n S[i,n]·C[n] + D[i]·u[i]) · SiLU(g[i])
+    /// `state` and `A` are [E, N] row-major.
+    package static func scanStep(state: UnsafeMutablePointer<Float>, A: UnsafePointer<Float>,
+                                 u: UnsafePointer<Float>, delta: UnsafePointer<Float>,
+                                 B: UnsafePointer<Float>, C: UnsafePointer<Float>, D: UnsafePointer<Float>,
+                                 gate: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                                 stateSize N: Int, range: Range<Int>) {
+        let vec = N / 8 * 8
+        let Br = UnsafeRawPointer(B), Cr = UnsafeRawPointer(C)
+        for i in range {
+            let s = state + i * N, a = A + i * N
+            let sr = UnsafeMutableRawPointer(s), ar = UnsafeRawPointer(a)
+            let dt = delta[i], du = delta[i] * u[i]
+            var accv = SIMD8<Float>()
+            var n = 0
+            while n < vec {
+                let decay = VectorMath.exp(dt * ar.loadUnaligned(fromByteOffset: 4 * n, as: SIMD8<Float>.self))
+                let sv = decay * sr.loadUnaligned(fromByteOffset: 4 * n, as: SIMD8<Float>.self)
+                    + du * Br.loadUnaligned(fromByteOffset: 4 * n, as: SIMD8<Float>.self)
+                sr.storeBytes(of: sv, toByteOffset: 4 * n, as: SIMD8<Float>.self)
+                accv += sv * Cr.loadUnaligned(fromByteOffset: 4 * n, as: SIMD8<Float>.self)
+                n += 8
+            }
+            var acc = accv.sum()
+            while n < N {
+                let sv = Foundation.exp(dt * a[n]) * s[n] + du * B[n]
+                s[n] = sv
+                acc += sv * C[n]
+                n += 1
+            }
+            y[i] = (acc + D[i] * u[i]) * Norms.silu(gate[i])
+        }
+    }
+}
