@@ -25,6 +25,18 @@ struct TokenizerImportTests {
         #expect(spec.bosID == 1 && spec.eosID == 2 && spec.padID == nil && spec.addBOS)
     }
 
+    @Test("merges written as [left, right] pairs (newer tokenizer.json) import the same")
+    func mergePairs() throws {
+        var text = Self.tokenizerJSON
+        for merge in ["a b", "\u{2581} a", "\u{2581}a b", "ab c", "c d", "\u{2581} \u{2581}", "b c", "\u{2581} b"] {
+            let parts = merge.split(separator: " ")
+            let replaced = text.replacingOccurrences(of: "\"\(merge)\"", with: "[\"\(parts[0])\", \"\(parts[1])\"]")
+            #expect(replaced != text, "\(merge)")
+            text = replaced
+        }
+        #expect(try importing(tokenizer: text) == (try importing()))
+    }
+
     @Test("a missing tokenizer.json or tokenizer_config.json is named")
     func missingFiles() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tok-import-\(UUID().uuidString)")
