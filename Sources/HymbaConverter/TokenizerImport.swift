@@ -39,6 +39,14 @@ public enum TokenizerImport {
                         tokenizerPath: tokenizerPath, configPath: configPath)
     }
 
+    /// The `"tokenizer"` object for a model file's metadata (`TokenizerSpec.jsonObject()`), or
+    /// nil when `directory` has no `tokenizer.json` (the file then carries no tokenizer). A
+    /// `tokenizer.json` without `tokenizer_config.json`, or one we cannot run, throws.
+    public static func metadataObject(directory: String) throws -> [String: Any]? {
+        guard FileManager.default.fileExists(atPath: directory + "/tokenizer.json") else { return nil }
+        return try spec(checkpointDirectory: directory).jsonObject()
+    }
+
     /// The same from the files' contents; the paths only name the files in errors.
     public static func spec(
         tokenizerJSON: Data, tokenizerConfig: Data,

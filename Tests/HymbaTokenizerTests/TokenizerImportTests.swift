@@ -42,6 +42,7 @@ struct TokenizerImportTests {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tok-import-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
+        #expect(try TokenizerImport.metadataObject(directory: dir.path) == nil)  // no tokenizer at all
         #expect { try TokenizerImport.spec(checkpointDirectory: dir.path) } throws: { error in
             let e = error as? TokenizerImportError
             return e?.file == dir.path + "/tokenizer.json" && e?.message.hasPrefix("missing") == true
@@ -50,8 +51,11 @@ struct TokenizerImportTests {
         #expect { try TokenizerImport.spec(checkpointDirectory: dir.path) } throws: { error in
             (error as? TokenizerImportError)?.file == dir.path + "/tokenizer_config.json"
         }
+        #expect(throws: TokenizerImportError.self) { try TokenizerImport.metadataObject(directory: dir.path) }
         try Data(Self.configJSON.utf8).write(to: dir.appendingPathComponent("tokenizer_config.json"))
         #expect(try TokenizerImport.spec(checkpointDirectory: dir.path).vocab.count == 20)
+        let object = try #require(try TokenizerImport.metadataObject(directory: dir.path))
+        #expect(try TokenizerSpec(json: object) == (try TokenizerImport.spec(checkpointDirectory: dir.path)))
     }
 
     @Test("unsupported features are refused by name", arguments: [
