@@ -8,7 +8,8 @@ import HymbaFormat
 ///     let ids = tokenizer.encode("Hello world")      // [1, 15043, 3186]
 ///     tokenizer.decode(ids)                           // "Hello world"
 ///
-/// Building one costs a few tens of milliseconds for a 32k vocabulary (tables are built once).
+/// Building one validates the spec and builds the tables once: about 75 ms for Hymba's 32k
+/// vocabulary and 61k merges (release build).
 /// Immutable after `init`: safe to share between threads. `encode` is O(n log n) in the text
 /// length in the worst case (a long word without spaces), about linear for ordinary text.
 public final class Tokenizer: Sendable {
