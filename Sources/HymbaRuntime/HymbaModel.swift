@@ -175,3 +175,8 @@ public final class HymbaModel: @unchecked Sendable {
         layers.contains { $0.kvProducer == l && $0.isGlobal }
     }
 }
+
+/// True when this module was compiled with optimization. Unoptimized Swift runs SIMD code
+/// about 10× slower than scalar code (every vector operation becomes a generic call), so the
+/// tests scale their sampling by it.
+package let runtimeIsOptimized: Bool = !_isDebugAssertConfiguration()

@@ -35,13 +35,15 @@ final class Fixture: @unchecked Sendable {
     func logits(_ i: Int) -> [Float] { try! expected.floats("logits_\(i)") }
     func hidden(_ i: Int, layer: Int) -> [Float] { try! expected.floats("hidden_\(i)_\(layer)") }
 
-    /// The same weights re-encoded (`StorageCodec`) in another storage type.
-    func model(storing type: StorageType) -> HymbaModel {
-        try! HymbaModel(source: ReencodedWeights(checkpoint, matrices: type))
+    /// The same weights re-encoded (`StorageCodec`) in another storage type (the embedding
+    /// table, which is also the tied head, in `embeddings` when given).
+    func model(storing type: StorageType, embeddings: StorageType? = nil) -> HymbaModel {
+        try! HymbaModel(source: ReencodedWeights(checkpoint, matrices: type, embeddings: embeddings))
     }
 
     static let tiny = Fixture("tiny-hymba")
     static let untied = Fixture("tiny-hymba-untied")
+    static let code = Fixture("tiny-code-hymba")
 }
 
 /// A weight source holding another source's tensors re-encoded in memory: the large matrices
@@ -57,11 +59,12 @@ final class ReencodedWeights: WeightSource, @unchecked Sendable {
          "up_proj.weight", "down_proj.weight", "embed_tokens.weight", "lm_head.weight"].contains { name.hasSuffix($0) }
     }
 
-    init(_ source: WeightSource, matrices: StorageType) throws {
+    init(_ source: WeightSource, matrices: StorageType, embeddings: StorageType? = nil) throws {
         config = source.config
         for (name, _) in config.expectedTensors where !(name == "model.memory_tokens" && config.numMetaTokens == 0) {
             let t = try source.tensor(name)
-            add(name: name, shape: t.shape, values: t.decodeAll(), type: Self.isMatrix(name) ? matrices : .f32)
+            let type = name == "model.embed_tokens.weight" || name == "lm_head.weight" ? (embeddings ?? matrices) : matrices
+            add(name: name, shape: t.shape, values: t.decodeAll(), type: Self.isMatrix(name) ? type : .f32)
         }
     }
 

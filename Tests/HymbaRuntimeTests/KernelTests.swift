@@ -1,0 +1,233 @@
+import Foundation
+import HymbaFormat
+import Testing
+@testable import HymbaRuntime
+
+/// Each SIMD kernel against a plain scalar computation, on odd shapes (tails, partial q8/q4
+/// blocks and groups, ring wrap-around).
+@Suite("Kernels")
+struct KernelTests {
+    /// Rows of `length` random values encoded in `type`, and their decoded values (the codec's
+    /// reference decoder: what the kernels must reproduce).
+    struct Encoded {
+        let data: TensorData
+        let decoded: [Float]
+        let storage: UnsafeMutableRawPointer
+    }
+
+    static func encode(_ type: StorageType, rows: Int, length n: Int, seed: UInt64) -> Encoded {
+        var rng = SyntheticModels.Random(seed: seed)
+        let values = rng.normals(rows * n, std: 1)
+        let rb = type.rowBytes(length: n)
+        let buf = UnsafeMutableRawPointer.allocate(byteCount: max(1, rows * rb), alignment: 64)
+        values.withUnsafeBufferPointer { v in
+            for r in 0..<rows { StorageCodec.encodeRow(type: type, v.baseAddress! + r * n, length: n, into: buf + r * rb) }
+        }
+        let data = TensorData(name: "w", type: type, shape: [rows, n], segments: [.init(firstRow: 0, rowCount: rows, base: UnsafeRawPointer(buf))])
+        return Encoded(data: data, decoded: data.decodeAll(), storage: buf)
+    }
+
+    static let types: [StorageType] = [.f32, .bf16, .f16, .q8, .q4]
+    static let lengths = [1, 7, 16, 31, 33, 100, 517, 1600]
+
+    @Test("dot products and matvec, every storage type, odd lengths", arguments: types)
+    func matVec(type: StorageType) {
+        for n in Self.lengths {
+            let rows = 3
+            let w = Self.encode(type, rows: rows, length: n, seed: UInt64(n))
+            defer { w.storage.deallocate() }
+            var rng = SyntheticModels.Random(seed: 99)
+            let x = rng.normals(n, std: 1)
+            var y = [Float](repeating: .nan, count: rows)
+            MatVec.run(w.data, x, &y)
+            for r in 0..<rows {
+                var ref: Double = 0, mag: Double = 0
+                for i in 0..<n { ref += Double(w.decoded[r * n + i]) * Double(x[i]); mag += abs(Double(w.decoded[r * n + i]) * Double(x[i])) }
+                #expect(abs(Double(y[r]) - ref) <= 1e-5 * mag + 1e-6, "\(type) n=\(n) row \(r): \(y[r]) vs \(ref)")
+            }
+        }
+    }
+
+    @Test("row decoding equals the codec's decoder", arguments: types)
+    func rowDecode(type: StorageType) {
+        for n in Self.lengths {
+            let w = Self.encode(type, rows: 2, length: n, seed: UInt64(n) + 5)
+            defer { w.storage.deallocate() }
+            var out = [Float](repeating: .nan, count: n)
+            RowDecode.decode(type, w.data.row(1), n, into: &out)
+            let ref = Array(w.decoded[n...])
+            let worst = zip(out, ref).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
+            #expect(worst <= 1e-6, "\(type) n=\(n)")
+        }
+    }
+
+    @Test("matmul equals matvec per token (row tiles, tails, strided rows)", arguments: types)
+    func matMul(type: StorageType) {
+        for (rows, n) in [(7, 33), (9, 100), (4, 16), (1, 5)] {
+            let w = Self.encode(type, rows: rows, length: n, seed: 17)
+            defer { w.storage.deallocate() }
+            let tokens = 5, ldx = n + 3, ldy = rows + 2
+            var rng = SyntheticModels.Random(seed: 3)
+            let x = rng.normals(tokens * ldx, std: 1)
+            var y = [Float](repeating: .nan, count: tokens * ldy)
+            var scratch = [Float](repeating: 0, count: MatMul.tileRows * n)
+            MatMul.run(w.data, x: x, ldx: ldx, tokens: tokens, y: &y, ldy: ldy, rows: 0..<rows, scratch: &scratch)
+            for t in 0..<tokens {
+                var yv = [Float](repeating: 0, count: rows)
+                Array(x[(t * ldx)..<(t * ldx + n)]).withUnsafeBufferPointer { MatVec.run(w.data, $0.baseAddress!, &yv) }
+                for r in 0..<rows {
+                    #expect(abs(y[t * ldy + r] - yv[r]) <= 1e-5 * (1 + abs(yv[r])), "\(type) \(rows)x\(n) token \(t) row \(r)")
+                }
+            }
+        }
+    }
+
+    @Test("f16 widening is bit-exact for all 65536 inputs")
+    func halfWidening() {
+        for base in stride(from: 0, to: 65536, by: 8) {
+            let h = SIMD8<UInt16>((0..<8).map { UInt16(base + $0) })
+            let f = VectorMath.f16ToFloat(h)
+            for i in 0..<8 {
+                let ref = HalfFloat.f16ToFloat(h[i])
+                #expect(ref.isNaN ? f[i].isNaN : f[i].bitPattern == ref.bitPattern, "f16 bits \(h[i])")
+            }
+        }
+    }
+
+    @Test("vector exp within 3e-7 relative; SiLU and softmax")
+    func exp() {
+        var worst: Double = 0
+        var x: Float = -87
+        while x < 88 {
+            let v = VectorMath.exp(SIMD8<Float>((0..<8).map { x + Float($0) * 0.0137 }))
+            for i in 0..<8 {
+                let ref = Foundation.exp(Double(x + Float(i) * 0.0137))
+                worst = max(worst, abs(Double(v[i]) - ref) / ref)
+            }
+            x += 0.25
+        }
+        #expect(worst <= 3e-7, "exp relative error \(worst)")
+        let s = VectorMath.silu(SIMD8<Float>(-30, -3, -0.5, 0, 0.5, 3, 30, 100))
+        for (i, v) in [-30, -3, -0.5, 0, 0.5, 3, 30, 100].enumerated() {
+            #expect(abs(s[i] - Norms.silu(Float(v))) <= 1e-6 * max(1, abs(Float(v))))
+        }
+        var scores: [Float] = [3, -1, 0.5, 100, 99, -50, 2, 2, 7, 1, 0]
+        let ref = scores.map { Foundation.exp(Double($0 - 100)) }
+        let sum = ref.reduce(0, +)
+        Attention.softmax(&scores, scores.count)
+        for i in 0..<scores.count { #expect(abs(Double(scores[i]) - ref[i] / sum) <= 1e-6) }
+    }
+
+    @Test("RMSNorm, in place and out of place")
+    func rmsNorm() {
+        for n in [1, 5, 16, 100] {
+            var rng = SyntheticModels.Random(seed: UInt64(n))
+            var x = rng.normals(n, std: 2)
+            let w = rng.normals(n, std: 1)
+            let ms = x.reduce(0) { $0 + Double($1) * Double($1) } / Double(n)
+            let ref = (0..<n).map { Double(w[$0]) * Double(x[$0]) / (ms + 1e-6).squareRoot() }
+            var out = [Float](repeating: 0, count: n)
+            Norms.rmsNorm(x, weight: w, count: n, eps: 1e-6, out: &out)
+            x.withUnsafeMutableBufferPointer { Norms.rmsNorm($0.baseAddress!, weight: w, count: n, eps: 1e-6, out: $0.baseAddress!) }
+            for i in 0..<n {
+                #expect(abs(Double(out[i]) - ref[i]) <= 1e-5 * (1 + abs(ref[i])))
+                #expect(x[i] == out[i])
+            }
+        }
+    }
+
+    /// Attention over a ring that has wrapped, against the mask of MODEL.md 2a evaluated
+    /// directly on the positions.
+    @Test("attention: GQA, meta tokens, window, ring wrap-around", arguments: KVType.allCases)
+    func attention(kv: KVType) {
+        let M = 3, W = 4, H = 6, Hkv = 2, dk = 10, dv = 20, ring = W + 3
+        let total = M + 17
+        var rng = SyntheticModels.Random(seed: 8)
+        let keys = rng.normals(total * Hkv * dk, std: 1), values = rng.normals(total * Hkv * dv, std: 1)
+        let local = KVCache(type: kv, kvHeads: Hkv, keyDim: dk, valueDim: dv, metaSlots: M, regularSlots: ring)
+        let global = KVCache(type: kv, kvHeads: Hkv, keyDim: dk, valueDim: dv, metaSlots: M, regularSlots: total - M)
+        var scores = [Float](repeating: 0, count: total)
+        for p in 0..<total {
+            keys.withUnsafeBufferPointer { k in
+                values.withUnsafeBufferPointer { v in
+                    local.write(position: p, keys: k.baseAddress! + p * Hkv * dk, values: v.baseAddress! + p * Hkv * dv)
+                    global.write(position: p, keys: k.baseAddress! + p * Hkv * dk, values: v.baseAddress! + p * Hkv * dv)
+                }
+            }
+            let q = rng.normals(H * dk, std: 1)
+            // Stored keys/values as the cache holds them (rounded for f16).
+            func stored(_ x: Float) -> Float { kv == .f16 ? HalfFloat.f16ToFloat(HalfFloat.floatToF16(x)) : x }
+            for (cache, window) in [(global, nil), (local, W)] as [(KVCache, Int?)] {
+                var out = [Float](repeating: .nan, count: H * dv)
+                Attention.attend(q: q, cache: cache, position: p, window: window, queryHeads: H, heads: 0..<H, scores: &scores, out: &out)
+                for h in 0..<H {
+                    let g = h / (H / Hkv)
+                    let allowed = (0...p).filter { window == nil || p - $0 <= window! || $0 < M }
+                    let s = allowed.map { p2 in (0..<dk).reduce(0.0) { $0 + Double(q[h * dk + $1]) * Double(stored(keys[(p2 * Hkv + g) * dk + $1])) } / Double(dk).squareRoot() }
+                    let m = s.max()!
+                    let e = s.map { Foundation.exp($0 - m) }
+                    let sum = e.reduce(0, +)
+                    for j in 0..<dv {
+                        let ref = zip(allowed, e).reduce(0.0) { $0 + $1.1 / sum * Double(stored(values[($1.0 * Hkv + g) * dv + j])) }
+                        #expect(abs(Double(out[h * dv + j]) - ref) <= 1e-5, "p=\(p) window=\(String(describing: window)) h=\(h) j=\(j)")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("causal conv + SiLU and the selective scan step", arguments: [16, 5])
+    func ssm(stateSize N: Int) {
+        let E = 21, K = 4, T = 3
+        var rng = SyntheticModels.Random(seed: UInt64(N))
+        let window = rng.normals((K - 1 + T) * E, std: 1), wT = rng.normals(K * E, std: 0.5), bias = rng.normals(E, std: 0.1)
+        var u = [Float](repeating: 0, count: T * E)
+        SSMKernels.conv(window: window, weightT: wT, bias: bias, taps: K, channels: E, tokens: T, out: &u, ldo: E, range: 0..<E)
+        for t in 0..<T {
+            for i in 0..<E {
+                var acc = Double(bias[i])
+                for j in 0..<K { acc += Double(wT[j * E + i]) * Double(window[(t + j) * E + i]) }
+                let ref = acc / (1 + Foundation.exp(-acc))
+                #expect(abs(Double(u[t * E + i]) - ref) <= 1e-5)
+            }
+        }
+        let A = (0..<(E * N)).map { -Float($0 % N + 1) * 0.7 }
+        var state = rng.normals(E * N, std: 1)
+        let s0 = state
+        let delta = (0..<E).map { _ in rng.uniform() * 0.5 }, B = rng.normals(N, std: 1), C = rng.normals(N, std: 1)
+        let D = rng.normals(E, std: 1), gate = rng.normals(E, std: 1), x = rng.normals(E, std: 1)
+        var y = [Float](repeating: .nan, count: E)
+        SSMKernels.scanStep(state: &state, A: A, u: x, delta: delta, B: B, C: C, D: D, gate: gate, y: &y, stateSize: N, range: 0..<E)
+        for i in 0..<E {
+            var acc = 0.0
+            for n in 0..<N {
+                let s = Foundation.exp(Double(delta[i] * A[i * N + n])) * Double(s0[i * N + n]) + Double(delta[i]) * Double(B[n]) * Double(x[i])
+                #expect(abs(Double(state[i * N + n]) - s) <= 1e-5 * (1 + abs(s)))
+                acc += s * Double(C[n])
+            }
+            let g = Double(gate[i])
+            let ref = (acc + Double(D[i]) * Double(x[i])) * g / (1 + Foundation.exp(-g))
+            #expect(abs(Double(y[i]) - ref) <= 1e-5 * (1 + abs(ref)))
+        }
+    }
+
+    @Test("RoPE rotate-half against the formula at a large position")
+    func rope() {
+        let dk = 20, heads = 3, p = 5000
+        let inv = Rope.inverseFrequencies(base: 10000, headDim: dk)
+        var c = [Float](repeating: 0, count: dk / 2), s = [Float](repeating: 0, count: dk / 2)
+        Rope.angles(position: p, invFreq: inv, half: dk / 2, cos: &c, sin: &s)
+        var rng = SyntheticModels.Random(seed: 1)
+        let x0 = rng.normals(heads * dk, std: 1)
+        var x = x0
+        Rope.apply(&x, heads: heads, headDim: dk, cos: c, sin: s)
+        for h in 0..<heads {
+            for j in 0..<(dk / 2) {
+                let theta = Double(Float(p) * inv[j])
+                let a = Double(x0[h * dk + j]), b = Double(x0[h * dk + j + dk / 2])
+                #expect(abs(Double(x[h * dk + j]) - (a * cos(theta) - b * sin(theta))) <= 1e-5)
+                #expect(abs(Double(x[h * dk + j + dk / 2]) - (b * cos(theta) + a * sin(theta))) <= 1e-5)
+            }
+        }
+    }
+}
