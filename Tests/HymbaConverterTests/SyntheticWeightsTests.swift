@@ -4,8 +4,22 @@ import HymbaConverter
 import HymbaFormat
 
 @Suite struct SyntheticWeightsTests {
+    static let configs: String = {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/configs").path
+    }()
+
     static func config(_ size: String) throws -> HymbaConfig {
-        try HymbaConfig(jsonData: Data(contentsOf: URL(fileURLWithPath: Fixtures.config(size))))
+        try HymbaConfig(jsonData: Data(contentsOf: URL(fileURLWithPath: configs + "/hymba-\(size)/config.json")))
+    }
+
+    /// The tensors of the default recipe's q4 set (QuantizationRecipe's large matrices).
+    static func isQ4Tensor(_ name: String) -> Bool {
+        let suffixes = [
+            ".mamba.in_proj.weight", ".mamba.out_proj.weight", ".mamba.x_proj.0.weight", ".mamba.dt_proj.0.weight",
+            ".moe.experts.0.gate_proj.weight", ".moe.experts.0.up_proj.weight", ".moe.experts.0.down_proj.weight",
+        ]
+        return name == "model.embed_tokens.weight" || name == "lm_head.weight" || suffixes.contains { name.hasSuffix($0) }
     }
 
     static func row(_ g: SyntheticWeights, _ name: String, _ shape: [Int], _ r: Int) -> [Float] {
@@ -136,13 +150,13 @@ import HymbaFormat
     @Test func q4BeatsQ4_0OnEveryRecipeTensorAt1_5BShapes() throws {
         let config = try Self.config("1.5b")
         let allRows = ProcessInfo.processInfo.environment["HYMBA_Q4_ALL_ROWS"] != nil
-        let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.root + "/configs/hymba-1.5b/tensors.json"))
+        let data = try Data(contentsOf: URL(fileURLWithPath: Self.configs + "/hymba-1.5b/tensors.json"))
         let list = try #require(try JSONSerialization.jsonObject(with: data) as? [[String: Any]])
         let g = SyntheticWeights(config: config, seed: 0)
         var ratios: [(String, Double)] = []
         for item in list {
             let name = try #require(item["name"] as? String), shape = try #require(item["shape"] as? [Int])
-            guard QuantizationRecipe.isLargeMatrix(name) else { continue }
+            guard Self.isQ4Tensor(name) else { continue }
             var cmp = Q4VersusQ4_0()
             let rowsPerTensor = allRows ? 64 : max(2, 3200 / shape[1])
             for i in 0..<rowsPerTensor { cmp.add(row: Self.row(g, name, shape, i * (shape[0] / rowsPerTensor))) }
