@@ -91,7 +91,9 @@ public final class HymbaFile: @unchecked Sendable {
             throw HymbaFileError.sectionChecksum(path: path, section: "metadata", expected: h.metadataChecksum, found: metaSum)
         }
         metadataBytes = Data(bytes: base + metaStart, count: metaLen)
-        guard let meta = (try? JSONSerialization.jsonObject(with: metadataBytes)) as? [String: Any] else {
+        // Escape raw U+FEFF first: Foundation drops it at the start of a string (a vocab piece).
+        let parsable = TokenizerSpec.escapingByteOrderMarks(in: metadataBytes)
+        guard let meta = (try? JSONSerialization.jsonObject(with: parsable)) as? [String: Any] else {
             throw HymbaFileError.badMetadata(path: path, message: "not a JSON object")
         }
         metadata = meta

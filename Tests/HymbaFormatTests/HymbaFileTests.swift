@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import HymbaFormat
+import HymbaFormat
 
 /// Writer → reader round trips, and the reader's refusal of damaged files.
 @Suite struct HymbaFileTests {

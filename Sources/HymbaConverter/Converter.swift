@@ -1,0 +1,59 @@
+import Foundation
+import HymbaFormat
+
+/// Settings of one conversion.
+public struct ConversionOptions: Sendable {
+    public var recipe = QuantizationRecipe(matrixType: .q8)
+    public var writer = HymbaFileWriter.Options()
+    public init() {}
+}
+
+/// Hugging Face checkpoint → `.hymba`.
+public enum Converter {
+    /// Validates the checkpoint against its config, then writes `output`. `tokenizer` is the
+    /// tokenizer's metadata object (nil: the file carries no tokenizer). Nothing is left at
+    /// `output` unless the whole conversion succeeds.
+    public static func convert(
+        checkpoint: Checkpoint, output: String, tokenizer: [String: Any]?, options: ConversionOptions,
+        progress: ProgressReporter? = nil
+    ) throws -> ConversionReport {
+        try checkpoint.validateTensors()
+        let config = checkpoint.config
+        var jobs: [(TensorSource, StorageType)] = []
+        for (name, shape) in config.expectedTensors {
+            let data = try checkpoint.tensor(name)
+            let rowLength = shape.last!
+            let source = TensorSource(name: name, shape: shape, sourceBytesPerElement: data.type.rowBytes(length: 1)) { rows, dst in
+                for (i, r) in rows.enumerated() { data.decodeRow(r, into: dst + i * rowLength) }
+            }
+            jobs.append((source, options.recipe.type(for: name)))
+        }
+        let files = try checkpoint.sourceFiles()
+        let provenance: [String: Any] = [
+            "converter": "hymba-convert \(HymbaVersion.string)",
+            "source": "checkpoint",
+            "files": files.map { ["name": $0.name, "bytes": $0.bytes, "sha256": $0.sha256] },
+        ]
+        let metadata = ModelMetadata.make(config: checkpoint.configJSON, tokenizer: tokenizer, recipe: options.recipe,
+                                          writer: options.writer, provenance: provenance)
+        return try ModelWriter.write(path: output, metadata: metadata, tensors: jobs, options: options.writer, progress: progress)
+    }
+}
+
+/// The metadata object of a `.hymba` file (schema in `formats/HYMBA-FORMAT.md`, "Metadata").
+public enum ModelMetadata {
+    public static func make(config: [String: Any], tokenizer: [String: Any]?, recipe: QuantizationRecipe,
+                            writer: HymbaFileWriter.Options, provenance: [String: Any]) -> [String: Any] {
+        var quant = recipe.jsonObject
+        quant["codec"] = writer.codec.description
+        quant["level"] = Int(writer.level)
+        quant["chunk_bytes"] = writer.chunkBytes
+        return [
+            "format": "hymba-edge",
+            "config": config,
+            "tokenizer": tokenizer ?? NSNull(),
+            "quantization": quant,
+            "provenance": provenance,
+        ]
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+import HymbaConverter
+import HymbaFormat
+
+/// Fixture checkpoints through `Converter` and back through `HymbaFile`.
+@Suite struct ConverterTests {
+    static let fixtures = [Fixtures.tinyHymba, Fixtures.tinyHymbaUntied]
+
+    /// Largest allowed |stored − source| relative to the row's largest |value|, per type.
+    static func tolerance(_ type: StorageType) -> Float {
+        switch type {
+        case .f32, .bf16: return 0
+        case .f16: return 1e-3
+        case .q8: return 1.0 / 127 * 0.51 + 1e-6
+        case .q4: return 0.25
+        }
+    }
+
+    /// Every tensor read back from the file matches the checkpoint within its type's bound.
+    static func checkAgainstSource(file path: String, checkpoint dir: String) throws {
+        let f = try HymbaFile(path: path)
+        let ckpt = try Checkpoint(directory: dir)
+        let expected = ckpt.config.expectedTensors
+        #expect(f.tensors.map(\.name) == expected.map(\.name))
+        for t in f.tensors {
+            let stored = try f.tensor(t.name)
+            let source = try ckpt.tensor(t.name)
+            #expect(stored.shape == source.shape)
+            let a = stored.decodeAll(), b = source.decodeAll()
+            let rowLength = t.rowLength
+            let tol = tolerance(t.type)
+            var worst: Float = 0
+            for r in 0..<t.rows {
+                var amax: Float = 0
+                for j in 0..<rowLength { amax = max(amax, abs(b[r * rowLength + j])) }
+                for j in 0..<rowLength { worst = max(worst, abs(a[r * rowLength + j] - b[r * rowLength + j]) / max(amax, 1e-30)) }
+            }
+            if tol == 0 {
+                // bit-exact: bf16 source is exactly representable in bf16 and f32.
+                #expect(a == b, "\(t.name) (\(t.type)) must be bit-exact")
+            } else {
+                #expect(worst <= tol, "\(t.name) (\(t.type)): worst relative error \(worst) > \(tol)")
+            }
+        }
+    }
+
+    @Test(arguments: fixtures, [StorageType.f32, .bf16, .f16, .q8, .q4])
+    func convertAndReadBack(fixture: String, quant: StorageType) throws {
+        for codec in ChunkCodec.allCases {
+            let (path, report) = try Fixtures.convert(fixture, quant: quant, codec: codec)
+            try Self.checkAgainstSource(file: path, checkpoint: fixture)
+            #expect(try HymbaFile(path: path).verify().isEmpty)
+            #expect(report.parameters == (try Checkpoint(directory: fixture)).config.parameterCount)
+        }
+    }
+
+    @Test func recipeKeepsSmallTensorsInF32AndTiesHead() throws {
+        let (path, _) = try Fixtures.convert(Fixtures.tinyHymba, quant: .q4,
+                                             overrides: [.init(pattern: "*.out_proj.weight", type: .q8)])
+        let f = try HymbaFile(path: path)
+        for t in f.tensors {
+            let expected: StorageType = t.name.hasSuffix(".out_proj.weight") ? .q8
+                : QuantizationRecipe.isLargeMatrix(t.name) ? .q4 : .f32
+            #expect(t.type == expected, "\(t.name)")
+        }
+        #expect(f.entry("lm_head.weight") == nil, "tied embeddings: no lm_head stored")
+        let untied = try HymbaFile(path: try Fixtures.convert(Fixtures.tinyHymbaUntied, quant: .q8).path)
+        #expect(untied.entry("lm_head.weight")?.type == .q8)
+    }
+
+    @Test func metadataCarriesConfigTokenizerRecipeAndProvenance() throws {
+        let (path, _) = try Fixtures.convert(Fixtures.tinyHymbaUntied, quant: .q8)
+        let f = try HymbaFile(path: path)
+        let config = try #require(f.metadata["config"] as? [String: Any])
+        #expect(config["hidden_size"] as? Int == 48)
+        let tok = try #require(f.metadata["tokenizer"] as? [String: Any])
+        #expect((tok["vocab"] as? [Any])?.count == 32001)
+        #expect((tok["chat_template"] as? String)?.contains("<extra_id_1>Assistant") == true)
+        let q = try #require(f.metadata["quantization"] as? [String: Any])
+        #expect(q["matrix_type"] as? String == "q8")
+        let prov = try #require(f.metadata["provenance"] as? [String: Any])
+        let files = try #require(prov["files"] as? [[String: Any]])
+        let names = files.compactMap { $0["name"] as? String }
+        #expect(names.contains("model-00001-of-00003.safetensors") && names.contains("model-00003-of-00003.safetensors"))
+        #expect(names.contains("config.json") && names.contains("tokenizer.json"))
+        // The recorded SHA-256 is the real one.
+        var h = SHA256()
+        h.update([UInt8](FileManager.default.contents(atPath: Fixtures.tinyHymbaUntied + "/config.json")!))
+        let configEntry = try #require(files.first { $0["name"] as? String == "config.json" })
+        #expect(configEntry["sha256"] as? String == SHA256.hex(h.finalize()))
+    }
+
+    @Test func conversionIsDeterministic() throws {
+        for quant in [StorageType.q4, .bf16] {
+            let a = try Fixtures.convert(Fixtures.tinyHymba, quant: quant).path
+            let b = try Fixtures.convert(Fixtures.tinyHymba, quant: quant).path
+            #expect(FileManager.default.contents(atPath: a) == FileManager.default.contents(atPath: b), "\(quant)")
+        }
+    }
+
+    @Test func verifyFindsAFlippedDataByte() throws {
+        let (path, _) = try Fixtures.convert(Fixtures.tinyHymba, quant: .q8, codec: .none)
+        let f = try HymbaFile(path: path)
+        let t = try #require(f.entry("model.layers.3.moe.experts.0.up_proj.weight"))
+        var bytes = [UInt8](FileManager.default.contents(atPath: path)!)
+        bytes[Int(t.dataOffset) + 10] ^= 1
+        _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        let problems = try HymbaFile(path: path).verify()
+        #expect(problems.count == 1)
+        #expect(problems.first?.tensor == t.name && problems.first?.offset == t.dataOffset)
+    }
+}
