@@ -109,7 +109,7 @@ public struct ModelInspection {
         }
         for t in StorageType.allCases {
             guard let (n, elems, bytes) = byType[t] else { continue }
-            out.append(String(format: "%-5@ %4d tensors %13d weights %14d bytes  %.3f bits/weight", t.description, n, elems, Int(bytes), Double(bytes) * 8 / Double(max(1, elems))))
+            out.append(t.description.padded(to: 5) + String(format: " %4d tensors %13d weights %14d bytes  %.3f bits/weight", n, elems, Int(bytes), Double(bytes) * 8 / Double(max(1, elems))))
         }
         let params = parameterCount
         out.append(String(format: "total %4d tensors %13d weights %14d bytes  %.3f bits/weight (data), %.3f (whole file); compression %.3f×",

@@ -63,8 +63,8 @@ public struct ConversionReport: Sendable {
         ]
         for t in StorageType.allCases {
             guard let s = byType[t] else { continue }
-            lines.append(String(format: "  %-5@ %4d tensors %12d weights  %@  RMSE %.3e (relative %.3e)",
-                                t.description, s.tensors, s.elements, mib(s.storedBytes), s.rmse, s.relativeRMSE))
+            lines.append("  " + t.description.padded(to: 5) + String(format: " %4d tensors %12d weights  %@  RMSE %.3e (relative %.3e)",
+                                s.tensors, s.elements, mib(s.storedBytes), s.rmse, s.relativeRMSE))
         }
         lines.append(String(format: "  time:         %.1f s", seconds))
         return lines.joined(separator: "\n")

@@ -1,0 +1,67 @@
+import ArgumentParser
+import Foundation
+import HymbaFormat
+import HymbaRuntime
+
+/// `hymba-edge eval`: run token ids through the model and write every position's logits.
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run token ids and write the logits of every position as raw little-endian fp32 [n, vocab].")
+
+    @OptionGroup var model: ModelOptions
+
+    @Option(name: .long, help: "Comma-separated token ids, e.g. 1,523,887.")
+    var ids: String
+
+    @Option(name: .long, help: "full (one prefill), incremental (one token at a time) or chunked:N (prefill chunks of N).")
+    var mode: String = "full"
+
+    @Option(name: .long, help: "Where to write the logits (default: not written).")
+    var output: String?
+
+    func run() throws {
+        try runReportingErrors {
+            let tokens = try parseIDs(ids)
+            let evalMode = try parseMode(mode)
+            let (_, m) = try model.open()
+            let session = try HymbaSession(model: m, options: try model.sessionOptions())
+            let logits = try session.eval(ids: tokens, mode: evalMode)
+            let vocab = m.config.vocabSize
+            if let output {
+                let data = logits.withUnsafeBufferPointer { buf -> Data in
+                    var le = Data(capacity: buf.count * 4)
+                    for v in buf { withUnsafeBytes(of: v.bitPattern.littleEndian) { le.append(contentsOf: $0) } }
+                    return le
+                }
+                guard FileManager.default.createFile(atPath: output, contents: data) else {
+                    throw IOError(path: output, operation: "write", message: "cannot create the file")
+                }
+            }
+            let last = logits[(tokens.count - 1) * vocab ..< tokens.count * vocab]
+            let argmax = last.indices.max { last[$0] < last[$1] }! - (tokens.count - 1) * vocab
+            print("n: \(tokens.count)")
+            print("vocab: \(vocab)")
+            print("argmax_last: \(argmax)")
+            if let output { print("logits: \(output)") }
+        }
+    }
+
+    func parseIDs(_ text: String) throws -> [Int] {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !parts.isEmpty, !(parts.count == 1 && parts[0].isEmpty) else { throw ValidationError("--ids: no token ids given") }
+        return try parts.enumerated().map { i, p in
+            guard let v = Int(p) else { throw ValidationError("--ids: entry \(i) \"\(p)\" is not an integer") }
+            return v
+        }
+    }
+
+    func parseMode(_ text: String) throws -> EvalMode {
+        switch text {
+        case "full": return .full
+        case "incremental": return .incremental
+        default:
+            if text.hasPrefix("chunked:"), let n = Int(text.dropFirst(8)), n >= 1 { return .chunked(n) }
+            throw ValidationError("--mode \(text): expected full, incremental or chunked:N with N ≥ 1")
+        }
+    }
+}

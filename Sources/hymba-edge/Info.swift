@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import HymbaFormat
+import HymbaRuntime
+
+/// `hymba-edge info`: what a model is and what running it costs in memory.
+struct Info: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Config summary, layer roles, tensor storage, and KV/state bytes per token and at full context.")
+
+    @Argument(help: "The .hymba model file.")
+    var file: String
+
+    @Option(name: .long, help: "Context length for the memory figures (default: max_position_embeddings).")
+    var ctx: Int?
+
+    @Option(name: .customLong("kv-type"), help: "KV element type for the memory figures: f16 or f32.")
+    var kvType: String = "f16"
+
+    func run() throws {
+        try runReportingErrors {
+            guard let kv = KVType(rawValue: kvType) else { throw ValidationError("--kv-type \(kvType): expected f16 or f32") }
+            let f = try HymbaFile(path: file, verifyChecksums: false)
+            let c = f.config
+            if let ctx, ctx < 1 || ctx > c.maxPositionEmbeddings {
+                throw ValidationError("--ctx \(ctx): must be in 1...\(c.maxPositionEmbeddings)")
+            }
+            print(ModelInfo(file: f, contextLength: ctx ?? c.maxPositionEmbeddings, kvType: kv).text)
+        }
+    }
+}
+
+/// The text of `hymba-edge info`.
+struct ModelInfo {
+    let file: HymbaFile
+    let contextLength: Int
+    let kvType: KVType
+
+    var text: String {
+        let c = file.config
+        var out: [String] = []
+        func mib(_ b: Int) -> String { String(format: "%.2f MiB", Double(b) / 1_048_576) }
+        out.append("model:   \(file.path)")
+        out.append("config:  d=\(c.hiddenSize) layers=\(c.numLayers) heads=\(c.numHeads) kv_heads=\(c.numKVHeads) dk=\(c.headDim) dv=\(c.valueHeadDim) E=\(c.innerSize) N=\(c.stateSize) K=\(c.convKernel) R=\(c.dtRank) F=\(c.intermediateSize) vocab=\(c.vocabSize)")
+        out.append("         meta tokens=\(c.numMetaTokens) sliding window=\(c.slidingWindow.map(String.init) ?? "none") rope=\(c.ropeType.rawValue) (base \(String(format: "%.1f", c.ropeBase))) max positions=\(c.maxPositionEmbeddings) tied head=\(c.tieWordEmbeddings)")
+        out.append("")
+        out.append("layers:")
+        for l in 0..<c.numLayers {
+            let attn = c.isGlobal(layer: l) ? "global" : "local (W=\(c.slidingWindow!))"
+            let producer = c.kvProducer(of: l)
+            let kv: String
+            if producer == l {
+                let consumers = (0..<c.numLayers).filter { $0 != l && c.kvProducer(of: $0) == l }
+                kv = consumers.isEmpty ? "own KV" : "KV producer for \(consumers.map(String.init).joined(separator: ","))"
+            } else {
+                kv = "KV consumer of layer \(producer)"
+            }
+            out.append("  " + String(format: "%3d", l) + "  " + attn.padded(to: 16) + " " + kv)
+        }
+        out.append("")
+        var byType: [StorageType: (Int, Int, UInt64)] = [:]
+        for t in file.tensors {
+            var e = byType[t.type] ?? (0, 0, 0)
+            e.0 += 1; e.1 += t.elementCount; e.2 += t.storedBytes
+            byType[t.type] = e
+        }
+        out.append("weights:")
+        var params = 0, bytes: UInt64 = 0
+        for t in StorageType.allCases {
+            guard let (n, elems, b) = byType[t] else { continue }
+            params += elems; bytes += b
+            out.append("  " + t.description.padded(to: 5) + String(format: " %4d tensors %13d weights  %@  %.3f bits/weight", n, elems, mib(Int(b)), Double(b) * 8 / Double(elems)))
+        }
+        out.append(String(format: "  total %4d tensors %13d weights  %@  %.3f bits/weight", file.tensors.count, params, mib(Int(bytes)), Double(bytes) * 8 / Double(max(1, params))))
+        out.append("")
+        let report = MemoryReport(config: c, options: HymbaOptions(contextLength: contextLength, kvType: kvType))
+        out.append("memory (KV \(kvType), context \(contextLength) tokens + \(c.numMetaTokens) meta):")
+        for e in report.kvLayers {
+            let kind = e.servesGlobal ? "global, all positions" : "local ring, \(e.regularSlots) recent"
+            let shared = e.consumers.isEmpty ? "" : ", shared with \(e.consumers.map(String.init).joined(separator: ","))"
+            out.append("  KV layer \(e.layer): \(kind) + \(c.numMetaTokens) meta = \(e.slots) slots × \(e.bytesPerSlot) B = \(mib(e.bytes))\(shared)")
+        }
+        out.append("  consumer layers (no KV of their own): \(report.consumerLayers.isEmpty ? "none" : report.consumerLayers.map(String.init).joined(separator: ","))")
+        out.append("  KV per token:       \(report.kvBytesPerToken) bytes (global caches grow; local rings are fixed)")
+        out.append("  KV at context \(contextLength): \(report.kvBytes) bytes (\(mib(report.kvBytes)))")
+        out.append("  SSM state:          \(report.ssmStateBytes) bytes, conv state \(report.convStateBytes) bytes (constant: 0 bytes per token)")
+        out.append("  KV + state total:   \(report.kvBytes + report.stateBytes) bytes (\(mib(report.kvBytes + report.stateBytes)))")
+        return out.joined(separator: "\n")
+    }
+}
