@@ -45,8 +45,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "HymbaFormatTests", dependencies: ["HymbaFormat"]),
+        // The command-line tests run the built executables, so the tests depend on them.
         .testTarget(
-            name: "HymbaConverterTests", dependencies: ["HymbaConverter", "HymbaFormat"]),
+            name: "HymbaConverterTests", dependencies: ["HymbaConverter", "HymbaFormat", "hymba-convert"]),
         .testTarget(
             name: "HymbaTokenizerTests",
             dependencies: ["HymbaTokenizer", "HymbaConverter", "HymbaFormat"]),

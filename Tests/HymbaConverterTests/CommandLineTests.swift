@@ -1,0 +1,87 @@
+import Foundation
+import Testing
+import HymbaFormat
+
+/// `hymba-convert` as a user runs it: exit codes, messages, and no partial output when
+/// interrupted.
+@Suite struct CommandLineTests {
+    /// The executable next to the test bundle (both are in the build's bin directory).
+    static let binary: String = {
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        if dir.lastPathComponent == "MacOS" { dir = dir.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent() }
+        return dir.appendingPathComponent("hymba-convert").path
+    }()
+
+    struct Run {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static func run(_ args: [String], interruptAfter: Double? = nil) throws -> Run {
+        #expect(FileManager.default.isExecutableFile(atPath: binary), "hymba-convert not built at \(binary)")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        if let interruptAfter {
+            Thread.sleep(forTimeInterval: interruptAfter)
+            p.interrupt() // SIGINT, as Ctrl-C
+        }
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    @Test func convertInspectVerify() throws {
+        let dir = Fixtures.temporaryDirectory()
+        let out = dir + "/m.hymba"
+        let c = try Self.run([Fixtures.tinyHymbaUntied, "-o", out, "--quant", "q4", "--codec", "lz4"])
+        #expect(c.status == 0, "\(c.stderr)")
+        #expect(c.stdout.contains("bits/weight") && c.stdout.contains("RMSE") && c.stdout.contains("compression"))
+        #expect(c.stderr.contains("converting"), "progress goes to stderr")
+        let i = try Self.run(["inspect", out])
+        #expect(i.status == 0)
+        #expect(i.stdout.contains("model.layers.2.mamba.in_proj.weight") && i.stdout.contains("q4"))
+        let j = try Self.run(["inspect", "--json", out])
+        let obj = try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as? [String: Any]
+        #expect((obj?["tensors"] as? [Any])?.count == (try HymbaFile(path: out)).tensors.count)
+        let v = try Self.run(["verify", out])
+        #expect(v.status == 0 && v.stdout.contains("OK"))
+
+        // A flipped data byte: verify names the tensor and offset and fails.
+        let f = try HymbaFile(path: out)
+        let t = f.tensors[5]
+        var bytes = [UInt8](FileManager.default.contents(atPath: out)!)
+        bytes[Int(t.dataOffset) + 3] ^= 0x80
+        _ = FileManager.default.createFile(atPath: out, contents: Data(bytes))
+        let bad = try Self.run(["verify", out])
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains(t.name) && bad.stderr.contains("offset \(t.dataOffset)"), "\(bad.stderr)")
+    }
+
+    @Test func errorsAreOneClearLine() throws {
+        let missing = try Self.run(["/nonexistent/ckpt", "-o", "/tmp/x.hymba"])
+        #expect(missing.status != 0 && missing.stderr.contains("/nonexistent/ckpt"))
+        let notModel = Fixtures.temporaryDirectory() + "/not.hymba"
+        _ = FileManager.default.createFile(atPath: notModel, contents: Data(repeating: 7, count: 500))
+        let r = try Self.run(["inspect", notModel])
+        #expect(r.status != 0 && r.stderr.contains("not a hymba model file"))
+        let q = try Self.run([Fixtures.tinyHymba, "-o", "/tmp/x.hymba", "--quant", "q3"])
+        #expect(q.status != 0 && q.stderr.contains("q3"))
+    }
+
+    @Test func interruptedConversionLeavesNothing() throws {
+        let dir = Fixtures.temporaryDirectory()
+        let out = dir + "/big.hymba"
+        // The 350M config takes seconds to synthesize: interrupt it half-way.
+        let r = try Self.run(["synthesize", "--config", Fixtures.config("350m"), "-o", out, "--quant", "q4"], interruptAfter: 1.5)
+        #expect(r.status != 0, "interrupted conversion must fail")
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir)
+        #expect(left.isEmpty, "left behind: \(left)")
+    }
+}
