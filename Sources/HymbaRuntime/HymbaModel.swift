@@ -64,8 +64,8 @@ package struct LayerWeights {
 ///     let source = try SafetensorsCheckpoint(path: "Tests/Fixtures/tiny-hymba")
 ///     let model = try HymbaModel(source: source)
 ///     let session = try HymbaSession(model: model, options: .init(kvType: .f16))
-///     try session.prefill([1, 415, 2143])
-///     let logits = try session.decode(29889)
+///     try session.prefill(tokens: [1, 415, 2143])
+///     let logits = try session.decode(token: 29889)
 public final class HymbaModel: @unchecked Sendable {
     public let config: HymbaConfig
     /// Kept alive: the weight views point into its memory.

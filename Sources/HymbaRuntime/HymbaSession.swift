@@ -192,7 +192,7 @@ public final class HymbaSession {
     /// `logits` holds the last token's logits; with `allLogits` (room for tokens.count × vocab
     /// floats), row i receives the logits after token i. Throws, changing nothing, on a token
     /// outside the vocabulary or when the context would overflow.
-    public func prefill(_ tokens: [Int], allLogits: UnsafeMutableBufferPointer<Float>? = nil) throws {
+    public func prefill(tokens: [Int], allLogits: UnsafeMutableBufferPointer<Float>? = nil) throws {
         try check(tokens)
         if let out = allLogits, out.count < tokens.count * V {
             throw HymbaRuntimeError.bufferTooSmall(what: "prefill logits", needed: tokens.count * V, found: out.count)
@@ -212,7 +212,7 @@ public final class HymbaSession {
 
     /// Feeds one token (matrix-vector products) and returns its logits (valid until the next call).
     @discardableResult
-    public func decode(_ token: Int) throws -> UnsafeBufferPointer<Float> {
+    public func decode(token: Int) throws -> UnsafeBufferPointer<Float> {
         if token < 0 || token >= V { throw HymbaRuntimeError.tokenOutOfVocabulary(token: token, index: 0, vocabSize: V) }
         if position + 1 > contextLength {
             throw HymbaRuntimeError.contextOverflow(position: position, requested: 1, contextLength: contextLength)
@@ -234,10 +234,10 @@ public final class HymbaSession {
         try out.withUnsafeMutableBufferPointer { buf in
             switch mode {
             case .full:
-                try prefill(ids, allLogits: buf)
+                try prefill(tokens: ids, allLogits: buf)
             case .incremental:
                 for (i, t) in ids.enumerated() {
-                    let l = try decode(t)
+                    let l = try decode(token: t)
                     (buf.baseAddress! + i * V).update(from: l.baseAddress!, count: V)
                 }
             case let .chunked(n):
@@ -245,7 +245,7 @@ public final class HymbaSession {
                 var s = 0
                 while s < ids.count {
                     let e = min(ids.count, s + n)
-                    try prefill(Array(ids[s..<e]), allLogits: UnsafeMutableBufferPointer(rebasing: buf[(s * V)...]))
+                    try prefill(tokens: Array(ids[s..<e]), allLogits: UnsafeMutableBufferPointer(rebasing: buf[(s * V)...]))
                     s = e
                 }
             }

@@ -47,8 +47,8 @@ struct CacheTests {
         let session = try HymbaSession(model: fx.model, options: HymbaOptions(contextLength: 64, kvType: .f16, prefillChunk: 8))
         let before = session.caches.map { $0.map { ObjectIdentifier($0) } }
         let bytesBefore = session.memoryReport.totalBytes
-        try session.prefill(Array(fx.sequences[2].prefix(20)))
-        for t in fx.sequences[2].dropFirst(20) { try session.decode(t) }
+        try session.prefill(tokens: Array(fx.sequences[2].prefix(20)))
+        for t in fx.sequences[2].dropFirst(20) { try session.decode(token: t) }
         #expect(session.position == 40)
         #expect(session.caches.map { $0.map { ObjectIdentifier($0) } } == before)
         #expect(session.memoryReport.totalBytes == bytesBefore)

@@ -165,24 +165,24 @@ struct ErrorTests {
         let model = MetaPrefixTests.smallModel()
         let V = model.config.vocabSize
         let s = try HymbaSession(model: model, options: HymbaOptions(contextLength: 10, prefillChunk: 4))
-        try s.prefill([1, 2, 3, 4, 5, 6, 7, 8])
-        do { try s.prefill([1, 2, 3]); Issue.record("overflow accepted") } catch let e as HymbaRuntimeError {
+        try s.prefill(tokens: [1, 2, 3, 4, 5, 6, 7, 8])
+        do { try s.prefill(tokens: [1, 2, 3]); Issue.record("overflow accepted") } catch let e as HymbaRuntimeError {
             #expect(e == .contextOverflow(position: 8, requested: 3, contextLength: 10))
             #expect(e.description.contains("context length 10"))
         }
         #expect(s.position == 8, "a refused prefill changes nothing")
-        try s.decode(3)
-        try s.decode(4)
-        #expect(throws: HymbaRuntimeError.contextOverflow(position: 10, requested: 1, contextLength: 10)) { try s.decode(5) }
+        try s.decode(token: 3)
+        try s.decode(token: 4)
+        #expect(throws: HymbaRuntimeError.contextOverflow(position: 10, requested: 1, contextLength: 10)) { try s.decode(token: 5) }
 
         s.reset()
         #expect(s.position == 0)
-        #expect(throws: HymbaRuntimeError.tokenOutOfVocabulary(token: V, index: 1, vocabSize: V)) { try s.prefill([1, V]) }
-        #expect(throws: HymbaRuntimeError.tokenOutOfVocabulary(token: -1, index: 0, vocabSize: V)) { try s.decode(-1) }
+        #expect(throws: HymbaRuntimeError.tokenOutOfVocabulary(token: V, index: 1, vocabSize: V)) { try s.prefill(tokens: [1, V]) }
+        #expect(throws: HymbaRuntimeError.tokenOutOfVocabulary(token: -1, index: 0, vocabSize: V)) { try s.decode(token: -1) }
         #expect(s.position == 0)
         var small = [Float](repeating: 0, count: V)
-        try small.withUnsafeMutableBufferPointer { buf in
-            #expect(throws: HymbaRuntimeError.bufferTooSmall(what: "prefill logits", needed: 2 * V, found: V)) { try s.prefill([1, 2], allLogits: buf) }
+        small.withUnsafeMutableBufferPointer { buf in
+            #expect(throws: HymbaRuntimeError.bufferTooSmall(what: "prefill logits", needed: 2 * V, found: V)) { try s.prefill(tokens: [1, 2], allLogits: buf) }
         }
         #expect(throws: HymbaRuntimeError.self) { try HymbaSession(model: model, options: HymbaOptions(contextLength: 0)) }
         #expect(throws: HymbaRuntimeError.self) { try HymbaSession(model: model, options: HymbaOptions(contextLength: model.config.maxPositionEmbeddings + 1)) }

@@ -24,13 +24,13 @@ struct TrainedModelTests {
             let prompt = fx.sequences[i]
             let steps = runtimeIsOptimized ? expected.count - prompt.count : 12
             session.reset()
-            try session.prefill(prompt)
+            try session.prefill(tokens: prompt)
             var out = prompt
             for _ in 0..<steps {
                 let l = session.logits
                 let next = l.indices.max { l[$0] < l[$1] }!
                 out.append(next)
-                if out.count < prompt.count + steps { try session.decode(next) }
+                if out.count < prompt.count + steps { try session.decode(token: next) }
             }
             #expect(out == Array(expected.prefix(out.count)), "prompt \(i): greedy continuation differs")
         }
