@@ -87,10 +87,10 @@ package enum Dot {
         for b in 0..<full {
             let d = HalfFloat.f16ToFloat(UInt16(littleEndian: blk.loadUnaligned(as: UInt16.self)))
             let xo = 128 * b
-            var s = int8ToFloat(blk.loadUnaligned(fromByteOffset: 2, as: SIMD8<Int8>.self)) * xr.loadUnaligned(fromByteOffset: xo, as: SIMD8<Float>.self)
-            s += int8ToFloat(blk.loadUnaligned(fromByteOffset: 10, as: SIMD8<Int8>.self)) * xr.loadUnaligned(fromByteOffset: xo + 32, as: SIMD8<Float>.self)
-            s += int8ToFloat(blk.loadUnaligned(fromByteOffset: 18, as: SIMD8<Int8>.self)) * xr.loadUnaligned(fromByteOffset: xo + 64, as: SIMD8<Float>.self)
-            s += int8ToFloat(blk.loadUnaligned(fromByteOffset: 26, as: SIMD8<Int8>.self)) * xr.loadUnaligned(fromByteOffset: xo + 96, as: SIMD8<Float>.self)
+            var s = int8ToFloat(blk.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt8>.self)) * xr.loadUnaligned(fromByteOffset: xo, as: SIMD8<Float>.self)
+            s += int8ToFloat(blk.loadUnaligned(fromByteOffset: 10, as: SIMD8<UInt8>.self)) * xr.loadUnaligned(fromByteOffset: xo + 32, as: SIMD8<Float>.self)
+            s += int8ToFloat(blk.loadUnaligned(fromByteOffset: 18, as: SIMD8<UInt8>.self)) * xr.loadUnaligned(fromByteOffset: xo + 64, as: SIMD8<Float>.self)
+            s += int8ToFloat(blk.loadUnaligned(fromByteOffset: 26, as: SIMD8<UInt8>.self)) * xr.loadUnaligned(fromByteOffset: xo + 96, as: SIMD8<Float>.self)
             acc += d * s
             blk += Q8Layout.blockBytes
         }
@@ -151,9 +151,11 @@ package enum Dot {
         return acc.sum() + tail
     }
 
+    /// Eight int8 codes (as raw bytes) → fp32 exactly: q ^ 0x80 = q + 128 zero-extended (which
+    /// x86-64's baseline SIMD does in two unpacks, where sign extension takes more), then −128.
     @inline(__always)
-    static func int8ToFloat(_ v: SIMD8<Int8>) -> SIMD8<Float> {
-        SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: v))
+    static func int8ToFloat(_ bytes: SIMD8<UInt8>) -> SIMD8<Float> {
+        SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: bytes ^ 0x80)) - 128
     }
 
     @inline(__always)

@@ -50,7 +50,7 @@ package enum RowDecode {
             for b in 0..<full {
                 let d = HalfFloat.f16ToFloat(UInt16(littleEndian: blk.loadUnaligned(as: UInt16.self)))
                 for k in 0..<4 {
-                    let q = Dot.int8ToFloat(blk.loadUnaligned(fromByteOffset: 2 + 8 * k, as: SIMD8<Int8>.self))
+                    let q = Dot.int8ToFloat(blk.loadUnaligned(fromByteOffset: 2 + 8 * k, as: SIMD8<UInt8>.self))
                     out.storeBytes(of: d * q, toByteOffset: 128 * b + 32 * k, as: SIMD8<Float>.self)
                 }
                 blk += Q8Layout.blockBytes
