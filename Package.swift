@@ -35,7 +35,7 @@ let package = Package(
         .executableTarget(
             name: "hymba-convert",
             dependencies: [
-                "HymbaConverter", "HymbaFormat",
+                "HymbaConverter", "HymbaFormat", "HymbaRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
@@ -47,7 +47,7 @@ let package = Package(
         .testTarget(name: "HymbaFormatTests", dependencies: ["HymbaFormat"]),
         // The command-line tests run the built executables, so the tests depend on them.
         .testTarget(
-            name: "HymbaConverterTests", dependencies: ["HymbaConverter", "HymbaFormat", "hymba-convert"]),
+            name: "HymbaConverterTests", dependencies: ["HymbaConverter", "HymbaFormat", "HymbaRuntime", "hymba-convert"]),
         .testTarget(
             name: "HymbaTokenizerTests",
             dependencies: ["HymbaTokenizer", "HymbaConverter", "HymbaFormat"]),

@@ -15,7 +15,7 @@ public enum Converter {
     /// `output` unless the whole conversion succeeds.
     public static func convert(
         checkpoint: Checkpoint, output: String, tokenizer: [String: Any]?, options: ConversionOptions,
-        progress: ProgressReporter? = nil
+        extraTensors: [TensorSource] = [], extraMetadata: [String: Any] = [:], progress: ProgressReporter? = nil
     ) throws -> ConversionReport {
         try checkpoint.validateTensors()
         let config = checkpoint.config
@@ -28,14 +28,17 @@ public enum Converter {
             }
             jobs.append((source, options.recipe.type(for: name)))
         }
+        // Derived tensors (e.g. the meta-token prefix) are exact f32.
+        jobs += extraTensors.map { ($0, StorageType.f32) }
         let files = try checkpoint.sourceFiles()
         let provenance: [String: Any] = [
             "converter": "hymba-convert \(HymbaVersion.string)",
             "source": "checkpoint",
             "files": files.map { ["name": $0.name, "bytes": $0.bytes, "sha256": $0.sha256] },
         ]
-        let metadata = ModelMetadata.make(config: checkpoint.configJSON, tokenizer: tokenizer, recipe: options.recipe,
+        var metadata = ModelMetadata.make(config: checkpoint.configJSON, tokenizer: tokenizer, recipe: options.recipe,
                                           writer: options.writer, provenance: provenance)
+        metadata.merge(extraMetadata) { _, new in new }
         return try ModelWriter.write(path: output, metadata: metadata, tensors: jobs, options: options.writer, progress: progress)
     }
 }
@@ -55,5 +58,17 @@ public enum ModelMetadata {
             "quantization": quant,
             "provenance": provenance,
         ]
+    }
+}
+
+extension TensorSource {
+    /// A source over values already in memory (row-major, `shape`).
+    public static func inMemory(name: String, shape: [Int], values: [Float]) -> TensorSource {
+        let rowLength = shape.last ?? 1
+        return TensorSource(name: name, shape: shape, sourceBytesPerElement: 4) { rows, dst in
+            values.withUnsafeBufferPointer { v in
+                dst.update(from: v.baseAddress! + rows.lowerBound * rowLength, count: rows.count * rowLength)
+            }
+        }
     }
 }

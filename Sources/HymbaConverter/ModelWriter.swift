@@ -128,7 +128,8 @@ public enum ModelWriter {
             s.squaredError += stats.squaredError
             s.squaredSource += stats.squaredSource
             report.byType[type] = s
-            report.parameters += elements
+            // Derived tensors (`hymba.*`, e.g. the meta-token prefix) are not model parameters.
+            if !name.hasPrefix("hymba.") { report.parameters += elements }
             report.rawBytes += Int(entry.rawLength)
             report.storedBytes += Int(entry.storedBytes)
             report.sourceBytes += elements * source.sourceBytesPerElement

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HymbaConverter
 import HymbaFormat
+import HymbaRuntime
 
 /// `hymba-convert`: Hugging Face Hymba checkpoint → one self-contained `.hymba` file, and
 /// tools to inspect, verify and synthesize such files. A thin shell over HymbaConverter.
@@ -52,14 +53,31 @@ struct Convert: ParsableCommand {
 
     @OptionGroup var encoding: EncodingOptions
 
+    @Flag(name: .customLong("precompute-prefix"),
+          help: "Store the meta-token prefix (every layer's K/V and SSM state after the meta tokens) so loading skips computing it.")
+    var precomputePrefix = false
+
     func run() throws {
         TemporaryFiles.installSignalCleanup()
         try runReportingErrors {
             let options = try encoding.conversionOptions()
             let ckpt = try Checkpoint(directory: checkpoint)
             let tokenizer = try TokenizerImport.metadataObject(directory: checkpoint)
-            let report = try Converter.convert(checkpoint: ckpt, output: output, tokenizer: tokenizer, options: options,
+            var report = try Converter.convert(checkpoint: ckpt, output: output, tokenizer: tokenizer, options: options,
                                                progress: ProgressReporter(title: "converting"))
+            if precomputePrefix {
+                // The prefix must be what the runtime computes from the *stored* weights, so it is
+                // computed from the converted file, then the (deterministic) conversion is
+                // repeated with the prefix tensors added.
+                let model = try HymbaModel(source: try HymbaFile(path: output))
+                let config = model.config
+                let extras = model.metaPrefix.storedTensors(config: config).map {
+                    TensorSource.inMemory(name: $0.name, shape: $0.shape, values: $0.values)
+                }
+                let meta: [String: Any] = ["meta_prefix": ["tensors": MetaPrefix.tensorPrefix + "*", "computed_by": "hymba-edge \(HymbaVersion.string)"]]
+                report = try Converter.convert(checkpoint: ckpt, output: output, tokenizer: tokenizer, options: options,
+                                               extraTensors: extras, extraMetadata: meta, progress: ProgressReporter(title: "adding prefix"))
+            }
             print(report.summary)
         }
     }

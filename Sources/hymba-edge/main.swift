@@ -28,7 +28,7 @@ struct ModelOptions: ParsableArguments {
 
     func open() throws -> (HymbaFile, HymbaModel) {
         let file = try HymbaFile(path: model, verifyChecksums: !noVerify)
-        return (file, try HymbaModel(source: file))
+        return (file, try HymbaModel(file: file))
     }
 
     func sessionOptions() throws -> HymbaOptions {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import HymbaFormat
+import HymbaRuntime
 
 /// `hymba-convert` as a user runs it: exit codes, messages, and no partial output when
 /// interrupted.
@@ -83,5 +84,26 @@ import HymbaFormat
         #expect(r.status != 0, "interrupted conversion must fail")
         let left = try FileManager.default.contentsOfDirectory(atPath: dir)
         #expect(left.isEmpty, "left behind: \(left)")
+    }
+
+    @Test func precomputedPrefixIsStoredAndUsed() throws {
+        let dir = Fixtures.temporaryDirectory()
+        let plain = dir + "/plain.hymba", withPrefix = dir + "/prefix.hymba"
+        #expect(try Self.run([Fixtures.tinyHymba, "-o", plain, "--quant", "q8"]).status == 0)
+        let r = try Self.run([Fixtures.tinyHymba, "-o", withPrefix, "--quant", "q8", "--precompute-prefix"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let file = try HymbaFile(path: withPrefix)
+        let names = file.tensors.map(\.name).filter { $0.hasPrefix(MetaPrefix.tensorPrefix) }
+        // tiny-hymba: 8 layers, 5 KV producers: 5 × (keys, values) + 8 × (conv, ssm).
+        #expect(names.count == 5 * 2 + 8 * 2)
+        let model = try HymbaModel(file: file)
+        #expect(model.hasMetaPrefix, "a stored prefix is installed at load, not computed")
+        let computed = try HymbaModel(file: try HymbaFile(path: plain))
+        #expect(!computed.hasMetaPrefix)
+        #expect(model.metaPrefix == computed.metaPrefix, "stored prefix equals the one computed from the same weights")
+        let ids = [1, 450, 4996, 17354, 1701]
+        let a = try HymbaSession(model: model, options: HymbaOptions(kvType: .f32)).eval(ids: ids, mode: .full)
+        let b = try HymbaSession(model: computed, options: HymbaOptions(kvType: .f32)).eval(ids: ids, mode: .full)
+        #expect(a == b)
     }
 }
