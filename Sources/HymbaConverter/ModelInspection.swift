@@ -101,15 +101,8 @@ public struct ModelInspection {
                        rcol(String(t.storedBytes), 12) + rcol(String(t.rawLength), 12) + "  " + codecs)
         }
         out.append("")
-        var byType: [StorageType: (Int, Int, UInt64)] = [:]
-        for t in file.tensors {
-            var e = byType[t.type] ?? (0, 0, 0)
-            e.0 += 1; e.1 += t.elementCount; e.2 += t.storedBytes
-            byType[t.type] = e
-        }
-        for t in StorageType.allCases {
-            guard let (n, elems, bytes) = byType[t] else { continue }
-            out.append(t.description.padded(to: 5) + String(format: " %4d tensors %13d weights %14d bytes  %.3f bits/weight", n, elems, Int(bytes), Double(bytes) * 8 / Double(max(1, elems))))
+        for t in file.storageTotals {
+            out.append(t.type.description.padded(to: 5) + String(format: " %4d tensors %13d weights %14d bytes  %.3f bits/weight", t.tensors, t.elements, t.storedBytes, t.bitsPerWeight))
         }
         let params = parameterCount
         out.append(String(format: "total %4d tensors %13d weights %14d bytes  %.3f bits/weight (data), %.3f (whole file); compression %.3f×",

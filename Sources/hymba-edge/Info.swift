@@ -58,20 +58,13 @@ struct ModelInfo {
             out.append("  " + String(format: "%3d", l) + "  " + attn.padded(to: 16) + " " + kv)
         }
         out.append("")
-        var byType: [StorageType: (Int, Int, UInt64)] = [:]
-        for t in file.tensors {
-            var e = byType[t.type] ?? (0, 0, 0)
-            e.0 += 1; e.1 += t.elementCount; e.2 += t.storedBytes
-            byType[t.type] = e
-        }
         out.append("weights:")
-        var params = 0, bytes: UInt64 = 0
-        for t in StorageType.allCases {
-            guard let (n, elems, b) = byType[t] else { continue }
-            params += elems; bytes += b
-            out.append("  " + t.description.padded(to: 5) + String(format: " %4d tensors %13d weights  %@  %.3f bits/weight", n, elems, mib(Int(b)), Double(b) * 8 / Double(elems)))
+        var params = 0, bytes = 0
+        for t in file.storageTotals {
+            params += t.elements; bytes += t.storedBytes
+            out.append("  " + t.type.description.padded(to: 5) + String(format: " %4d tensors %13d weights  %@  %.3f bits/weight", t.tensors, t.elements, mib(t.storedBytes), t.bitsPerWeight))
         }
-        out.append(String(format: "  total %4d tensors %13d weights  %@  %.3f bits/weight", file.tensors.count, params, mib(Int(bytes)), Double(bytes) * 8 / Double(max(1, params))))
+        out.append(String(format: "  total %4d tensors %13d weights  %@  %.3f bits/weight", file.tensors.count, params, mib(bytes), Double(bytes) * 8 / Double(max(1, params))))
         out.append("")
         let report = MemoryReport(config: c, options: HymbaOptions(contextLength: contextLength, kvType: kvType))
         out.append("memory (KV \(kvType), context \(contextLength) tokens + \(c.numMetaTokens) meta):")
