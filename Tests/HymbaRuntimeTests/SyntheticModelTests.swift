@@ -37,8 +37,12 @@ struct SyntheticModelTests {
         // Unoptimized builds divide the head size by 8 (dk 8) and use a 1000-token vocabulary.
         let optimized = runtimeIsOptimized
         let shrink = optimized ? (shape.config == "hymba-1.5b" ? 2 : 1) : 8
-        let c = SyntheticModels.realConfig(shape.config, layers: shape.layers, global: shape.global,
-                                           groups: shape.groups, shrink: shrink, vocab: optimized ? 32001 : 1000)
+        // Unoptimized, the 1.5B drops its 4th layer (a global consumer of a local producer, also
+        // covered by `mixedGroup`): the 128 meta rows dominate the cost there.
+        let layers = optimized ? shape.layers : min(shape.layers, 3)
+        let groups = shape.groups.map { $0.filter { $0 < layers } }
+        let c = SyntheticModels.realConfig(shape.config, layers: layers, global: shape.global.filter { $0 < layers },
+                                           groups: groups, shrink: shrink, vocab: optimized ? 32001 : 1000)
         #expect(c.numMetaTokens == 128 && c.slidingWindow == 1024 && c.valueHeadDim == 2 * c.headDim)
         let model = SyntheticModels.model(c, seed: 7)
         let ids = Self.ids(optimized ? 40 : 12, vocab: c.vocabSize, seed: 3)
@@ -47,7 +51,7 @@ struct SyntheticModelTests {
         for mode in [EvalMode.full, .incremental, .chunked(5)] {
             let got = try session.eval(ids: ids, mode: mode)
             let err = Self.scaledError(got, ref)
-            print("[real shapes] \(shape) d=\(c.hiddenSize) H=\(c.numHeads)/\(c.numKVHeads) R=\(c.dtRank) M=\(c.numMetaTokens) \(mode): max |Δ| / max |logit| = \(err)")
+            print("[real shapes] \(shape.config), \(c.numLayers) layers, d=\(c.hiddenSize) H=\(c.numHeads)/\(c.numKVHeads) R=\(c.dtRank) M=\(c.numMetaTokens) \(mode): max |Δ| / max |logit| = \(err)")
             #expect(err <= 1e-4, "\(shape) \(mode): \(err)")
         }
     }
