@@ -126,17 +126,15 @@ package enum Dot {
                 let qs = quants + 16 * j
                 let base = (sub + j) * 32
                 if base + 32 <= n {
-                    let lo0 = qs.loadUnaligned(as: SIMD8<UInt8>.self), lo1 = qs.loadUnaligned(fromByteOffset: 8, as: SIMD8<UInt8>.self)
-                    let x0 = xr.loadUnaligned(fromByteOffset: 4 * base, as: SIMD8<Float>.self)
-                    let x1 = xr.loadUnaligned(fromByteOffset: 4 * base + 32, as: SIMD8<Float>.self)
-                    let x2 = xr.loadUnaligned(fromByteOffset: 4 * base + 64, as: SIMD8<Float>.self)
-                    let x3 = xr.loadUnaligned(fromByteOffset: 4 * base + 96, as: SIMD8<Float>.self)
-                    var dq = nibbleToFloat(lo0 & 0x0F) * x0
-                    dq += nibbleToFloat(lo1 & 0x0F) * x1
-                    dq += nibbleToFloat(lo0 &>> 4) * x2
-                    dq += nibbleToFloat(lo1 &>> 4) * x3
-                    let sx = (x0 + x1) + (x2 + x3)
-                    acc += scale * dq - minv * sx
+                    let bytes = qs.loadUnaligned(as: SIMD16<UInt8>.self)
+                    let x0 = xr.loadUnaligned(fromByteOffset: 4 * base, as: SIMD16<Float>.self)
+                    let x1 = xr.loadUnaligned(fromByteOffset: 4 * base + 64, as: SIMD16<Float>.self)
+                    let lo = SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: bytes & 0x0F))
+                    let hi = SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: bytes &>> 4))
+                    let dq = lo * x0 + hi * x1
+                    let sx = x0 + x1
+                    let v = scale * dq - minv * sx
+                    acc += v.lowHalf + v.highHalf
                 } else {
                     for b in 0..<16 {
                         let byte = qs.load(fromByteOffset: b, as: UInt8.self)
