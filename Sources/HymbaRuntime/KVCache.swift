@@ -33,10 +33,17 @@ package final class KVCache {
     package let regularSlots: Int
     package let keys: UnsafeMutableRawPointer
     package let values: UnsafeMutableRawPointer
+    /// The M meta positions are always kept exact (f32), whatever `type` is: every query
+    /// attends to them (they act as attention sinks), so rounding them costs the most accuracy
+    /// for the least memory. Layout `[Hkv, M, dk]` and `[Hkv, M, dv]`.
+    package let metaKeys: UnsafeMutablePointer<Float>
+    package let metaValues: UnsafeMutablePointer<Float>
 
     package var slots: Int { metaSlots + regularSlots }
     /// Bytes held by keys and values together.
-    package var bytes: Int { slots * kvHeads * (keyDim + valueDim) * type.bytesPerElement }
+    package var bytes: Int {
+        kvHeads * (keyDim + valueDim) * (metaSlots * 4 + regularSlots * type.bytesPerElement)
+    }
 
     package init(type: KVType, kvHeads: Int, keyDim: Int, valueDim: Int, metaSlots: Int, regularSlots: Int) {
         self.type = type
@@ -46,6 +53,10 @@ package final class KVCache {
         self.metaSlots = metaSlots
         self.regularSlots = regularSlots
         let s = metaSlots + regularSlots
+        metaKeys = .allocate(capacity: max(1, metaSlots * kvHeads * keyDim))
+        metaValues = .allocate(capacity: max(1, metaSlots * kvHeads * valueDim))
+        metaKeys.initialize(repeating: 0, count: max(1, metaSlots * kvHeads * keyDim))
+        metaValues.initialize(repeating: 0, count: max(1, metaSlots * kvHeads * valueDim))
         keys = UnsafeMutableRawPointer.allocate(byteCount: max(1, s * kvHeads * keyDim * type.bytesPerElement), alignment: 64)
         values = UnsafeMutableRawPointer.allocate(byteCount: max(1, s * kvHeads * valueDim * type.bytesPerElement), alignment: 64)
         keys.initializeMemory(as: UInt8.self, repeating: 0, count: max(1, s * kvHeads * keyDim * type.bytesPerElement))
@@ -55,6 +66,8 @@ package final class KVCache {
     deinit {
         keys.deallocate()
         values.deallocate()
+        metaKeys.deallocate()
+        metaValues.deallocate()
     }
 
     @inline(__always)
@@ -64,6 +77,13 @@ package final class KVCache {
 
     /// Stores position p's keys (Hkv·dk, already rotated) and values (Hkv·dv).
     package func write(position p: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>) {
+        if p < metaSlots {
+            for g in 0..<kvHeads {
+                (metaKeys + (g * metaSlots + p) * keyDim).update(from: k + g * keyDim, count: keyDim)
+                (metaValues + (g * metaSlots + p) * valueDim).update(from: v + g * valueDim, count: valueDim)
+            }
+            return
+        }
         let s = slot(p)
         for g in 0..<kvHeads {
             store(k + g * keyDim, count: keyDim, to: keys, element: (g * slots + s) * keyDim)
@@ -73,6 +93,13 @@ package final class KVCache {
 
     /// Reads position p's keys and values back as fp32 (meta prefix extraction, tests).
     package func read(position p: Int, keys k: UnsafeMutablePointer<Float>, values v: UnsafeMutablePointer<Float>) {
+        if p < metaSlots {
+            for g in 0..<kvHeads {
+                (k + g * keyDim).update(from: metaKeys + (g * metaSlots + p) * keyDim, count: keyDim)
+                (v + g * valueDim).update(from: metaValues + (g * metaSlots + p) * valueDim, count: valueDim)
+            }
+            return
+        }
         let s = slot(p)
         for g in 0..<kvHeads {
             load(from: keys, element: (g * slots + s) * keyDim, count: keyDim, into: k + g * keyDim)

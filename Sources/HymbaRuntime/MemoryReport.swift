@@ -18,7 +18,9 @@ public struct MemoryReport: Sendable, Equatable, CustomStringConvertible {
         public var slots: Int
         /// Bytes of keys and values per slot: Hkv·(dk + dv)·element size.
         public var bytesPerSlot: Int
-        public var bytes: Int { slots * bytesPerSlot }
+        /// Bytes of one meta slot: meta keys and values are always kept in f32.
+        public var metaBytesPerSlot: Int
+        public var bytes: Int { (slots - regularSlots) * metaBytesPerSlot + regularSlots * bytesPerSlot }
     }
 
     public var kvType: KVType
@@ -50,6 +52,7 @@ public struct MemoryReport: Sendable, Equatable, CustomStringConvertible {
         prefillChunk = options.prefillChunk
         let M = c.numMetaTokens
         let perSlot = c.numKVHeads * (c.headDim + c.valueHeadDim) * options.kvType.bytesPerElement
+        let metaPerSlot = c.numKVHeads * (c.headDim + c.valueHeadDim) * 4
         var list: [KVLayer] = []
         var consumers: [Int] = []
         for l in 0..<c.numLayers {
@@ -59,7 +62,8 @@ public struct MemoryReport: Sendable, Equatable, CustomStringConvertible {
             let ring = min(ctx, (c.slidingWindow ?? ctx) + max(1, options.prefillChunk))
             let regular = global ? ctx : ring
             list.append(KVLayer(layer: l, consumers: group.filter { $0 != l }, servesGlobal: global,
-                                regularSlots: regular, slots: M + regular, bytesPerSlot: perSlot))
+                                regularSlots: regular, slots: M + regular, bytesPerSlot: perSlot,
+                                metaBytesPerSlot: metaPerSlot))
         }
         kvLayers = list
         consumerLayers = consumers

@@ -71,7 +71,7 @@ struct ModelInfo {
         for e in report.kvLayers {
             let kind = e.servesGlobal ? "global, all positions" : "local ring, \(e.regularSlots) recent"
             let shared = e.consumers.isEmpty ? "" : ", shared with \(e.consumers.map(String.init).joined(separator: ","))"
-            out.append("  KV layer \(e.layer): \(kind) + \(c.numMetaTokens) meta = \(e.slots) slots × \(e.bytesPerSlot) B = \(mib(e.bytes))\(shared)")
+            out.append("  KV layer \(e.layer): \(kind) × \(e.bytesPerSlot) B + \(c.numMetaTokens) meta (f32) × \(e.metaBytesPerSlot) B = \(mib(e.bytes))\(shared)")
         }
         out.append("  consumer layers (no KV of their own): \(report.consumerLayers.isEmpty ? "none" : report.consumerLayers.map(String.init).joined(separator: ","))")
         out.append("  KV per token:       \(report.kvBytesPerToken) bytes (global caches grow; local rings are fixed)")

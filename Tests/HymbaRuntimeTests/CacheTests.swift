@@ -22,6 +22,7 @@ struct CacheTests {
             let cache = session.caches[e.layer]!
             #expect(cache.bytes == e.bytes)
             #expect(e.bytesPerSlot == perSlot)
+            #expect(e.metaBytesPerSlot == 2 * perSlot, "meta positions are kept in f32")
             #expect(cache.regularSlots == (e.servesGlobal ? c.maxPositionEmbeddings : 8 + 16))
         }
         #expect(report.kvBytes == report.kvLayers.reduce(0) { $0 + session.caches[$1.layer]!.bytes })
@@ -65,7 +66,8 @@ struct CacheTests {
         #expect(r.kvLayers.filter(\.servesGlobal).map(\.layer) == [0, 15, 31])
         let perSlot = 5 * (64 + 128) * 2
         #expect(r.kvBytesPerToken == 3 * perSlot)
-        let expected = 3 * (128 + 8192) * perSlot + 14 * (128 + 1024 + 128) * perSlot
+        // Meta positions are kept in f32 (twice the f16 slot), regular ones in f16.
+        let expected = 17 * 128 * 2 * perSlot + 3 * 8192 * perSlot + 14 * (1024 + 128) * perSlot
         #expect(r.kvBytes == expected)
         #expect(r.ssmStateBytes == 32 * 3200 * 16 * 4)
         print("[memory] hymba-1.5b, ctx 8192, f16 KV:\n\(r)")

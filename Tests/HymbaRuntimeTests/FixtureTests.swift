@@ -96,15 +96,15 @@ struct StorageTypeTests {
         }
     }
 
-    /// f16 keys and values: rounding each to 11 significant bits gives ‖Δ‖/‖ref‖ ≈ 3.5e-4 and a
-    /// largest |Δ| of 0.0204 over all tiny-hymba sequences (0.0183 on the 40-token one), just
-    /// above the 2e-2 first asked for; the bounds are 2.5e-2 absolute and 1e-3 relative.
-    @Test("f16 KV cache within 2.5e-2 (relative 1e-3)", arguments: runtimeIsOptimized ? [EvalMode.full, .incremental] : [.full])
+    /// f16 keys and values for the regular positions (the meta positions stay f32): largest
+    /// |Δ| 0.0170 over all tiny-hymba sequences, ‖Δ‖/‖ref‖ 2.8e-4 (all-f16 including the
+    /// meta positions gave 0.0204).
+    @Test("f16 KV cache within 2e-2", arguments: runtimeIsOptimized ? [EvalMode.full, .incremental] : [.full])
     func f16KV(mode: EvalMode) throws {
         let fx = Fixture.tiny
         let e = try errors(fx, fx.model, kv: .f16, mode: mode)
         print("[storage] \(fx.name) bf16 weights, f16 KV, \(mode): max |Δlogit| = \(e.maxAbs), rel \(e.rel)")
-        #expect(e.maxAbs <= 2.5e-2)
+        #expect(e.maxAbs <= 2e-2)
         #expect(e.rel <= 1e-3)
     }
 

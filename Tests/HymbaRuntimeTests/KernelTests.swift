@@ -155,20 +155,23 @@ struct KernelTests {
                 }
             }
             let q = rng.normals(H * dk, std: 1)
-            // Stored keys/values as the cache holds them (rounded for f16).
-            func stored(_ x: Float) -> Float { kv == .f16 ? HalfFloat.f16ToFloat(HalfFloat.floatToF16(x)) : x }
+            // Stored keys/values as the cache holds them (rounded for f16, except the meta
+            // positions, which stay f32).
+            func stored(_ x: Float, _ position: Int) -> Float {
+                kv == .f16 && position >= M ? HalfFloat.f16ToFloat(HalfFloat.floatToF16(x)) : x
+            }
             for (cache, window) in [(global, nil), (local, W)] as [(KVCache, Int?)] {
                 var out = [Float](repeating: .nan, count: H * dv)
                 Attention.attend(q: q, cache: cache, position: p, window: window, queryHeads: H, heads: 0..<H, scores: &scores, out: &out)
                 for h in 0..<H {
                     let g = h / (H / Hkv)
                     let allowed = (0...p).filter { window == nil || p - $0 <= window! || $0 < M }
-                    let s = allowed.map { p2 in (0..<dk).reduce(0.0) { $0 + Double(q[h * dk + $1]) * Double(stored(keys[(p2 * Hkv + g) * dk + $1])) } / Double(dk).squareRoot() }
+                    let s = allowed.map { p2 in (0..<dk).reduce(0.0) { $0 + Double(q[h * dk + $1]) * Double(stored(keys[(p2 * Hkv + g) * dk + $1], p2)) } / Double(dk).squareRoot() }
                     let m = s.max()!
                     let e = s.map { Foundation.exp($0 - m) }
                     let sum = e.reduce(0, +)
                     for j in 0..<dv {
-                        let ref = zip(allowed, e).reduce(0.0) { $0 + $1.1 / sum * Double(stored(values[($1.0 * Hkv + g) * dv + j])) }
+                        let ref = zip(allowed, e).reduce(0.0) { $0 + $1.1 / sum * Double(stored(values[($1.0 * Hkv + g) * dv + j], $1.0)) }
                         #expect(abs(Double(out[h * dv + j]) - ref) <= 1e-5, "p=\(p) window=\(String(describing: window)) h=\(h) j=\(j)")
                     }
                 }
