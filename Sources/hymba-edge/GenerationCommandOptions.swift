@@ -1,0 +1,127 @@
+import ArgumentParser
+import Foundation
+import HymbaFormat
+import HymbaRuntime
+
+/// The model of `run` and `chat`: `-m FILE`, or the small model shipped in the repository.
+struct TextModelOptions: ParsableArguments {
+    @Option(name: .shortAndLong, help: "The .hymba model file (default: the shipped \(DefaultModel.relativePath)).")
+    var model: String?
+
+    @Option(name: .long, help: "Context length in tokens (default: the model's max_position_embeddings).")
+    var ctx: Int?
+
+    @Option(name: .customLong("kv-type"), help: "Element type of the KV cache: f16 or f32.")
+    var kvType: String = "f16"
+
+    @Flag(name: .customLong("no-verify"), help: "Skip the per-chunk checksum check on first use.")
+    var noVerify = false
+
+    @Option(name: .long, help: "Threads (validated; the runtime currently runs on one thread).")
+    var threads: Int = 1
+
+    func validate() throws {
+        if let ctx, ctx < 1 { throw ValidationError("--ctx \(ctx): must be at least 1") }
+        if KVType(rawValue: kvType) == nil { throw ValidationError("--kv-type \(kvType): expected f16 or f32") }
+        if threads < 1 { throw ValidationError("--threads \(threads): must be at least 1") }
+    }
+
+    func open() throws -> TextModel {
+        try TextModel.open(path: try model ?? DefaultModel.path(), verifyChecksums: !noVerify)
+    }
+
+    var sessionOptions: HymbaOptions {
+        HymbaOptions(contextLength: ctx, kvType: KVType(rawValue: kvType) ?? .f16)
+    }
+
+    /// The stats-line entry: honest about the single thread.
+    var threadsNote: String {
+        threads == 1 ? "threads: 1" : "threads: 1 of \(threads) requested (multi-threading lands with the kernels work)"
+    }
+}
+
+/// Sampling and stopping options of `run` and `chat`.
+struct SamplingCommandOptions: ParsableArguments {
+    @Option(name: [.customShort("n"), .customLong("n-predict")], parsing: .unconditional,
+            help: "Most tokens to generate (-1: until the context is full).")
+    var maxTokens: Int = 256
+
+    @Option(name: .customLong("temp"), help: "Temperature; 0 is greedy (argmax).")
+    var temperature: Float = 0.8
+
+    @Option(name: .customLong("top-k"), help: "Keep the K most likely tokens (0: off).")
+    var topK: Int = 40
+
+    @Option(name: .customLong("top-p"), help: "Keep the most likely tokens up to cumulative probability P (1: off).")
+    var topP: Float = 0.95
+
+    @Option(name: .customLong("min-p"), help: "Drop tokens below P × the top token's probability (0: off).")
+    var minP: Float = 0.05
+
+    @Option(name: .customLong("repeat-penalty"), help: "Penalty on tokens in the recent window (1: off).")
+    var repeatPenalty: Float = 1.0
+
+    @Option(name: .customLong("repeat-last-n"), help: "Tokens the repetition penalty looks back over.")
+    var repeatLastN: Int = 64
+
+    @Option(name: .long, help: "Random seed (default: a random one, printed in the stats line).")
+    var seed: UInt64?
+
+    @Option(name: .long, parsing: .singleValue, help: "Stop before this text (repeatable).")
+    var stop: [String] = []
+
+    func validate() throws {
+        if stop.contains("") { throw ValidationError("--stop: the stop string is empty") }
+        do { try params(seed: 0).validate() } catch let e as HymbaRuntimeError {
+            throw ValidationError("\(e)")
+        }
+    }
+
+    func params(seed: UInt64) -> SamplingParams {
+        SamplingParams(temperature: temperature, topK: topK, topP: topP, minP: minP,
+                       repeatPenalty: repeatPenalty, repeatWindow: repeatLastN, seed: seed)
+    }
+
+    /// The seed to use: the given one, else a random one.
+    func resolvedSeed() -> UInt64 {
+        if let seed { return seed }
+        var g = SystemRandomNumberGenerator()
+        return UInt64.random(in: 0...UInt64(UInt32.max), using: &g)
+    }
+
+    func generationOptions(seed: UInt64) -> GenerationOptions {
+        GenerationOptions(maxTokens: maxTokens, sampling: params(seed: seed), stopStrings: stop)
+    }
+}
+
+/// The model shipped in the repository, used by `run` and `chat` without `-m`: found next to
+/// this source file's checkout (repo/models/...), else under ./models of the current directory.
+enum DefaultModel {
+    static let relativePath = "models/tiny-code-hymba-q8.hymba"
+
+    static func path() throws -> String {
+        let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let candidates = [repoRoot.appendingPathComponent(relativePath).path,
+                          FileManager.default.currentDirectoryPath + "/" + relativePath]
+        for c in candidates where FileManager.default.fileExists(atPath: c) { return c }
+        throw ValidationError("no -m given and the default model is not at \(candidates.joined(separator: " or ")); pass -m FILE (tools/make-default-model.sh rebuilds the default)")
+    }
+}
+
+/// Text formatting shared by the stats lines.
+enum Format {
+    static func mib(_ bytes: Int) -> String { String(format: "%.2f MiB", Double(bytes) / 1_048_576) }
+    static func rate(_ perSecond: Double) -> String { perSecond > 0 ? String(format: "%.1f tok/s", perSecond) : "- tok/s" }
+    static var peakRSS: String { ProcessMemory.peakResidentBytes.map(mib) ?? "unknown" }
+}
+
+/// Writes to stdout right away (the text streams token by token).
+func writeOut(_ s: String) {
+    guard !s.isEmpty else { return }
+    fputs(s, stdout)
+    fflush(stdout)
+}
+
+func writeErr(_ s: String) {
+    FileHandle.standardError.write(Data(s.utf8))
+}
