@@ -54,6 +54,10 @@ let package = Package(
         .testTarget(
             name: "HymbaRuntimeTests",
             dependencies: ["HymbaRuntime", "HymbaConverter", "HymbaFormat"]),
+        // Generation, sampling, perplexity and the hymba-edge command line (runs the executable).
+        .testTarget(
+            name: "HymbaEdgeTests",
+            dependencies: ["HymbaRuntime", "HymbaConverter", "HymbaFormat", "HymbaTokenizer", "hymba-edge"]),
     ],
     swiftLanguageModes: [.v5]
 )
