@@ -67,7 +67,7 @@ struct SamplingCommandOptions: ParsableArguments {
     @Option(name: .long, help: "Random seed (default: a random one, printed in the stats line).")
     var seed: UInt64?
 
-    @Option(name: .long, parsing: .singleValue, help: "Stop before this text (repeatable).")
+    @Option(name: .long, parsing: .singleValue, help: "Stop before this text (repeatable; \\n, \\t, \\r and \\\\ are unescaped).")
     var stop: [String] = []
 
     func validate() throws {
@@ -90,7 +90,32 @@ struct SamplingCommandOptions: ParsableArguments {
     }
 
     func generationOptions(seed: UInt64) -> GenerationOptions {
-        GenerationOptions(maxTokens: maxTokens, sampling: params(seed: seed), stopStrings: stop)
+        GenerationOptions(maxTokens: maxTokens, sampling: params(seed: seed), stopStrings: stop.map(Self.unescape))
+    }
+
+    /// `\n`, `\t`, `\r`, `\\` → newline, tab, return, backslash (a stop string is usually a
+    /// line break, awkward to type in a shell); other text is kept as is.
+    static func unescape(_ s: String) -> String {
+        var out = ""
+        var escaping = false
+        for c in s {
+            if escaping {
+                switch c {
+                case "n": out.append("\n")
+                case "t": out.append("\t")
+                case "r": out.append("\r")
+                case "\\": out.append("\\")
+                default: out.append("\\"); out.append(c)
+                }
+                escaping = false
+            } else if c == "\\" {
+                escaping = true
+            } else {
+                out.append(c)
+            }
+        }
+        if escaping { out.append("\\") }
+        return out
     }
 }
 

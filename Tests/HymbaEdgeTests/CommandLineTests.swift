@@ -95,6 +95,9 @@ struct CommandLineTests {
         let firstAt = text.range(of: stop)!.lowerBound
         let s = try Self.run(args + ["--seed", "5", "--stop", stop])
         #expect(s.stdout == String(text[..<firstAt]) && s.stderr.contains("stop: stop string"))
+        // "\n" typed in a shell is a newline stop string.
+        let line = try Self.run(["run", "-m", file, "-p", fixturePrompts[0], "-n", "40", "--temp", "0", "--no-echo", "--stop", "\\n"])
+        #expect(line.stderr.contains("stop: stop string") && !line.stdout.contains("\n") && !line.stdout.isEmpty, "\(line.stdout)")
         let t = try Self.run(["run", "-m", file, "-p", "x", "-n", "2", "--threads", "4"])
         #expect(t.stderr.contains("threads: 1 of 4 requested (multi-threading lands with the kernels work)"))
         let bad = try Self.run(["run", "-m", file, "-p", "x", "--threads", "0"])
