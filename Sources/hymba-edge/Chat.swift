@@ -32,6 +32,8 @@ struct Chat: ParsableCommand {
                 guard let line = readLine(strippingNewline: true) else { break }
                 let message = line.trimmingCharacters(in: .whitespaces)
                 if message.isEmpty { continue }
+                // Piped input is not on the screen: show it, so the transcript reads as a dialogue.
+                if !interactive { writeOut("> \(message)\n") }
                 if message == "/reset" {
                     chat.reset()
                     writeErr("[conversation reset]\n")
