@@ -74,6 +74,7 @@ public final class Generator {
         var decoder = ContinuationDecoder(tokenizer: model.tokenizer, context: tokens)
         var matcher = StopStringMatcher(options.stopStrings)
         var generated: [Int32] = []
+        generated.reserveCapacity(min(limit, session.contextLength - session.position + 1))
         var text = ""
         var reason = StopReason.maxTokens
         var fed = 0
