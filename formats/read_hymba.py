@@ -270,7 +270,7 @@ def _decode_q4(buf, rows, n, rb):
     return x[:, :n]
 
 
-def q4_odd_entry_padding_ok(raw, rows, n):
+def q4_odd_entry_padding_violations(raw, rows, n):
     """§7: when k is odd the last 4 bits of `entries` are zero (only the last group of a
     row can have odd k). Returns the number of rows violating it."""
     subs = (n + Q4_SUB - 1) // Q4_SUB
@@ -738,7 +738,7 @@ class HymbaFile:
                     out.append("tensor '%s': %d rows whose q8 padding codes are not zero (§7)"
                                % (t.name, bad))
             if t.storage_type == Q4:
-                bad = q4_odd_entry_padding_ok(self.encoded(t), t.rows, t.row_length)
+                bad = q4_odd_entry_padding_violations(self.encoded(t), t.rows, t.row_length)
                 if bad:
                     out.append("tensor '%s': %d rows whose odd-k last group has non-zero final "
                                "entry bits (§7)" % (t.name, bad))
