@@ -44,10 +44,12 @@ let package = Package(
                 "HymbaRuntime", "HymbaFormat", "HymbaTokenizer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .testTarget(name: "HymbaFormatTests", dependencies: ["HymbaFormat"]),
+        // Test-only helpers shared by the test targets (GGML's Q4_0, the q4 yardstick).
+        .target(name: "HymbaTestSupport", dependencies: ["HymbaFormat"], path: "Tests/HymbaTestSupport"),
+        .testTarget(name: "HymbaFormatTests", dependencies: ["HymbaFormat", "HymbaTestSupport"]),
         // The command-line tests run the built executables, so the tests depend on them.
         .testTarget(
-            name: "HymbaConverterTests", dependencies: ["HymbaConverter", "HymbaFormat", "HymbaRuntime", "hymba-convert"]),
+            name: "HymbaConverterTests", dependencies: ["HymbaConverter", "HymbaFormat", "HymbaRuntime", "HymbaTestSupport", "hymba-convert"]),
         .testTarget(
             name: "HymbaTokenizerTests",
             dependencies: ["HymbaTokenizer", "HymbaConverter", "HymbaFormat"]),

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import HymbaTestSupport
 import HymbaConverter
 import HymbaFormat
 

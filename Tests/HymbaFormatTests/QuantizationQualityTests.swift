@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import HymbaTestSupport
 import HymbaFormat
 
 /// q4 against GGML's Q4_0 on the fixture checkpoints: on every tensor that the default recipe

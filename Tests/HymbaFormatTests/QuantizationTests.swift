@@ -1,4 +1,5 @@
 import Testing
+import HymbaTestSupport
 import HymbaFormat
 
 /// Encode/decode helpers over arrays.

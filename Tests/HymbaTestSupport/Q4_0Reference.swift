@@ -1,4 +1,4 @@
-// The same yardstick as Tests/HymbaFormatTests/Q4_0Reference.swift (test targets cannot share files).
+// Test-only code shared by several test targets (the q4 yardstick).
 import HymbaFormat
 
 /// GGML's Q4_0, the yardstick for `q4` (ggml-quants.c, `quantize_row_q4_0_ref` and
@@ -6,9 +6,9 @@ import HymbaFormat
 /// magnitude (signed), `q = min(15, trunc(x/d + 8.5))`, `x' = (q − 8)·d` with d stored as
 /// binary16. 4.5 bits per weight. GGML needs rows of whole blocks; shorter last blocks are
 /// zero-padded here, which leaves the real elements' codes unchanged.
-enum Q4_0Reference {
+public enum Q4_0Reference {
     /// Writes the reconstruction of `x` into `out` (same count).
-    static func roundTrip(_ x: UnsafeBufferPointer<Float>, into out: UnsafeMutableBufferPointer<Float>) {
+    public static func roundTrip(_ x: UnsafeBufferPointer<Float>, into out: UnsafeMutableBufferPointer<Float>) {
         precondition(x.count == out.count)
         var start = 0
         while start < x.count {
@@ -31,15 +31,16 @@ enum Q4_0Reference {
 }
 
 /// Accumulates squared errors of q4 and Q4_0 against the same source rows.
-struct Q4VersusQ4_0 {
-    private(set) var q4: Double = 0
-    private(set) var q4_0: Double = 0
-    private(set) var count = 0
+public struct Q4VersusQ4_0 {
+    public init() {}
+    public private(set) var q4: Double = 0
+    public private(set) var q4_0: Double = 0
+    public private(set) var count = 0
 
     /// RMSE(q4) / RMSE(Q4_0) over the rows added so far.
-    var ratio: Double { q4_0 > 0 ? (q4 / q4_0).squareRoot() : (q4 == 0 ? 0 : .infinity) }
+    public var ratio: Double { q4_0 > 0 ? (q4 / q4_0).squareRoot() : (q4 == 0 ? 0 : .infinity) }
 
-    mutating func add(row x: [Float]) {
+    public mutating func add(row x: [Float]) {
         let n = x.count
         var bytes = [UInt8](repeating: 0, count: StorageType.q4.rowBytes(length: n))
         var decoded = [Float](repeating: 0, count: n), reference = [Float](repeating: 0, count: n)
