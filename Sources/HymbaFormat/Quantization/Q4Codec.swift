@@ -41,13 +41,10 @@ public enum Q4Codec {
         var sub = 0
         while sub < nsub {
             let k = Swift.min(Q4Layout.subBlocksPerGroup, nsub - sub)
-            let d = HalfFloat.f16ToFloat(UInt16(littleEndian: p.loadUnaligned(as: UInt16.self)))
-            let dmin = HalfFloat.f16ToFloat(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 2, as: UInt16.self)))
-            let scales = p + 4
-            let codes = scales + Q4Layout.scaleBytes(subBlocks: k)
+            let g = Q4Layout.Group(at: p, subBlocks: k)
+            let codes = g.codes
             for j in 0..<k {
-                let (sc, mn) = Q4Layout.entry(scales, j)
-                let scale = d * Float(sc), minv = dmin * Float(mn)
+                let (scale, minv) = g.scaleAndMin(j)
                 let bytes = codes.loadUnaligned(fromByteOffset: 16 * j, as: SIMD16<UInt8>.self)
                 let lo = scale * SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: bytes & 0x0F)) - minv
                 let hi = scale * SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: bytes &>> 4)) - minv
@@ -60,7 +57,7 @@ public enum Q4Codec {
                     for i in 0..<16 where base + 16 + i < length { dst[base + 16 + i] = hi[i] }
                 }
             }
-            p += Q4Layout.groupBytes(subBlocks: k)
+            p += g.byteCount
             sub += k
         }
     }

@@ -29,3 +29,36 @@ extension Q4Layout {
         }
     }
 }
+
+extension Q4Layout {
+    /// One stored q4 group of `k` sub-blocks, read in place: the two f16 super-scales, the
+    /// packed entries and the codes. Every q4 reader (the reference decoder and the runtime's
+    /// kernels) walks a row through this, so the group layout is parsed in one place.
+    @frozen
+    public struct Group {
+        public let d: Float
+        public let dmin: Float
+        /// k packed 12-bit entries (sc | mn << 6).
+        public let entries: UnsafeRawPointer
+        /// k × 16 bytes of 4-bit codes.
+        public let codes: UnsafeRawPointer
+        /// Bytes of this group: where the next one starts.
+        public let byteCount: Int
+
+        @inlinable @inline(__always)
+        public init(at p: UnsafeRawPointer, subBlocks k: Int) {
+            d = HalfFloat.f16ToFloat(UInt16(littleEndian: p.loadUnaligned(as: UInt16.self)))
+            dmin = HalfFloat.f16ToFloat(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 2, as: UInt16.self)))
+            entries = p + 4
+            codes = entries + Q4Layout.scaleBytes(subBlocks: k)
+            byteCount = Q4Layout.groupBytes(subBlocks: k)
+        }
+
+        /// Sub-block `j`'s effective scale and min: `x = scale·q − min`.
+        @inlinable @inline(__always)
+        public func scaleAndMin(_ j: Int) -> (scale: Float, min: Float) {
+            let (sc, mn) = Q4Layout.entry(entries, j)
+            return (d * Float(sc), dmin * Float(mn))
+        }
+    }
+}

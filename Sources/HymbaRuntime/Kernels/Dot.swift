@@ -116,13 +116,10 @@ package enum Dot {
         var sub = 0
         while sub < nsub {
             let k = min(Q4Layout.subBlocksPerGroup, nsub - sub)
-            let d = HalfFloat.f16ToFloat(UInt16(littleEndian: group.loadUnaligned(as: UInt16.self)))
-            let dmin = HalfFloat.f16ToFloat(UInt16(littleEndian: group.loadUnaligned(fromByteOffset: 2, as: UInt16.self)))
-            let scales = group + 4
-            let quants = scales + Q4Layout.scaleBytes(subBlocks: k)
+            let g = Q4Layout.Group(at: group, subBlocks: k)
+            let quants = g.codes
             for j in 0..<k {
-                let (sc, mn) = Q4Layout.entry(scales, j)
-                let scale = d * Float(sc), minv = dmin * Float(mn)
+                let (scale, minv) = g.scaleAndMin(j)
                 let qs = quants + 16 * j
                 let base = (sub + j) * 32
                 if base + 32 <= n {
@@ -143,7 +140,7 @@ package enum Dot {
                     }
                 }
             }
-            group += Q4Layout.groupBytes(subBlocks: k)
+            group += g.byteCount
             sub += k
         }
         return acc.sum() + tail
