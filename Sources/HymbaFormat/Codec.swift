@@ -23,6 +23,17 @@ public enum ChunkCodec: UInt32, CaseIterable, Sendable, CustomStringConvertible 
         guard let c = ChunkCodec.allCases.first(where: { $0.description == name.lowercased() }) else { return nil }
         self = c
     }
+
+    /// The most raw bytes one stored byte can decode to, a property of the codec's format:
+    /// a Zstandard block of at least 4 bytes (3-byte header + 1 RLE byte) yields at most
+    /// 128 KiB; an LZ4 sequence of 3 + e bytes yields at most 19 + 255·e bytes.
+    public var maximumExpansion: UInt64 {
+        switch self {
+        case .none: return 1
+        case .zstd: return 32768
+        case .lz4: return 255
+        }
+    }
 }
 
 public struct CodecError: Error, CustomStringConvertible {
@@ -76,6 +87,10 @@ public enum ChunkCompressor {
             if declared != ZSTD_CONTENTSIZE_UNKNOWN && declared != UInt64(dst.count) {
                 throw CodecError("zstd: frame declares \(declared) bytes, expected \(dst.count)")
             }
+            // Exactly one frame: trailing bytes (another frame, garbage) are refused.
+            let frame = ZSTD_findFrameCompressedSize(src.baseAddress, src.count)
+            if ZSTD_isError(frame) != 0 { throw CodecError("zstd: \(String(cString: ZSTD_getErrorName(frame)))") }
+            guard frame == src.count else { throw CodecError("zstd: the frame is \(frame) bytes, the chunk \(src.count) (trailing bytes)") }
             let n = ZSTD_decompress(dst.baseAddress, dst.count, src.baseAddress, src.count)
             if ZSTD_isError(n) != 0 { throw CodecError("zstd: \(String(cString: ZSTD_getErrorName(n)))") }
             guard n == dst.count else { throw CodecError("zstd: decoded \(n) bytes, expected \(dst.count)") }

@@ -224,8 +224,48 @@ extension HymbaConfig {
         try validate()
     }
 
-    /// Consistency checks between fields.
+    /// Upper bounds on the sizes, far above any Hymba model (the 1.5B has d = 1600, 32 layers,
+    /// vocabulary 32001, context 8192) and far below what could overflow the derived sizes or
+    /// make a crafted file ask the runtime for absurd memory (a vocabulary of 10^12 is refused
+    /// here, not attempted).
+    public enum Limits {
+        public static let hiddenSize = 1 << 16
+        public static let numLayers = 1 << 10
+        public static let mambaExpand = 16
+        public static let stateSize = 1 << 12
+        public static let convKernel = 1 << 8
+        public static let dtRank = 1 << 16
+        public static let intermediateSize = 1 << 20
+        public static let numMetaTokens = 1 << 16
+        public static let vocabSize = 1 << 22
+        /// Also bounds `orig_max_position_embeddings` and `sliding_window`.
+        public static let positions = 1 << 24
+    }
+
+    /// Consistency checks between fields, after the size bounds (`Limits`).
     public func validate() throws {
+        let bounds: [(String, Int, Int)] = [
+            ("hidden_size", hiddenSize, Limits.hiddenSize), ("num_hidden_layers", numLayers, Limits.numLayers),
+            ("num_attention_heads", numHeads, Limits.hiddenSize), ("num_key_value_heads", numKVHeads, Limits.hiddenSize),
+            ("mamba_expand", mambaExpand, Limits.mambaExpand), ("mamba_d_state", stateSize, Limits.stateSize),
+            ("mamba_d_conv", convKernel, Limits.convKernel), ("mamba_dt_rank", dtRank, Limits.dtRank),
+            ("intermediate_size", intermediateSize, Limits.intermediateSize),
+            ("num_memory_tokens", numMetaTokens, Limits.numMetaTokens), ("vocab_size", vocabSize, Limits.vocabSize),
+            ("max_position_embeddings", maxPositionEmbeddings, Limits.positions),
+            ("orig_max_position_embeddings", origMaxPositionEmbeddings ?? 1, Limits.positions),
+            ("sliding_window", slidingWindow ?? 1, Limits.positions),
+        ]
+        for (name, value, limit) in bounds where value > limit {
+            throw ConfigError("\(name) = \(value) is larger than this runtime accepts (at most \(limit))")
+        }
+        for (name, value) in [("hidden_size", hiddenSize), ("num_hidden_layers", numLayers), ("num_attention_heads", numHeads),
+                              ("num_key_value_heads", numKVHeads), ("mamba_expand", mambaExpand), ("mamba_d_state", stateSize),
+                              ("mamba_d_conv", convKernel), ("mamba_dt_rank", dtRank), ("intermediate_size", intermediateSize),
+                              ("vocab_size", vocabSize), ("max_position_embeddings", maxPositionEmbeddings)] where value < 1 {
+            throw ConfigError("\(name) must be positive, found \(value)")
+        }
+        if !(ropeTheta.isFinite && ropeTheta > 0) { throw ConfigError("rope_theta \(ropeTheta) must be a positive finite number") }
+        if !(rmsNormEps.isFinite && rmsNormEps > 0) { throw ConfigError("rms_norm_eps \(rmsNormEps) must be a positive finite number") }
         if hiddenSize % numHeads != 0 { throw ConfigError("hidden_size \(hiddenSize) is not divisible by num_attention_heads \(numHeads)") }
         if numHeads % numKVHeads != 0 { throw ConfigError("num_attention_heads \(numHeads) is not divisible by num_key_value_heads \(numKVHeads)") }
         if innerSize % numHeads != 0 { throw ConfigError("mamba_expand·hidden_size \(innerSize) is not divisible by num_attention_heads \(numHeads)") }
@@ -246,7 +286,8 @@ extension HymbaConfig {
         if ropeType == .ntk, let orig = origMaxPositionEmbeddings, orig <= 0 {
             throw ConfigError("orig_max_position_embeddings \(orig) must be positive for rope_type ntk")
         }
-        if !(rmsNormEps > 0) { throw ConfigError("rms_norm_eps must be positive") }
+        if ropeType == .ntk && headDim <= 2 { throw ConfigError("rope_type ntk needs a head size above 2, found \(headDim)") }
+        if !ropeBase.isFinite || !(ropeBase > 0) { throw ConfigError("the RoPE base \(ropeBase) (from rope_theta and the NTK scaling) is not a positive finite number") }
         if numMetaTokens < 0 { throw ConfigError("num_memory_tokens \(numMetaTokens) is negative") }
         if bosTokenID < 0 || bosTokenID >= vocabSize { throw ConfigError("bos_token_id \(bosTokenID) outside the vocabulary of \(vocabSize)") }
         if eosTokenID < 0 || eosTokenID >= vocabSize { throw ConfigError("eos_token_id \(eosTokenID) outside the vocabulary of \(vocabSize)") }
@@ -264,11 +305,8 @@ private struct ConfigReader {
 
     func optionalInt(_ key: String) throws -> Int? {
         if isNull(key) { return nil }
-        guard let n = json[key] as? NSNumber, !isJSONBool(json[key]!), n.doubleValue == n.doubleValue.rounded(),
-              abs(n.doubleValue) < 1e15 else {
-            throw ConfigError("\(key) must be an integer, found \(json[key]!)")
-        }
-        return n.intValue
+        guard let n = jsonInteger(json[key]!) else { throw ConfigError("\(key) must be an integer, found \(json[key]!)") }
+        return n
     }
 
     func int(_ key: String, default def: Int) throws -> Int { try optionalInt(key) ?? def }
@@ -295,8 +333,8 @@ private struct ConfigReader {
         if isNull(key) { return nil }
         guard let arr = json[key] as? [Any] else { throw ConfigError("\(key) must be a list of integers") }
         return try arr.map { v in
-            guard let n = v as? NSNumber, !isJSONBool(v) else { throw ConfigError("\(key) must be a list of integers, found \(v)") }
-            return n.intValue
+            guard let n = jsonInteger(v) else { throw ConfigError("\(key) must be a list of integers, found \(v)") }
+            return n
         }
     }
 
@@ -306,11 +344,20 @@ private struct ConfigReader {
         return try arr.map { g in
             guard let inner = g as? [Any] else { throw ConfigError("\(key) must be a list of lists of integers") }
             return try inner.map { v in
-                guard let n = v as? NSNumber, !isJSONBool(v) else { throw ConfigError("\(key) must hold integers, found \(v)") }
-                return n.intValue
+                guard let n = jsonInteger(v) else { throw ConfigError("\(key) must hold integers, found \(v)") }
+                return n
             }
         }
     }
+}
+
+/// A JSON number that is an integer of magnitude below 10^15 (so exact in a Double and an
+/// Int); nil for anything else (booleans, fractions, huge values, NaN).
+func jsonInteger(_ v: Any) -> Int? {
+    guard let n = v as? NSNumber, !isJSONBool(v) else { return nil }
+    let d = n.doubleValue
+    guard d.isFinite, d == d.rounded(), abs(d) < 1e15 else { return nil }
+    return Int(d)
 }
 
 /// True for JSON `true`/`false` as Foundation parses them (an NSNumber of ObjC type "c"):

@@ -30,10 +30,17 @@ public final class HymbaFile: @unchecked Sendable {
 
     /// Opens and validates `path`. With `verifyChecksums` false, chunk checksums are not
     /// checked on first use (header, metadata and directory checksums always are).
-    public init(path: String, verifyChecksums: Bool = true) throws {
+    public convenience init(path: String, verifyChecksums: Bool = true) throws {
+        try self.init(mapping: MappedFile(path: path), verifyChecksums: verifyChecksums)
+    }
+
+    /// Validates a file already mapped (or copied into memory: `MappedFile(copying:name:)`),
+    /// exactly as `init(path:verifyChecksums:)` does.
+    public init(mapping: MappedFile, verifyChecksums: Bool = true) throws {
+        let path = mapping.path
         self.path = path
         self.verifyChecksums = verifyChecksums
-        mapping = try MappedFile(path: path)
+        self.mapping = mapping
         let size = mapping.count
         let base = mapping.base
         guard size >= FileLayout.headerSize else { throw HymbaFileError.tooShort(path: path, size: size) }
@@ -59,6 +66,9 @@ public final class HymbaFile: @unchecked Sendable {
         let headerSum = XXHash64.hash(base, count: 120)
         guard storedHeaderSum == headerSum else {
             throw HymbaFileError.headerChecksum(path: path, expected: storedHeaderSum, found: headerSum)
+        }
+        for offset in 88..<120 where base.load(fromByteOffset: offset, as: UInt8.self) != 0 {
+            throw HymbaFileError.badHeader(path: path, message: "reserved byte at offset \(offset) is not zero")
         }
         header = h
 
@@ -120,7 +130,14 @@ public final class HymbaFile: @unchecked Sendable {
     }
 
     deinit {
-        for p in owned { p.deallocate() }
+        for p in owned { free(p) }
+    }
+
+    /// 64-byte-aligned memory from the C allocator, nil when refused (Swift's allocate traps).
+    static func allocate(_ bytes: Int) -> UnsafeMutableRawPointer? {
+        var p: UnsafeMutableRawPointer?
+        guard posix_memalign(&p, 64, max(1, bytes)) == 0 else { return nil }
+        return p
     }
 
     /// Directory entry of `name`, if present.
@@ -153,11 +170,16 @@ public final class HymbaFile: @unchecked Sendable {
             if c.codec == .none {
                 segments.append(.init(firstRow: firstRow, rowCount: rowCount, base: stored.baseAddress!))
             } else {
-                let mem = UnsafeMutableRawPointer.allocate(byteCount: Int(c.rawLength), alignment: 64)
+                // The raw length was bounded at open (shape and codec expansion limit); an
+                // allocation the system refuses is an error, not a crash.
+                guard let mem = Self.allocate(Int(c.rawLength)) else {
+                    throw HymbaFileError.chunkDecode(path: path, tensor: name, chunk: ci, offset: c.storedOffset,
+                                                     message: "cannot allocate \(c.rawLength) bytes for the decompressed chunk")
+                }
                 do {
                     try ChunkCompressor.decompress(stored, codec: c.codec, into: UnsafeMutableRawBufferPointer(start: mem, count: Int(c.rawLength)))
                 } catch {
-                    mem.deallocate()
+                    free(mem)
                     throw HymbaFileError.chunkDecode(path: path, tensor: name, chunk: ci, offset: c.storedOffset, message: "\(error)")
                 }
                 owned.append(mem)
@@ -185,7 +207,9 @@ public final class HymbaFile: @unchecked Sendable {
         var problems: [ChunkProblem] = []
         let total = tensors.reduce(0) { $0 + $1.chunks.count }
         var done = 0
-        var scratch = [UInt8]()
+        var scratch: UnsafeMutableRawPointer?
+        var scratchBytes = 0
+        defer { free(scratch) }
         for t in tensors {
             for (ci, c) in t.chunks.enumerated() {
                 let stored = mapping.bytes(at: Int(c.storedOffset), count: Int(c.storedLength))
@@ -194,13 +218,20 @@ public final class HymbaFile: @unchecked Sendable {
                     problems.append(.init(tensor: t.name, chunk: ci, offset: c.storedOffset,
                                           message: "checksum mismatch (stored \(hex(c.checksum)), computed \(hex(sum)))"))
                 } else if c.codec != .none {
-                    if scratch.count < Int(c.rawLength) { scratch = [UInt8](repeating: 0, count: Int(c.rawLength)) }
-                    do {
-                        try scratch.withUnsafeMutableBytes { buf in
-                            try ChunkCompressor.decompress(stored, codec: c.codec, into: UnsafeMutableRawBufferPointer(rebasing: buf[0..<Int(c.rawLength)]))
+                    if scratchBytes < Int(c.rawLength) {
+                        free(scratch)
+                        scratch = Self.allocate(Int(c.rawLength))
+                        scratchBytes = scratch == nil ? 0 : Int(c.rawLength)
+                    }
+                    if let buf = scratch, scratchBytes >= Int(c.rawLength) {
+                        do {
+                            try ChunkCompressor.decompress(stored, codec: c.codec, into: UnsafeMutableRawBufferPointer(start: buf, count: Int(c.rawLength)))
+                        } catch {
+                            problems.append(.init(tensor: t.name, chunk: ci, offset: c.storedOffset, message: "does not decode: \(error)"))
                         }
-                    } catch {
-                        problems.append(.init(tensor: t.name, chunk: ci, offset: c.storedOffset, message: "does not decode: \(error)"))
+                    } else {
+                        problems.append(.init(tensor: t.name, chunk: ci, offset: c.storedOffset,
+                                              message: "cannot allocate \(c.rawLength) bytes to decode it"))
                     }
                 }
                 done += 1
@@ -215,7 +246,10 @@ public final class HymbaFile: @unchecked Sendable {
     static func parseDirectory(base: UnsafeRawPointer, count: Int, fileOffset: Int, header h: FileHeader, path: String) throws -> [TensorEntry] {
         var r = ByteReader(base: base, count: count, section: path + " directory", fileOffset: fileOffset)
         let n = Int(try r.u32("tensor count"))
-        _ = try r.u32("reserved")
+        let reserved = try r.u32("reserved")
+        guard reserved == 0 else {
+            throw HymbaFileError.badDirectory(path: path, message: "reserved field at file offset \(fileOffset + 4) is \(reserved), expected 0")
+        }
         // Each entry takes at least 4+1+12+8+32+4 bytes: a count beyond that is a lie.
         guard n <= count / 61 + 1 else {
             throw HymbaFileError.badDirectory(path: path, message: "tensor count \(n) cannot fit in a directory of \(count) bytes")
@@ -289,6 +323,13 @@ public final class HymbaFile: @unchecked Sendable {
                     guard sl == rl else { throw badChunk("uncompressed but stored length \(sl) != raw length \(rl)") }
                 } else {
                     guard sl >= 1, sl < rl else { throw badChunk("compressed to \(sl) bytes but raw length is \(rl)") }
+                    // No codec expands beyond a fixed factor: a larger claim is a lie (a would-be
+                    // decompression bomb), refused before anything is allocated.
+                    let limit = codec.maximumExpansion
+                    let (most, big) = sl.multipliedReportingOverflow(by: limit)
+                    guard big || rl <= most else {
+                        throw badChunk("claims \(rl) raw bytes from \(sl) stored bytes; \(codec) expands at most \(limit)-fold")
+                    }
                 }
                 chunks.append(ChunkEntry(storedOffset: so, storedLength: sl, rawOffset: ro, rawLength: rl, codec: codec, checksum: sum))
                 allChunks.append((so, end, name))
@@ -305,6 +346,11 @@ public final class HymbaFile: @unchecked Sendable {
             throw HymbaFileError.badDirectory(path: path, message: "\(r.remaining) unexpected bytes after the last tensor entry")
         }
         allChunks.sort { $0.start < $1.start }
+        // data_length is defined as reaching exactly the end of the last chunk.
+        let lastEnd = allChunks.map(\.end).max() ?? dataStart
+        guard lastEnd == dataEnd else {
+            throw HymbaFileError.badHeader(path: path, message: "data section [\(dataStart), \(dataEnd)) does not end where the last chunk ends (\(lastEnd))")
+        }
         for i in allChunks.indices.dropFirst() where allChunks[i].start < allChunks[i - 1].end {
             throw HymbaFileError.badDirectory(path: path, message: "chunks of \(allChunks[i - 1].tensor) and \(allChunks[i].tensor) overlap at file offset \(allChunks[i].start)")
         }

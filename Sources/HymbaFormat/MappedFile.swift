@@ -8,10 +8,14 @@ import Darwin
 #endif
 
 /// A read-only memory mapping of a whole file. The mapping lives as long as this object.
+/// `init(copying:name:)` makes one from bytes in memory instead (fuzzing and tests: the copy
+/// is exactly as long as the bytes, so a sanitizer sees any read past the end).
 public final class MappedFile: @unchecked Sendable {
     public let path: String
     public let base: UnsafeRawPointer
     public let count: Int
+    /// True when `base` is owned heap memory rather than an mmap.
+    private let owned: Bool
 
     public init(path: String) throws {
         self.path = path
@@ -26,16 +30,28 @@ public final class MappedFile: @unchecked Sendable {
         if size == 0 {
             // mmap of length 0 fails; give empty files a valid dummy pointer.
             base = UnsafeRawPointer(UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 64))
+            owned = true
             return
         }
+        owned = false
         guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
             throw IOError(path: path, operation: "mmap", errno: errno)
         }
         base = UnsafeRawPointer(p)
     }
 
+    /// A copy of `bytes` in page-aligned memory, named `name` in messages.
+    public init(copying bytes: UnsafeRawBufferPointer, name: String) {
+        path = name
+        count = bytes.count
+        let p = UnsafeMutableRawPointer.allocate(byteCount: max(1, bytes.count), alignment: 4096)
+        if let src = bytes.baseAddress, bytes.count > 0 { p.copyMemory(from: src, byteCount: bytes.count) }
+        base = UnsafeRawPointer(p)
+        owned = true
+    }
+
     deinit {
-        if count == 0 {
+        if owned {
             UnsafeMutableRawPointer(mutating: base).deallocate()
         } else {
             munmap(UnsafeMutableRawPointer(mutating: base), count)
@@ -49,7 +65,7 @@ public final class MappedFile: @unchecked Sendable {
 
     /// Advises the kernel about the expected access pattern of a range (page-rounded).
     public func advise(offset: Int, length: Int, _ advice: Int32) {
-        guard count > 0, length > 0 else { return }
+        guard !owned, count > 0, length > 0 else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let start = offset / page * page
         let end = min(count, offset + length)

@@ -92,8 +92,16 @@ public final class HymbaModel: @unchecked Sendable {
         let d = c.hiddenSize, E = c.innerSize, N = c.stateSize, K = c.convKernel, R = c.dtRank
 
         func get(_ name: String, _ shape: [Int]) throws -> TensorData {
+            // Shape first (from the directory): a misshapen tensor is refused before it is loaded.
+            if let known = source.shape(of: name), known != shape {
+                throw HymbaRuntimeError.tensorShape(name: name, expected: shape, found: known)
+            }
             let t: TensorData
-            do { t = try source.tensor(name) } catch let e as HymbaRuntimeError { throw e } catch {
+            do { t = try source.tensor(name) } catch let e as HymbaRuntimeError { throw e } catch let e as HymbaFileError {
+                // A present but corrupt tensor: the file error names the tensor, chunk and offset.
+                if case .missingTensor = e { throw HymbaRuntimeError.missingTensor(name: name, reason: "\(e)") }
+                throw e
+            } catch {
                 throw HymbaRuntimeError.missingTensor(name: name, reason: "\(error)")
             }
             if t.shape != shape { throw HymbaRuntimeError.tensorShape(name: name, expected: shape, found: t.shape) }

@@ -10,6 +10,13 @@ public protocol WeightSource: AnyObject {
     /// The tensor with a checkpoint name (`model.layers.0.mamba.in_proj.weight`, ...), in
     /// whatever storage type the source holds it. Throws when it is absent.
     func tensor(_ name: String) throws -> TensorData
+    /// The tensor's shape without loading it, when the source knows it cheaply (a model file's
+    /// directory): lets a loader refuse a misshapen tensor before decompressing it.
+    func shape(of name: String) -> [Int]?
+}
+
+extension WeightSource {
+    public func shape(of name: String) -> [Int]? { nil }
 }
 
 /// A Hugging Face model directory: `config.json` plus `model.safetensors`, or shards listed by
