@@ -19,6 +19,7 @@ public enum Converter {
     ) throws -> ConversionReport {
         try checkpoint.validateTensors()
         let config = checkpoint.config
+        try ModelMetadata.checkTokenizer(tokenizer, fits: config, source: checkpoint.directory + "/tokenizer.json")
         var jobs: [(TensorSource, StorageType)] = []
         for (name, shape) in config.expectedTensors {
             let data = try checkpoint.tensor(name)
@@ -45,6 +46,13 @@ public enum Converter {
 
 /// The metadata object of a `.hymba` file (schema in `formats/HYMBA-FORMAT.md`, "Metadata").
 public enum ModelMetadata {
+    /// A tokenizer whose ids pass the model's vocabulary would give files that cannot run
+    /// (token ids outside the embedding table): refused at conversion.
+    public static func checkTokenizer(_ tokenizer: [String: Any]?, fits config: HymbaConfig, source: String) throws {
+        guard let vocab = tokenizer?["vocab"] as? [Any], vocab.count > config.vocabSize else { return }
+        throw ConversionError("\(source): the tokenizer has \(vocab.count) tokens but config.json's vocab_size is \(config.vocabSize) (ids would fall outside the embedding table)")
+    }
+
     public static func make(config: [String: Any], tokenizer: [String: Any]?, recipe: QuantizationRecipe,
                             writer: HymbaFileWriter.Options, provenance: [String: Any]) -> [String: Any] {
         var quant = recipe.jsonObject

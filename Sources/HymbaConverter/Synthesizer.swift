@@ -17,6 +17,7 @@ public enum Synthesizer {
         }
         let config: HymbaConfig
         do { config = try HymbaConfig(json: json) } catch { throw ConversionError("\(configPath): \((error as? ConfigError)?.message ?? "\(error)")") }
+        try ModelMetadata.checkTokenizer(tokenizer, fits: config, source: "the tokenizer")
         let generator = SyntheticWeights(config: config, seed: seed)
         var jobs: [(TensorSource, StorageType)] = []
         for (name, shape) in config.expectedTensors {

@@ -69,14 +69,14 @@ public final class SafetensorsFile: @unchecked Sendable {
             guard let shapeAny = obj["shape"] as? [Any] else { throw SafetensorsError(path, "tensor \(name): missing shape") }
             var shape: [Int] = []
             for s in shapeAny {
-                guard let n = s as? NSNumber, n.int64Value >= 0, n.int64Value < (1 << 40) else {
+                guard let n = jsonInteger(s), n >= 0, n < (1 << 40) else {
                     throw SafetensorsError(path, "tensor \(name): invalid dimension \(s) in shape")
                 }
-                shape.append(n.intValue)
+                shape.append(n)
             }
             guard let offs = obj["data_offsets"] as? [Any], offs.count == 2,
-                  let b = (offs[0] as? NSNumber)?.int64Value, let e = (offs[1] as? NSNumber)?.int64Value else {
-                throw SafetensorsError(path, "tensor \(name): data_offsets must be [begin, end]")
+                  let b = jsonInteger(offs[0]).map(Int64.init), let e = jsonInteger(offs[1]).map(Int64.init) else {
+                throw SafetensorsError(path, "tensor \(name): data_offsets must be [begin, end] (integers)")
             }
             guard b >= 0, e >= b, e <= Int64(dataSize) else {
                 throw SafetensorsError(path, "tensor \(name): data_offsets [\(b), \(e)] outside the data section of \(dataSize) bytes")

@@ -112,6 +112,113 @@ import HymbaFormat
         }
     }
 
+    /// Rewrites the JSON header of the fixture's model.safetensors (the data bytes stay).
+    static func editedHeader(_ edit: (inout [String: Any]) -> Void) throws -> String {
+        let dir = try Fixtures.copy(Fixtures.tinyHymba)
+        let path = dir + "/model.safetensors"
+        let bytes = [UInt8](FileManager.default.contents(atPath: path)!)
+        let headerLength = Int(bytes[0..<8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) })
+        var header = try JSONSerialization.jsonObject(with: Data(bytes[8..<(8 + headerLength)])) as! [String: Any]
+        edit(&header)
+        var json = [UInt8](try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys]))
+        while json.count % 8 != 0 { json.append(0x20) }
+        var out = [UInt8]()
+        withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
+        out += json + bytes[(8 + headerLength)...]
+        _ = FileManager.default.createFile(atPath: path, contents: Data(out))
+        return dir
+    }
+
+    static func setEntry(_ header: inout [String: Any], _ name: String, _ key: String, _ value: Any) {
+        var e = header[name] as! [String: Any]
+        e[key] = value
+        header[name] = e
+    }
+
+    @Test func overlappingOffsets() throws {
+        let dir = try Self.editedHeader { h in
+            let a = (h["model.layers.0.input_layernorm.weight"] as! [String: Any])["data_offsets"]!
+            Self.setEntry(&h, "model.layers.1.input_layernorm.weight", "data_offsets", a)
+        }
+        let msg = try #require(Self.refusal(dir))
+        #expect(msg.contains("model.safetensors") && msg.contains("overlap") && msg.contains("input_layernorm.weight"), "\(msg)")
+    }
+
+    @Test func offsetsOutsideTheFile() throws {
+        let cases: [(Any, String)] = [
+            ([0, 1 << 40], "outside the data section"),
+            ([-128, 0], "outside the data section"),
+            ([256, 128], "outside the data section"),
+            ([0.5, 128.5], "must be [begin, end]"),
+            ("0-128", "must be [begin, end]"),
+        ]
+        for (offsets, message) in cases {
+            let dir = try Self.editedHeader { Self.setEntry(&$0, "model.final_layernorm.weight", "data_offsets", offsets) }
+            let msg = try #require(Self.refusal(dir), "\(offsets)")
+            #expect(msg.contains("model.final_layernorm.weight") && msg.contains(message), "\(offsets): \(msg)")
+        }
+    }
+
+    @Test func malformedShapesAndDTypes() throws {
+        let cases: [(String, Any, String)] = [
+            ("shape", [64.5], "invalid dimension 64.5"),
+            ("shape", [-64], "invalid dimension -64"),
+            ("shape", [true], "invalid dimension"),
+            ("shape", [1 << 41], "invalid dimension"),
+            ("shape", [65536, 65536, 65536], "is too large"),
+            ("dtype", "F64", "unsupported dtype F64"),
+            ("dtype", "F32", "needs 256 bytes, data_offsets give 128"),
+            ("dtype", 5, "missing dtype"),
+        ]
+        for (key, value, message) in cases {
+            let dir = try Self.editedHeader { Self.setEntry(&$0, "model.final_layernorm.weight", key, value) }
+            let msg = try #require(Self.refusal(dir), "\(key) = \(value)")
+            #expect(msg.contains("model.final_layernorm.weight") && msg.contains(message), "\(key) = \(value): \(msg)")
+        }
+    }
+
+    @Test func integerTensorWhereWeightsBelong() throws {
+        let dir = try Self.editedCheckpoint { ts in
+            let i = ts.firstIndex { $0.name == "model.final_layernorm.weight" }!
+            ts[i].dtype = "I32"
+            ts[i].bytes = [UInt8](repeating: 0, count: 4 * 64)
+        }
+        let msg = try #require(Self.refusal(dir))
+        #expect(msg.contains("model.final_layernorm.weight has dtype I32; expected BF16, F16 or F32"), "\(msg)")
+    }
+
+    @Test func inconsistentConfigs() throws {
+        let cases: [(String, Any, String)] = [
+            ("kv_reuse_group", [[1, 99]], "kv_reuse_group has layer 99"),
+            ("kv_reuse_group", [[2, 1]], "not in increasing layer order"),
+            ("global_attn_idx", [-1], "global_attn_idx has layer -1"),
+            ("num_key_value_heads", 3, "not divisible by num_key_value_heads 3"),
+            ("vocab_size", 1_000_000_000_000, "vocab_size = 1000000000000 is larger than this runtime accepts"),
+            ("rope_theta", -1, "rope_theta"),
+            ("bos_token_id", 40_000, "bos_token_id 40000 outside the vocabulary"),
+            ("hidden_size", "64", "hidden_size must be an integer"),
+        ]
+        for (key, value, named) in cases {
+            let dir = try Self.editedConfig { $0[key] = value }
+            let msg = try #require(Self.refusal(dir), "\(key)=\(value) must be refused")
+            #expect(msg.contains(named) && msg.contains("config.json"), "\(key)=\(value): \(msg)")
+        }
+    }
+
+    @Test func tokenizerLargerThanTheVocabulary() throws {
+        let dir = Fixtures.tinyHymba
+        var tokenizer = try #require(try TokenizerImport.metadataObject(directory: dir))
+        tokenizer["vocab"] = (tokenizer["vocab"] as! [String]) + ["<extra-1>", "<extra-2>"]
+        let outDir = Fixtures.temporaryDirectory()
+        #expect {
+            _ = try Converter.convert(checkpoint: try Checkpoint(directory: dir), output: outDir + "/m.hymba",
+                                      tokenizer: tokenizer, options: ConversionOptions())
+        } throws: { error in
+            "\(error)".contains("the tokenizer has 32003 tokens but config.json's vocab_size is 32001")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: outDir).isEmpty)
+    }
+
     @Test func missingShardListedInIndex() throws {
         let dir = try Fixtures.copy(Fixtures.tinyHymbaUntied)
         try FileManager.default.removeItem(atPath: dir + "/model-00002-of-00003.safetensors")
