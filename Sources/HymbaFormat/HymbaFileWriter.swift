@@ -235,10 +235,13 @@ public enum TemporaryFiles {
         paths.removeAll()
     }
 
-    /// Installs SIGINT/SIGTERM handlers that remove registered temporary files and exit with
-    /// 128+signal. Call once from a command-line tool.
+    /// Installs SIGINT/SIGTERM/SIGHUP handlers that remove registered temporary files and exit
+    /// with 128+signal, and ignores SIGXFSZ so that passing a file-size limit (`ulimit -f`) is a
+    /// write error (EFBIG), reported and cleaned up like a full disk, instead of killing the
+    /// process with the partial file left behind. Call once from a command-line tool.
     public static func installSignalCleanup() {
-        for sig in [SIGINT, SIGTERM] {
+        signal(SIGXFSZ, SIG_IGN)
+        for sig in [SIGINT, SIGTERM, SIGHUP] {
             signal(sig, SIG_IGN)
             let src = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             src.setEventHandler {

@@ -19,18 +19,24 @@ import HymbaRuntime
         var stderr: String
     }
 
-    static func run(_ args: [String], interruptAfter: Double? = nil) throws -> Run {
+    static func run(_ args: [String], interruptAfter: Double? = nil, signal: Int32 = SIGINT, fileSizeLimitBlocks: Int? = nil) throws -> Run {
         #expect(FileManager.default.isExecutableFile(atPath: binary), "hymba-convert not built at \(binary)")
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = args
+        if let blocks = fileSizeLimitBlocks {
+            // RLIMIT_FSIZE through the shell: writes past it fail as on a full disk.
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+            p.arguments = ["-c", "ulimit -f \(blocks) && exec \"$0\" \"$@\"", binary] + args
+        } else {
+            p.executableURL = URL(fileURLWithPath: binary)
+            p.arguments = args
+        }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
         try p.run()
         if let interruptAfter {
             Thread.sleep(forTimeInterval: interruptAfter)
-            p.interrupt() // SIGINT, as Ctrl-C
+            kill(p.processIdentifier, signal)  // SIGINT as Ctrl-C, SIGTERM as kill, SIGHUP as a closed terminal
         }
         let o = out.fileHandleForReading.readDataToEndOfFile()
         let e = err.fileHandleForReading.readDataToEndOfFile()
@@ -76,14 +82,35 @@ import HymbaRuntime
         #expect(q.status != 0 && q.stderr.contains("q3"))
     }
 
-    @Test func interruptedConversionLeavesNothing() throws {
+    @Test(arguments: [SIGINT, SIGTERM, SIGHUP])
+    func interruptedConversionLeavesNothing(signal: Int32) throws {
         let dir = Fixtures.temporaryDirectory()
         let out = dir + "/big.hymba"
         // The 350M config takes seconds to synthesize: interrupt it half-way.
-        let r = try Self.run(["synthesize", "--config", Fixtures.config("350m"), "-o", out, "--quant", "q4"], interruptAfter: 1.5)
-        #expect(r.status != 0, "interrupted conversion must fail")
+        let r = try Self.run(["synthesize", "--config", Fixtures.config("350m"), "-o", out, "--quant", "q4"],
+                             interruptAfter: 1.5, signal: signal)
+        #expect(r.status == 128 + signal, "interrupted conversion must fail with 128+signal: \(r.status) \(r.stderr)")
+        #expect(r.stderr.contains("interrupted: no output file written"))
         let left = try FileManager.default.contentsOfDirectory(atPath: dir)
         #expect(left.isEmpty, "left behind: \(left)")
+    }
+
+    /// A full disk, simulated with a file-size limit (RLIMIT_FSIZE, 64 KiB): the write error is
+    /// reported (SIGXFSZ is ignored, so it does not kill the process), the partial file is
+    /// removed and an existing output is kept.
+    @Test func diskFullLeavesNothingAndKeepsTheOldOutput() throws {
+        let dir = Fixtures.temporaryDirectory()
+        let out = dir + "/m.hymba"
+        let r = try Self.run([Fixtures.tinyHymba, "-o", out, "--quant", "q8"], fileSizeLimitBlocks: 128)
+        #expect(r.status == 1, "\(r.status) \(r.stderr)")
+        #expect(r.stderr.contains("write at offset") && r.stderr.contains("File too large"), "\(r.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty)
+
+        _ = FileManager.default.createFile(atPath: out, contents: Data("previous model".utf8))
+        let again = try Self.run([Fixtures.tinyHymba, "-o", out, "--quant", "q8"], fileSizeLimitBlocks: 128)
+        #expect(again.status == 1)
+        #expect(FileManager.default.contents(atPath: out) == Data("previous model".utf8))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["m.hymba"])
     }
 
     @Test func precomputedPrefixIsStoredAndUsed() throws {
