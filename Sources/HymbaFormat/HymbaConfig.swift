@@ -85,12 +85,12 @@ public struct HymbaConfig: Sendable, Equatable {
     }
 
     /// Every tensor a checkpoint of this config must hold, with its shape, in a stable order.
+    /// Without meta tokens there is no `model.memory_tokens` (NVIDIA's model creates the
+    /// parameter only when `num_memory_tokens > 0`; a [0, d] tensor is not storable).
     public var expectedTensors: [(name: String, shape: [Int])] {
         let d = hiddenSize, E = innerSize, N = stateSize, R = dtRank, F = intermediateSize
-        var out: [(String, [Int])] = [
-            ("model.embed_tokens.weight", [vocabSize, d]),
-            ("model.memory_tokens", [numMetaTokens, d]),
-        ]
+        var out: [(String, [Int])] = [("model.embed_tokens.weight", [vocabSize, d])]
+        if numMetaTokens > 0 { out.append(("model.memory_tokens", [numMetaTokens, d])) }
         for l in 0..<numLayers {
             let p = "model.layers.\(l)."
             out += [

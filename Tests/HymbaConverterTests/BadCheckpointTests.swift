@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import HymbaConverter
 import HymbaFormat
+import HymbaRuntime
 
 /// Broken checkpoints are refused with a message naming the problem, and leave no output.
 @Suite struct BadCheckpointTests {
@@ -203,6 +204,25 @@ import HymbaFormat
             let msg = try #require(Self.refusal(dir), "\(key)=\(value) must be refused")
             #expect(msg.contains(named) && msg.contains("config.json"), "\(key)=\(value): \(msg)")
         }
+    }
+
+    /// `num_memory_tokens: 0` is a valid config (NVIDIA's model then has no
+    /// `model.memory_tokens`): it converts and runs; a leftover memory_tokens tensor is unknown.
+    @Test func configWithoutMetaTokens() throws {
+        let dir = try Self.editedCheckpoint { $0.removeAll { $0.name == "model.memory_tokens" } }
+        var json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/config.json"))) as! [String: Any]
+        json["num_memory_tokens"] = 0
+        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: dir + "/config.json"))
+        let (path, _) = try Fixtures.convert(dir, quant: .q8)
+        let model = try HymbaModel(file: try HymbaFile(path: path))
+        #expect(model.config.numMetaTokens == 0)
+        let logits = try HymbaSession(model: model, options: HymbaOptions(contextLength: 8, prefillChunk: 4))
+            .eval(ids: [1, 2, 3], mode: .chunked(4))
+        #expect(logits.count == 3 * model.config.vocabSize && logits.allSatisfy(\.isFinite))
+
+        let stale = try Self.editedConfig { $0["num_memory_tokens"] = 0 }
+        let msg = try #require(Self.refusal(stale))
+        #expect(msg.contains("tensors this config does not use: model.memory_tokens"), "\(msg)")
     }
 
     @Test func tokenizerLargerThanTheVocabulary() throws {
