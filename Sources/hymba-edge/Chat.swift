@@ -29,7 +29,12 @@ struct Chat: ParsableCommand {
             var turns = 0
             while true {
                 if interactive { writeOut("> ") }
-                guard let line = readLine(strippingNewline: true) else { break }
+                guard let bytes = readLineBytes() else { break }
+                let line: String
+                do { line = try UTF8Text.decode(bytes, source: "the message") } catch {
+                    writeErr("error: \(error); not sent\n")
+                    continue
+                }
                 let message = line.trimmingCharacters(in: .whitespaces)
                 if message.isEmpty { continue }
                 // Piped input is not on the screen: show it, so the transcript reads as a dialogue.
@@ -68,6 +73,20 @@ struct Chat: ParsableCommand {
             writeErr(parts.joined(separator: " | ") + "\n")
         }
     }
+}
+
+/// One line of stdin without its newline, as bytes (`readLine` would repair invalid UTF-8
+/// into U+FFFD unseen); nil at the end of input.
+func readLineBytes() -> [UInt8]? {
+    var buffer: UnsafeMutablePointer<CChar>?
+    var capacity = 0
+    defer { free(buffer) }
+    let n = getline(&buffer, &capacity, stdin)
+    guard n >= 0, let buffer else { return nil }
+    var bytes = [UInt8](UnsafeRawBufferPointer(start: buffer, count: n))
+    if bytes.last == UInt8(ascii: "\n") { bytes.removeLast() }
+    if bytes.last == UInt8(ascii: "\r") { bytes.removeLast() }
+    return bytes
 }
 
 /// Ctrl-C handling for `chat`: during an answer it only sets a flag, checked between tokens,

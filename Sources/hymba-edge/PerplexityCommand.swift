@@ -19,7 +19,7 @@ struct PerplexityCommand: ParsableCommand {
             guard let data = FileManager.default.contents(atPath: file) else {
                 throw IOError(path: file, operation: "reading the text", message: "no such readable file")
             }
-            let text = String(decoding: data, as: UTF8.self)
+            let text = try UTF8Text.decode(data, source: self.file)
             let file = try HymbaFile(path: model.model, verifyChecksums: !model.noVerify)
             let tm = try TextModel(file: file)
             let tokens = tm.encode(text)

@@ -55,18 +55,18 @@ struct Run: ParsableCommand {
         }
     }
 
-    /// The prompt text: literal, `@path` (a file) or `-` (all of stdin).
+    /// The prompt text: literal, `@path` (a file) or `-` (all of stdin); refused unless UTF-8.
     static func readPrompt(_ p: String) throws -> String {
         if p == "-" {
             let data = FileHandle.standardInput.readDataToEndOfFile()
-            return String(decoding: data, as: UTF8.self)
+            return try UTF8Text.decode(data, source: "the prompt on stdin")
         }
         if p.hasPrefix("@") {
             let path = String(p.dropFirst())
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw IOError(path: path, operation: "reading the prompt", message: "no such readable file")
             }
-            return String(decoding: data, as: UTF8.self)
+            return try UTF8Text.decode(data, source: "the prompt file \(path)")
         }
         return p
     }

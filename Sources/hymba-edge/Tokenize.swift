@@ -31,7 +31,7 @@ struct Tokenize: ParsableCommand {
                 guard let data = FileManager.default.contents(atPath: file) else {
                     throw IOError(path: file, operation: "reading the text", message: "no such readable file")
                 }
-                input = String(decoding: data, as: UTF8.self)
+                input = try UTF8Text.decode(data, source: file)
             }
             let ids = tokenizer.encode(input, addBOS: noBOS ? false : nil)
             print("[" + ids.map { String($0) }.joined(separator: ", ") + "]")

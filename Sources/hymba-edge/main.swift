@@ -46,4 +46,18 @@ func runReportingErrors(_ body: () throws -> Void) throws {
     }
 }
 
+/// Arguments are decoded with repair by the standard library (a bad byte becomes U+FFFD), so a
+/// prompt given with -p that is not UTF-8 would run as other text: refused here, before parsing.
+func refuseArgumentsThatAreNotUTF8() {
+    for i in 1..<Int(CommandLine.argc) {
+        guard let arg = CommandLine.unsafeArgv[i] else { continue }
+        let bytes = UnsafeRawBufferPointer(start: arg, count: strlen(arg))
+        do { _ = try UTF8Text.decode(bytes, source: "argument \(i)") } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            exit(1)
+        }
+    }
+}
+
+refuseArgumentsThatAreNotUTF8()
 HymbaEdge.main()

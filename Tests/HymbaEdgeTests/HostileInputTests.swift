@@ -1,0 +1,167 @@
+import Foundation
+import HymbaFormat
+import Testing
+@testable import HymbaRuntime
+
+/// Runtime inputs from users (SECURITY.md, "Runtime inputs"): each is a clear error or the
+/// documented behaviour, and a refused input changes nothing.
+@Suite("hostile runtime inputs")
+struct HostileInputTests {
+    // MARK: Text that is not UTF-8
+
+    @Test("UTF8Text: valid text decodes; the first bad byte of each kind of invalid UTF-8 is named")
+    func utf8Validation() throws {
+        #expect(try UTF8Text.decode(Array("héllo ∑ 🙂".utf8), source: "t") == "héllo ∑ 🙂")
+        #expect(try UTF8Text.decode([UInt8](), source: "t") == "")
+        let cases: [([UInt8], Int, UInt8)] = [
+            ([0x61, 0xFF, 0x62], 1, 0xFF),              // never in UTF-8
+            ([0x61, 0x62, 0x80], 2, 0x80),              // a lone continuation byte
+            ([0xC0, 0x80], 0, 0xC0),                    // overlong NUL
+            ([0x61, 0xED, 0xA0, 0x80], 1, 0xED),        // a UTF-16 surrogate (U+D800)
+            ([0xF4, 0x90, 0x80, 0x80], 0, 0xF4),        // past U+10FFFF
+            (Array("ok ∑".utf8) + [0xE2, 0x82], 6, 0xE2), // cut off at the end
+        ]
+        for (bytes, offset, byte) in cases {
+            #expect(UTF8Text.firstInvalidOffset(bytes) == offset, "\(bytes)")
+            #expect(throws: InvalidUTF8Error(source: "the prompt", offset: offset, byte: byte)) {
+                try UTF8Text.decode(bytes, source: "the prompt")
+            }
+        }
+        let message = InvalidUTF8Error(source: "the prompt file p.txt", offset: 7, byte: 0xFF).description
+        #expect(message == "the prompt file p.txt is not valid UTF-8: byte 0xFF at offset 7 does not start a valid sequence (save the text as UTF-8)")
+    }
+
+    // MARK: Prompts and token ids (library)
+
+    @Test("empty prompt: from BOS when the tokenizer adds one (documented); no tokens at all is refused")
+    func emptyPrompt() throws {
+        let tm = try Fixtures.codeModel(.q8)
+        let g = try Generator(model: tm, options: HymbaOptions(contextLength: 64, threads: 1))
+        let options = GenerationOptions(maxTokens: 3, sampling: .greedy, stopTokens: [])
+        let r = try g.generate(prompt: "", options: options) { _ in .continue }
+        #expect(r.stats.promptTokens == 1 && g.history.first == Int32(tm.tokenizer.bosID!), "only BOS is fed")
+        #expect(r.stats.generatedTokens == 3)
+        #expect(throws: GenerationError.emptyPrompt) { try g.generate(tokens: [], continuing: false, options: options) { _ in .continue } }
+        #expect(GenerationError.emptyPrompt.description.contains("the prompt is empty"))
+    }
+
+    @Test("a prompt longer than the context, or with ids outside the vocabulary, is refused before anything changes")
+    func promptTooLongAndOutOfVocabulary() throws {
+        let tm = try Fixtures.codeModel(.q8)
+        let V = tm.config.vocabSize
+        let g = try Generator(model: tm, options: HymbaOptions(contextLength: 16, threads: 1))
+        let options = GenerationOptions(maxTokens: 2, sampling: .greedy, stopTokens: [])
+        _ = try g.generate(tokens: [1, 5, 6], continuing: false, options: options) { _ in .continue }
+        let before = (g.history, g.session.position)
+        let long = [Int32](repeating: 7, count: 17)
+        #expect(throws: GenerationError.promptTooLong(tokens: 17, available: 16, contextLength: 16)) {
+            try g.generate(tokens: long, continuing: false, options: options) { _ in .continue }
+        }
+        let free = 16 - g.session.position
+        #expect(throws: GenerationError.promptTooLong(tokens: free + 1, available: free, contextLength: 16)) {
+            try g.generate(tokens: Array(long.prefix(free + 1)), continuing: true, options: options) { _ in .continue }
+        }
+        for (bad, index) in [(Int32(V), 1), (-1, 0), (Int32.max, 2)] {
+            var ids: [Int32] = [1, 2, 3]
+            ids[index] = bad
+            #expect(throws: HymbaRuntimeError.tokenOutOfVocabulary(token: Int(bad), index: index, vocabSize: V)) {
+                try g.generate(tokens: ids, continuing: true, options: options) { _ in .continue }
+            }
+        }
+        #expect(g.history == before.0 && g.session.position == before.1, "refused inputs change nothing")
+        // Exactly the context: runs, and stops when the context is full.
+        let full = try g.generate(tokens: Array(long.prefix(16)), continuing: false, options: GenerationOptions(maxTokens: 5, sampling: .greedy, stopTokens: [])) { _ in .continue }
+        #expect(full.stopReason == .contextFull && g.session.position == 16)
+    }
+
+    // MARK: Threads
+
+    @Test("threads: 0 means one per core; more threads than cores work and give the same logits; < 0 and > 256 are refused")
+    func threadCounts() throws {
+        let model = try Fixtures.codeModel(.q8).model
+        var logits: [[Float]] = []
+        for threads in [0, 1, 3] {
+            let s = try HymbaSession(model: model, options: HymbaOptions(contextLength: 32, prefillChunk: 8, threads: threads))
+            #expect(s.options.resolvedThreads == (threads == 0 ? ThreadPool.availableCores : threads))
+            logits.append(try s.eval(ids: [1, 822, 18755, 29871, 13], mode: .chunked(8)))
+        }
+        #expect(logits[0] == logits[1] && logits[1] == logits[2], "rows are split between threads, never the sums inside one")
+        for bad in [-1, HymbaOptions.maximumThreads + 1, Int.max] {
+            #expect(throws: HymbaRuntimeError.invalidOption("threads \(bad) must be in 0…\(HymbaOptions.maximumThreads) (0: one per core)")) {
+                try HymbaSession(model: model, options: HymbaOptions(threads: bad))
+            }
+        }
+    }
+
+    // MARK: The command line
+
+    /// Runs `hymba-edge` through the shell, so that arguments and stdin can hold any bytes
+    /// (`printf` escapes); returns status, stdout and stderr.
+    static func shell(_ script: String) throws -> (status: Int32, stdout: String, stderr: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", script]
+        var env = ProcessInfo.processInfo.environment
+        env["HYMBA_EDGE"] = CommandLineTests.binary
+        p.environment = env
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let errData = LockedData()
+        let group = DispatchGroup()
+        group.enter()
+        DispatchQueue.global().async { errData.append(err.fileHandleForReading.readDataToEndOfFile()); group.leave() }
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), errData.text)
+    }
+
+    @Test("command line: text that is not UTF-8 is refused, naming where it came from and the byte (-p, @file, stdin, tokenize, perplexity); chat skips that message")
+    func invalidUTF8OnTheCommandLine() throws {
+        let model = try Fixtures.codeModelFile(.q8)
+        let dir = Fixtures.temporaryDirectory + "/utf8-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let bad = dir + "/bad.txt"
+        _ = FileManager.default.createFile(atPath: bad, contents: Data([0x64, 0x65, 0x66, 0x20, 0xE9, 0x74, 0xE9]))  // Latin-1 "def été"
+        let runs: [(String, String)] = [
+            ("\"$HYMBA_EDGE\" run -m '\(model)' -n 2 -p \"$(printf 'def \\377')\"", "argument 7 is not valid UTF-8: byte 0xFF at offset 4"),
+            ("\"$HYMBA_EDGE\" run -m '\(model)' -n 2 -p '@\(bad)'", "the prompt file \(bad) is not valid UTF-8: byte 0xE9 at offset 4"),
+            ("printf 'x\\300\\200' | \"$HYMBA_EDGE\" run -m '\(model)' -n 2 -p -", "the prompt on stdin is not valid UTF-8: byte 0xC0 at offset 1"),
+            ("\"$HYMBA_EDGE\" tokenize -m '\(model)' --file '\(bad)'", "\(bad) is not valid UTF-8: byte 0xE9 at offset 4"),
+            ("\"$HYMBA_EDGE\" perplexity -m '\(model)' -f '\(bad)'", "\(bad) is not valid UTF-8: byte 0xE9 at offset 4"),
+        ]
+        for (script, message) in runs {
+            let r = try Self.shell(script)
+            #expect(r.status == 1, "\(script): \(r.status)")
+            #expect(r.stderr == "error: \(message) does not start a valid sequence (save the text as UTF-8)\n", "\(script): \(r.stderr)")
+            #expect(r.stdout.isEmpty, "\(script): nothing runs: \(r.stdout)")
+        }
+        // chat: the bad line is reported and not sent; the next one is answered.
+        let chat = try Self.shell("printf 'caf\\351\\nhello\\n' | \"$HYMBA_EDGE\" chat -m '\(model)' -n 3 --temp 0")
+        #expect(chat.status == 0, "\(chat.stderr)")
+        #expect(chat.stderr.contains("error: the message is not valid UTF-8: byte 0xE9 at offset 3") && chat.stderr.contains("; not sent"), "\(chat.stderr)")
+        #expect(!chat.stdout.contains("caf") && chat.stdout.contains("> hello"), "\(chat.stdout)")
+        #expect(chat.stderr.contains("turns: 1"), "\(chat.stderr)")
+    }
+
+    @Test("command line: an empty prompt runs from BOS; ids outside the vocabulary and an empty id list are one-line errors")
+    func emptyPromptAndBadIDsOnTheCommandLine() throws {
+        let model = try Fixtures.codeModelFile(.q8)
+        let empty = try Self.shell("\"$HYMBA_EDGE\" run -m '\(model)' -n 2 --temp 0 -p ''")
+        #expect(empty.status == 0 && empty.stderr.contains("prompt: 1 tokens") && empty.stderr.contains("generated: 2 tokens"), "\(empty.stderr)")
+        let V = try Fixtures.codeModel(.q8).config.vocabSize
+        for (script, message) in [
+            ("\"$HYMBA_EDGE\" eval -m '\(model)' --ids 1,\(V)", "token id \(V) at input index 1 is outside the vocabulary 0..<\(V)"),
+            ("\"$HYMBA_EDGE\" eval -m '\(model)' --ids=-5", "token id -5 at input index 0 is outside the vocabulary"),
+            ("\"$HYMBA_EDGE\" eval -m '\(model)' --ids ''", "--ids: no token ids given"),
+            ("\"$HYMBA_EDGE\" detokenize -m '\(model)' --ids 1,99999999", "entry 1 (99999999) is outside the vocabulary 0..<\(V)"),
+        ] {
+            let r = try Self.shell(script)
+            // The message is the first line (ArgumentParser follows its own errors with usage lines).
+            #expect(r.status != 0 && r.stderr.split(separator: "\n").first?.contains(message) == true, "\(script): \(r.stderr)")
+        }
+    }
+}
