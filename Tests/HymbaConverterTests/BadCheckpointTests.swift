@@ -239,6 +239,85 @@ import HymbaRuntime
         #expect(try FileManager.default.contentsOfDirectory(atPath: outDir).isEmpty)
     }
 
+    /// A fixed set of damaged safetensors files (every truncation point that matters, header
+    /// lengths off by one and absurd, 400 bit flips in the header): each is refused with a
+    /// message naming the file, or parses into the expected tensors, never a crash. Safetensors
+    /// has no checksums: a flip in a tensor's bytes or in the header's padding cannot be seen
+    /// (the NaN/Inf check at conversion catches some of the former).
+    @Test func safetensorsMutants() throws {
+        let dir = Fixtures.temporaryDirectory()
+        try FileManager.default.copyItem(atPath: Fixtures.tinyHymba + "/config.json", toPath: dir + "/config.json")
+        let path = dir + "/model.safetensors"
+        let original = [UInt8](FileManager.default.contents(atPath: Fixtures.tinyHymba + "/model.safetensors")!)
+        let n = original.count
+        let headerEnd = 8 + Int(original[0..<8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) })
+        let entries = try SafetensorsFile(path: Fixtures.tinyHymba + "/model.safetensors").entries
+        var refused = 0, accepted = 0
+
+        /// Parses and validates the checkpoint; true when refused (with a message naming the file).
+        func outcome(_ what: @autoclosure () -> String) -> Bool {
+            do {
+                let ckpt = try Checkpoint(directory: dir)
+                try ckpt.validateTensors()
+                accepted += 1
+                return false
+            } catch {
+                refused += 1
+                let msg = "\(error)"
+                #expect(msg.contains("model.safetensors") || msg.contains("tensor"), "\(what()): \(msg)")
+                return true
+            }
+        }
+        func write(_ bytes: ArraySlice<UInt8>) { _ = FileManager.default.createFile(atPath: path, contents: Data(bytes)) }
+
+        // Truncations: inside the length field, around the end of the header, at each tensor's
+        // start and end: all refused (some tensor is then past the end).
+        var cuts = Set(0...9).union([headerEnd - 1, headerEnd, headerEnd + 1, n - 1])
+        for e in entries { cuts.formUnion([e.offset, e.offset + e.length - 1]) }
+        for cut in cuts.sorted() where cut < n {
+            write(original[0..<cut])
+            #expect(outcome("truncated to \(cut)"), "truncated to \(cut) of \(n) bytes must be refused")
+        }
+        // Header lengths: off by one and absurd; all refused except one less, which can only
+        // drop a padding space (the data then starts a byte early: safetensors cannot tell).
+        let length = UInt64(headerEnd - 8)
+        for v: UInt64 in [0, 1, 2, length + 1, length + 8, UInt64(n - 8), UInt64(n - 7), 1 << 32, 1 << 63, .max] {
+            var m = original
+            for i in 0..<8 { m[i] = UInt8(truncatingIfNeeded: v >> (8 * UInt64(i))) }
+            write(m[...])
+            #expect(outcome("header length \(v)"), "header length \(v) must be refused")
+        }
+        var shorter = original
+        for i in 0..<8 { shorter[i] = UInt8(truncatingIfNeeded: (length - 1) >> (8 * UInt64(i))) }
+        write(shorter[...])
+        #expect(outcome("header length \(length - 1)") || original[headerEnd - 1] == 0x20, "only a padding space may be dropped")
+        // Bit flips in the header (the file rewritten once, then patched in place).
+        write(original[...])
+        let fd = open(path, O_RDWR)
+        defer { close(fd) }
+        var rng = SplitMix(state: 0x5AFE_7E75)
+        for _ in 0..<400 {
+            let at = Int(rng.next() % UInt64(headerEnd))
+            let flipped = original[at] ^ UInt8(1 << (rng.next() % 8))
+            withUnsafeBytes(of: flipped) { _ = pwrite(fd, $0.baseAddress, 1, off_t(at)) }
+            _ = outcome("bit flip at \(at)")
+            withUnsafeBytes(of: original[at]) { _ = pwrite(fd, $0.baseAddress, 1, off_t(at)) }
+        }
+        print("safetensors mutants: \(refused + accepted): \(refused) refused, \(accepted) parsed into the expected tensors")
+        #expect(refused > 350 && refused + accepted == cuts.filter { $0 < n }.count + 11 + 400)
+    }
+
+    struct SplitMix {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
     @Test func missingShardListedInIndex() throws {
         let dir = try Fixtures.copy(Fixtures.tinyHymbaUntied)
         try FileManager.default.removeItem(atPath: dir + "/model-00002-of-00003.safetensors")
