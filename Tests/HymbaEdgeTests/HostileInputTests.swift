@@ -93,6 +93,22 @@ struct HostileInputTests {
         }
     }
 
+    /// 256 threads where the system cannot start them: with 800 MB of address space, 255
+    /// worker stacks of 8 MiB cannot all be mapped, so thread creation fails part way. The
+    /// session runs on the threads that started (it used to stop the process), with the same
+    /// text. Not under a sanitizer build (its shadow memory needs far more address space).
+    @Test("more threads than the system will start: runs on those that started, same text",
+          .enabled(if: ProcessInfo.processInfo.environment["HYMBA_SANITIZER"] == nil))
+    func threadsTheSystemRefuses() throws {
+        let model = try Fixtures.codeModelFile(.q8)
+        let run = "\"$HYMBA_EDGE\" run -m '\(model)' -p 'def f(x):' -n 6 --temp 0 --no-echo"
+        let one = try Self.shell("\(run) --threads 1")
+        let limited = try Self.shell("ulimit -s 8192 && ulimit -v 800000 && \(run) --threads 256")
+        #expect(one.status == 0 && !one.stdout.isEmpty, "\(one.stderr)")
+        #expect(limited.status == 0, "\(limited.status): \(limited.stderr)")
+        #expect(limited.stdout == one.stdout)
+    }
+
     // MARK: The command line
 
     /// Runs `hymba-edge` through the shell, so that arguments and stdin can hold any bytes

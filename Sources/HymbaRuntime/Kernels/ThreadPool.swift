@@ -18,8 +18,9 @@ import Synchronization
 ///
 /// One pool serves one session at a time: `run` must not be called concurrently or re-entered.
 package final class ThreadPool: @unchecked Sendable {
-    /// Threads taking part in a call, the caller included (≥ 1).
-    package let threadCount: Int
+    /// Threads taking part in a call, the caller included (≥ 1): as asked, or fewer when the
+    /// system would not start more threads.
+    package private(set) var threadCount: Int
 
     private let generation = Atomic<Int>(0)
     private let pending = Atomic<Int>(0)
@@ -38,10 +39,12 @@ package final class ThreadPool: @unchecked Sendable {
     /// The number of cores online.
     package static var availableCores: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 
-    /// A pool of `threads` threads in all (`threads − 1` workers are started).
+    /// A pool of `threads` threads in all (`threads − 1` workers are started). When the system
+    /// refuses a thread (EAGAIN: a process or system limit), the pool runs with the workers
+    /// started so far instead of stopping the process: results do not depend on the count.
     package init(threads: Int) {
         precondition(threads >= 1, "a thread pool needs at least one thread")
-        threadCount = threads
+        threadCount = 1
         pthread_mutex_init(&mutex, nil)
         pthread_cond_init(&wake, nil)
         for index in 1..<threads {
@@ -52,9 +55,13 @@ package final class ThreadPool: @unchecked Sendable {
                 start.pool._withUnsafeGuaranteedRef { $0.workerLoop(index: start.index) }
                 return nil
             }, box.toOpaque())
-            precondition(rc == 0, "pthread_create failed (\(rc))")
+            guard rc == 0 else {
+                box.release()
+                break
+            }
             workers.append(thread)
         }
+        threadCount = workers.count + 1
     }
 
     deinit {
