@@ -2,10 +2,10 @@
 # Builds the libFuzzer harness (with AddressSanitizer) and fuzzes the model-file reader.
 #   tools/fuzz/run.sh [SECONDS] [extra libFuzzer flags...]     (default 1800 s)
 # One process, niced (a shared machine). New interesting inputs go to tools/fuzz/corpus/,
-# crashes to tools/fuzz/findings/ (once fixed, each becomes a test: the input, or the condition
-# it needed, in HostileFileTests or the tests of the code at fault). Leak checks are off while fuzzing (they took ~40% of the
-# time: LeakSanitizer scans after every input whose mallocs and frees differ); replay.sh runs
-# every corpus input once with them on.
+# crashes to tools/fuzz/findings/ (once fixed, each becomes a test: the input, or the
+# condition it needed, in HostileFileTests or the tests of the code at fault). Leak checks are
+# off while fuzzing (they took ~40% of the time: LeakSanitizer scans after every input whose
+# mallocs and frees differ); replay.sh runs every corpus input once with them on.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 seconds="${1:-1800}"; shift || true
