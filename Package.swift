@@ -72,7 +72,7 @@ let package = Package(
         // example, the HymbaKit API. Depends on HymbaC so the library is built first.
         .testTarget(
             name: "LibHymbaTests",
-            dependencies: ["HymbaKit", "HymbaC", "CHymba", "HymbaRuntime"],
+            dependencies: ["HymbaKit", "HymbaC", "CHymba", "HymbaRuntime", "HymbaFormat", "HymbaConverter"],
             exclude: ["C"]),
     ],
     swiftLanguageModes: [.v5]

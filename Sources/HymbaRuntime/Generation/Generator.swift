@@ -79,7 +79,8 @@ public final class Generator {
 
         let stopTokens = options.stopTokens ?? model.endOfSequence
         let limit = options.maxTokens < 0 ? Int.max : options.maxTokens
-        var decoder = ContinuationDecoder(tokenizer: model.tokenizer, context: tokens)
+        // Primed with everything held, so text continues it even when no new token was fed.
+        var decoder = ContinuationDecoder(tokenizer: model.tokenizer, context: history)
         var matcher = StopStringMatcher(options.stopStrings)
         var generated: [Int32] = []
         generated.reserveCapacity(min(limit, session.contextLength - session.position + 1))
