@@ -104,9 +104,13 @@ typedef struct hymba_model hymba_model;     /* opaque */
 typedef struct hymba_context hymba_context; /* opaque */
 
 typedef struct hymba_model_params {
-    /* Most bytes the model and its contexts may hold; 0 = no budget. */
+    /* Most bytes the model and its contexts may hold; 0 = no budget (default). This build
+     * has no memory planner yet: a non-zero budget is refused with HYMBA_ERR_UNSUPPORTED
+     * rather than exceeded; with the planner, a model or context that cannot fit gives
+     * HYMBA_ERR_MEMORY_BUDGET. */
     uint64_t memory_budget_bytes;
-    /* Threads each context's forward pass uses; 0 = all cores. */
+    /* Threads each context's forward pass runs on (the calling thread and threads - 1
+     * workers the context starts); 0 = one per core (default), at most 256. */
     int32_t threads;
     /* Non-zero: check each chunk's checksum as its tensor loads (default 1). */
     int32_t verify_checksums;

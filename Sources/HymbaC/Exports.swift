@@ -89,7 +89,6 @@ public func hymba_model_open_c(_ path: UnsafePointer<CChar>?, _ params: UnsafePo
         let path = try require(path, "path")
         let out = try require(out, "out")
         let p = params?.pointee ?? hymba_model_default_params_c()
-        guard p.threads >= 0 else { throw invalid("threads \(p.threads) must be ≥ 0 (0: all cores)") }
         let options = ModelOptions(threads: Int(p.threads), memoryBudgetBytes: p.memory_budget_bytes,
                                    verifyChecksums: p.verify_checksums != 0)
         let model = try Model(path: String(cString: path), options: options)

@@ -2,7 +2,8 @@ import HymbaRuntime
 
 /// How a model is opened.
 public struct ModelOptions: Sendable, Equatable {
-    /// Threads each session's forward pass uses; 0 means all cores.
+    /// Threads each session's forward pass runs on (the calling thread and `threads` − 1
+    /// workers the session starts); 0 means one per core. At most 256.
     public var threads: Int
     /// Most bytes the model and its sessions may hold; 0 means no budget.
     public var memoryBudgetBytes: UInt64
@@ -35,15 +36,33 @@ public final class Model: @unchecked Sendable {
     /// Opens and checks the file at `path` (header, metadata, directory, every tensor's shape;
     /// chunk checksums unless `verifyChecksums` is off). Throws a `HymbaError`.
     public init(path: String, options: ModelOptions = ModelOptions()) throws {
-        guard options.threads >= 0 else {
-            throw HymbaError(.invalidArgument, "threads \(options.threads) must be ≥ 0 (0: all cores)")
-        }
+        runtimeOptions = try Self.runtimeOptions(options)
         self.options = options
         do {
             textModel = try TextModel.open(path: path, verifyChecksums: options.verifyChecksums)
         } catch {
             throw HymbaError(classifying: error)
         }
+    }
+
+    /// The runtime's options every session of this model starts from (its own context length
+    /// and KV type set on top).
+    let runtimeOptions: HymbaOptions
+
+    /// `options` checked and translated, in this one place, into the runtime's.
+    static func runtimeOptions(_ options: ModelOptions) throws -> HymbaOptions {
+        guard options.threads >= 0, options.threads <= HymbaOptions.maximumThreads else {
+            throw HymbaError(.invalidArgument, "threads \(options.threads) must be in 0…\(HymbaOptions.maximumThreads) (0: all cores)")
+        }
+        guard options.memoryBudgetBytes <= UInt64(Int.max) else {
+            throw HymbaError(.invalidArgument, "memory budget \(options.memoryBudgetBytes) bytes is more than \(Int.max), the most the runtime counts")
+        }
+        // The memory planner (HymbaOptions.memoryBudgetBytes, MemoryPlan) is not in this
+        // runtime yet: a budget is refused rather than silently exceeded.
+        guard options.memoryBudgetBytes == 0 else {
+            throw HymbaError(.unsupported, "memory budget \(options.memoryBudgetBytes) bytes: this build of the runtime has no memory planner, so it cannot keep to a budget (use 0: no budget)")
+        }
+        return HymbaOptions(threads: options.threads)
     }
 
     /// Token ids run from 0 to `vocabularySize` − 1 (the size of the logits).

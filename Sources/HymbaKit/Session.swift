@@ -141,7 +141,9 @@ public final class Session: @unchecked Sendable {
         }
         self.model = model
         self.options = options
-        let runtimeOptions = HymbaOptions(contextLength: ctx, kvType: options.kvCacheType.runtime)
+        var runtimeOptions = model.runtimeOptions
+        runtimeOptions.contextLength = ctx
+        runtimeOptions.kvType = options.kvCacheType.runtime
         do {
             generator = try Generator(model: model.textModel, options: runtimeOptions)
         } catch {
@@ -151,6 +153,9 @@ public final class Session: @unchecked Sendable {
 
     /// Tokens this session can hold.
     public var contextLength: Int { generator.session.contextLength }
+
+    /// Threads this session's forward pass runs on (`ModelOptions.threads`, 0 resolved to the cores).
+    public var threads: Int { generator.session.options.resolvedThreads }
 
     /// Tokens the session holds (BOS included). Like every call, not to be read while another
     /// thread uses the session (reading it from the `generate` closure is fine).

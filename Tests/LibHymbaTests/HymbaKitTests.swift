@@ -131,6 +131,23 @@ struct HymbaKitTests {
         #expect(throws: HymbaError.self) { try LibHymba.model.get().makeSession(SessionOptions(contextLength: 0)) }
     }
 
+    @Test("ModelOptions: threads reaches every session's runtime; out-of-range values and budgets are refused")
+    func modelOptions() throws {
+        let one = try Model(path: LibHymba.modelPath, options: ModelOptions(threads: 1))
+        #expect(try one.makeSession().threads == 1)
+        #expect(try LibHymba.model.get().makeSession().threads == HymbaOptions(threads: 0).resolvedThreads)
+        #expect(throws: HymbaError(.invalidArgument, "threads 257 must be in 0…256 (0: all cores)")) {
+            try Model(path: LibHymba.modelPath, options: ModelOptions(threads: 257))
+        }
+        // No planner in the runtime yet: a budget is refused, never silently exceeded.
+        do {
+            _ = try Model(path: LibHymba.modelPath, options: ModelOptions(memoryBudgetBytes: 1 << 30))
+            Issue.record("a memory budget was accepted without a planner")
+        } catch let e as HymbaError {
+            #expect(e.kind == .unsupported && e.message.contains("no memory planner"))
+        }
+    }
+
     @Test("tokenize and detokenize round-trip; a bad id is named")
     func tokens() throws {
         let model = try LibHymba.model.get()

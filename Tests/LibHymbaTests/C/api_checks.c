@@ -10,6 +10,7 @@
 #define _POSIX_C_SOURCE 200809L /* strdup */
 #include <hymba.h>
 
+#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +73,16 @@ static void *other_thread_error(void *arg) {
     return NULL;
 }
 
+/* Threads of this process (Linux: the entries of /proc/self/task). */
+static int thread_count(void) {
+    DIR *d = opendir("/proc/self/task");
+    if (d == NULL) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
 static hymba_sampling_params greedy(int32_t max_tokens) {
     hymba_sampling_params p = hymba_sampling_default_params();
     p.temperature = 0;
@@ -104,13 +115,35 @@ int main(int argc, char **argv) {
     CHECK_STATUS(hymba_model_open(path, &mp, NULL), HYMBA_ERR_INVALID_ARGUMENT, "out is NULL");
     mp.threads = -1;
     CHECK_STATUS(hymba_model_open(path, &mp, &model), HYMBA_ERR_INVALID_ARGUMENT, "threads -1");
+    mp.threads = 257;
+    CHECK_STATUS(hymba_model_open(path, &mp, &model), HYMBA_ERR_INVALID_ARGUMENT, "threads 257 must be in 0…256");
     mp.threads = 0;
+    mp.memory_budget_bytes = UINT64_MAX;
+    CHECK_STATUS(hymba_model_open(path, &mp, &model), HYMBA_ERR_INVALID_ARGUMENT, "memory budget 18446744073709551615 bytes");
+    mp.memory_budget_bytes = 1u << 30;
+    CHECK_STATUS(hymba_model_open(path, &mp, &model), HYMBA_ERR_UNSUPPORTED, "no memory planner");
+    mp.memory_budget_bytes = 0;
     CHECK_STATUS(hymba_model_open("/nonexistent/model.hymba", &mp, &model), HYMBA_ERR_IO, "/nonexistent/model.hymba");
     CHECK_STATUS(hymba_model_open(argv[2], &mp, &model), HYMBA_ERR_FORMAT, "not a hymba model file");
     CHECK_STATUS(hymba_model_open(argv[3], &mp, &model), HYMBA_ERR_CHECKSUM, "is corrupt");
     CHECK_STATUS(hymba_model_open(argv[4], &mp, &model), HYMBA_ERR_UNSUPPORTED, "no tokenizer");
     CHECK(model == NULL);
     CHECK(hymba_model_open(path, NULL, &model) == HYMBA_OK && model != NULL);
+
+    /* threads reaches the runtime: a context starts threads - 1 workers, joined when freed. */
+    {
+        hymba_model *three = NULL;
+        hymba_context *c3 = NULL;
+        mp.threads = 3;
+        int before = thread_count();
+        CHECK(hymba_model_open(path, &mp, &three) == HYMBA_OK);
+        CHECK(hymba_context_new(three, NULL, &c3) == HYMBA_OK);
+        CHECK(thread_count() == before + 2);
+        hymba_context_free(c3);
+        hymba_model_free(three);
+        CHECK(thread_count() == before);
+        mp.threads = 0;
+    }
 
     /* The last error is per thread: another thread has none. */
     const char *seen = NULL;
