@@ -23,7 +23,7 @@ struct BenchCommandTests {
             #expect(object[key] != nil, "missing \(key)")
         }
         #expect(object["prompt_tokens"] as? Int == 16 && object["gen_tokens"] as? Int == 4 && object["repetitions"] as? Int == 3)
-        #expect(object["threads_requested"] as? Int == 2)
+        #expect(object["threads_requested"] as? Int == 2 && object["threads"] as? Int == 2)
         // The context defaults to prompt + generated tokens, as llama-bench sizes its own.
         #expect(object["ctx"] as? Int == 20)
         #expect(object["model_name"] as? String == "tiny-code-hymba-q8.hymba")
