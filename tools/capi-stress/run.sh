@@ -29,7 +29,7 @@ export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=0 exitcode=66 second_deadlock
 export ASAN_OPTIONS="${ASAN_OPTIONS:-halt_on_error=1 detect_leaks=1}"
 status=0
 nice -n 10 "$work/stress" models/tiny-code-hymba-q8.hymba "$seconds" "$threads" 2> "$work/stderr.log" || status=$?
-if [ "$status" -ne 0 ] || grep -q "Sanitizer" "$work/stderr.log"; then
+if [ "$status" -ne 0 ] || grep -qE "(ERROR|SUMMARY): [A-Za-z]+Sanitizer|WARNING: ThreadSanitizer" "$work/stderr.log"; then
     cat "$work/stderr.log" >&2
     echo "capi-stress: FAILED ($sanitizer, exit $status)" >&2
     exit 1
