@@ -10,11 +10,17 @@ public struct HymbaOptions: Sendable, Equatable {
     /// Tokens processed per matrix-matrix pass during prefill (activation buffers and local
     /// KV rings are sized by it).
     public var prefillChunk: Int
+    /// The most memory the whole process may hold while running (peak resident set, bytes);
+    /// nil: no limit. `TextModel.open(path:verifyChecksums:options:)` and `MemoryPlan.fit`
+    /// plan within it (smaller prefill chunk, q8 KV, streamed weights) or refuse; a session
+    /// created with a budget refuses options whose plan exceeds it (`MemoryBudgetError`).
+    public var memoryBudgetBytes: Int?
 
-    public init(contextLength: Int? = nil, kvType: KVType = .f16, prefillChunk: Int = 128) {
+    public init(contextLength: Int? = nil, kvType: KVType = .f16, prefillChunk: Int = 128, memoryBudgetBytes: Int? = nil) {
         self.contextLength = contextLength
         self.kvType = kvType
         self.prefillChunk = prefillChunk
+        self.memoryBudgetBytes = memoryBudgetBytes
     }
 }
 
@@ -100,6 +106,16 @@ public final class HymbaSession {
         guard options.prefillChunk >= 1 else {
             throw HymbaRuntimeError.invalidOption("prefill chunk \(options.prefillChunk) must be at least 1")
         }
+        if options.memoryBudgetBytes != nil {
+            // Never over a budget silently: the plan of exactly these options (the session,
+            // the model's weights and the process; `MemoryPlan.fit` chooses options that fit).
+            let plan = MemoryPlan(config: c, footprint: model.weightFootprint, options: options, residency: model.residency,
+                                  tokenizerBytes: 0, workload: .logits(rows: 0))
+            if !plan.fits { throw MemoryBudgetError.exceeded(plan) }
+        }
+        // The prefix first (computed on first use): its short-lived session is gone before
+        // this one allocates, so the two never add up in the peak (MemoryPlan's load phase).
+        if startFromPrefix { _ = model.metaPrefix }
         self.model = model
         self.options = options
         self.config = c

@@ -47,17 +47,7 @@ package enum Attention {
             var j = 0
             for r in 0..<3 {
                 for s in run(r) {
-                    let e = (g * slots + s) * dk
-                    let dot: Float
-                    if r == 0 {
-                        dot = Dot.f32(UnsafeRawPointer(cache.metaKeys + (g * M + s) * dk), qh, dk)
-                    } else {
-                    switch cache.type {
-                    case .f32: dot = Dot.f32(UnsafeRawPointer(cache.keys + 4 * e), qh, dk)
-                    case .f16: dot = Dot.f16(UnsafeRawPointer(cache.keys + 2 * e), qh, dk)
-                    }
-                    }
-                    scores[j] = dot * scale
+                    scores[j] = cache.keyDot(head: g, slot: s, qh) * scale
                     j += 1
                 }
             }
@@ -68,16 +58,7 @@ package enum Attention {
             j = 0
             for r in 0..<3 {
                 for s in run(r) {
-                    let e = (g * slots + s) * dv
-                    if r == 0 {
-                        axpyF32(scores[j], UnsafeRawPointer(cache.metaValues + (g * M + s) * dv), oh, dv)
-                        j += 1
-                        continue
-                    }
-                    switch cache.type {
-                    case .f32: axpyF32(scores[j], UnsafeRawPointer(cache.values + 4 * e), oh, dv)
-                    case .f16: axpyF16(scores[j], UnsafeRawPointer(cache.values + 2 * e), oh, dv)
-                    }
+                    cache.addValue(scores[j], head: g, slot: s, into: oh)
                     j += 1
                 }
             }
