@@ -1,4 +1,5 @@
 // swift-tools-version:6.0
+import Foundation
 import PackageDescription
 
 // Module map (one job each):
@@ -9,6 +10,16 @@ import PackageDescription
 //   HymbaTokenizer   SentencePiece-style BPE tokenizer and streaming detokenizer
 //   HymbaRuntime     the Hymba forward pass over a mapped model file, caches, sampling
 //   hymba-convert, hymba-edge   thin command-line shells over the libraries
+
+// Release builds target the vector units of the machine that builds (AVX2/AVX-512 on x86-64,
+// NEON and more on arm64): the kernels are written with SIMD types and gain 2-4x from them.
+// HYMBA_TARGET_CPU picks another target (an LLVM CPU name such as x86-64-v3, icelake-server,
+// neoverse-n1), or "generic" for the toolchain's portable baseline. The manifest is cached:
+// after changing the variable, build in a fresh --scratch-path (or `swift package clean`).
+let targetCPU = ProcessInfo.processInfo.environment["HYMBA_TARGET_CPU"] ?? "native"
+let cpuSettings: [SwiftSetting] = targetCPU == "generic" ? [] :
+    [.unsafeFlags(["-target-cpu", targetCPU], .when(configuration: .release))]
+
 let package = Package(
     name: "hymba-edge",
     products: [
@@ -28,10 +39,10 @@ let package = Package(
         .systemLibrary(
             name: "CLZ4", pkgConfig: "liblz4",
             providers: [.apt(["liblz4-dev"])]),
-        .target(name: "HymbaFormat", dependencies: ["CZstd", "CLZ4"]),
-        .target(name: "HymbaConverter", dependencies: ["HymbaFormat"]),
-        .target(name: "HymbaTokenizer", dependencies: ["HymbaFormat"]),
-        .target(name: "HymbaRuntime", dependencies: ["HymbaFormat", "HymbaTokenizer"]),
+        .target(name: "HymbaFormat", dependencies: ["CZstd", "CLZ4"], swiftSettings: cpuSettings),
+        .target(name: "HymbaConverter", dependencies: ["HymbaFormat"], swiftSettings: cpuSettings),
+        .target(name: "HymbaTokenizer", dependencies: ["HymbaFormat"], swiftSettings: cpuSettings),
+        .target(name: "HymbaRuntime", dependencies: ["HymbaFormat", "HymbaTokenizer"], swiftSettings: cpuSettings),
         .executableTarget(
             name: "hymba-convert",
             dependencies: [

@@ -4,13 +4,22 @@ import HymbaFormat
 /// T = 1 uses matrix-vector products, T > 1 matrix-matrix products; everything else is the same
 /// code, so prefill and decode cannot drift apart.
 extension HymbaSession {
-    /// y = x·Wᵀ for T rows (x rows `ldx` apart, y rows `ldy` apart).
-    @inline(__always)
+    /// y = x·Wᵀ for T rows (x rows `ldx` apart, y rows `ldy` apart), the output rows split
+    /// across the thread pool. The input is first arranged in the order the weight type's
+    /// kernels read (`InputLayout`), once for all rows.
     func linear(_ w: TensorData, _ x: UnsafePointer<Float>, ldx: Int, _ y: UnsafeMutablePointer<Float>, ldy: Int, rows T: Int) {
+        let n = w.rowLength
         if T == 1 {
-            MatVec.run(w, x, y, rows: 0..<w.rows)
+            arranged.arrange(w.type, x, n)
+            pool.parallelFor(count: w.rows, granularity: 16, work: w.rows * n) { _, range in
+                MatVec.run(w, arranged, y, rows: range)
+            }
         } else {
-            MatMul.run(w, x: x, ldx: ldx, tokens: T, y: y, ldy: ldy, rows: 0..<w.rows, scratch: tileScratch)
+            MatMul.arrangeRows(w.type, x, ldx: ldx, tokens: T, n: n, into: arrangedRows, ldo: arrangedStride)
+            pool.parallelFor(count: w.rows, granularity: MatMul.rowTile, work: w.rows * n * T) { thread, range in
+                MatMul.run(w, arranged: arrangedRows, ldxa: arrangedStride, tokens: T, y: y, ldy: ldy, rows: range,
+                           tile: tiles + thread * MatMul.tileFloats)
+            }
         }
     }
 
@@ -50,7 +59,7 @@ extension HymbaSession {
             if lastLogits { logitsBuffer.update(from: out + (T - 1) * V, count: V) }
         } else if lastLogits {
             Norms.rmsNorm(X + (T - 1) * d, weight: model.finalNorm.p, count: d, eps: eps, out: Hn)
-            MatVec.run(model.head, Hn, logitsBuffer)
+            linear(model.head, Hn, ldx: d, logitsBuffer, ldy: V, rows: 1)
         }
         streamer?.didFinishPass()
     }
@@ -79,18 +88,25 @@ extension HymbaSession {
                 cache.write(position: p0 + t, keys: z + kOff, values: z + vOff)
             }
         }
+        // Heads split across threads; each thread runs its heads for every row of the chunk
+        // (row t reads cache positions ≤ p0+t, all written above).
         let window = L.isGlobal ? nil : config.slidingWindow
-        for t in 0..<T {
-            Attention.attend(q: Z + t * inRows, cache: cache, position: p0 + t, window: window,
-                             queryHeads: H, heads: 0..<H, scores: scores, out: Aout + t * E)
+        let span = window.map { min($0 + 1, p0 + T) } ?? (p0 + T)
+        pool.parallelFor(count: H, work: T * H * span * (dk + dv)) { thread, heads in
+            for t in 0..<T {
+                Attention.attend(q: Z + t * inRows, cache: cache, position: p0 + t, window: window,
+                                 queryHeads: H, heads: heads, scores: scores + thread * scoresStride, out: Aout + t * E)
+            }
         }
 
         // 2b. SSM heads: conv window = [conv state; this chunk's x], conv + SiLU.
         let keep = K - 1
         win.update(from: convState[L.index], count: keep * E)
         for t in 0..<T { (win + (keep + t) * E).update(from: Z + t * inRows + xOff, count: E) }
-        SSMKernels.conv(window: win, weightT: L.convWeightT.p, bias: L.convBias.p, taps: K, channels: E,
-                        tokens: T, out: U, ldo: E, range: 0..<E)
+        pool.parallelFor(count: E, granularity: 16, work: T * E * K) { _, channels in
+            SSMKernels.conv(window: win, weightT: L.convWeightT.p, bias: L.convBias.p, taps: K, channels: E,
+                            tokens: T, out: U, ldo: E, range: channels)
+        }
         convState[L.index].update(from: win + T * E, count: keep * E)
 
         // δ | B | C = u·x_projᵀ, inner norms, Δ = softplus(δ·dt_projᵀ + bias).
@@ -106,12 +122,15 @@ extension HymbaSession {
         linear(L.dtProj, XP, ldx: xpDim, DT, ldy: E, rows: T)
         for t in 0..<T { Norms.softplusBias(DT + t * E, L.dtBias.p, E) }
 
-        // Selective scan, D skip, gate by SiLU(g).
+        // Selective scan, D skip, gate by SiLU(g): channels are independent, so each thread
+        // scans its channels through the whole chunk.
         let S = ssmState[L.index]
-        for t in 0..<T {
-            let xp = XP + t * xpDim
-            SSMKernels.scanStep(state: S, A: L.A.p, u: U + t * E, delta: DT + t * E, B: xp + R, C: xp + R + N,
-                                D: L.D.p, gate: Z + t * inRows + gOff, y: Y + t * E, stateSize: N, range: 0..<E)
+        pool.parallelFor(count: E, granularity: 16, work: 8 * T * E * N) { _, channels in
+            for t in 0..<T {
+                let xp = XP + t * xpDim
+                SSMKernels.scanStep(state: S, A: L.A.p, u: U + t * E, delta: DT + t * E, B: xp + R, C: xp + R + N,
+                                    D: L.D.p, gate: Z + t * inRows + gOff, y: Y + t * E, stateSize: N, range: channels)
+            }
         }
 
         // 2c. Fusion m = (RMSNorm(a) + RMSNorm(s)) / 2, out_proj, residual.

@@ -10,18 +10,30 @@ public struct HymbaOptions: Sendable, Equatable {
     /// Tokens processed per matrix-matrix pass during prefill (activation buffers and local
     /// KV rings are sized by it).
     public var prefillChunk: Int
+    /// Threads the session's kernels run on, the calling thread included; 0 means one per
+    /// available core. At most `HymbaOptions.maximumThreads`. More threads than cores is
+    /// allowed but slower (the workers spin briefly between kernels).
+    public var threads: Int
     /// The most memory the whole process may hold while running (peak resident set, bytes);
     /// nil: no limit. `TextModel.open(path:verifyChecksums:options:)` and `MemoryPlan.fit`
     /// plan within it (smaller prefill chunk, q8 KV, streamed weights) or refuse; a session
     /// created with a budget refuses options whose plan exceeds it (`MemoryBudgetError`).
     public var memoryBudgetBytes: Int?
 
-    public init(contextLength: Int? = nil, kvType: KVType = .f16, prefillChunk: Int = 128, memoryBudgetBytes: Int? = nil) {
+    /// The largest `threads` accepted.
+    public static let maximumThreads = 256
+
+    public init(contextLength: Int? = nil, kvType: KVType = .f16, prefillChunk: Int = 128, threads: Int = 0,
+                memoryBudgetBytes: Int? = nil) {
         self.contextLength = contextLength
         self.kvType = kvType
         self.prefillChunk = prefillChunk
+        self.threads = threads
         self.memoryBudgetBytes = memoryBudgetBytes
     }
+
+    /// The thread count `threads` stands for on this machine.
+    public var resolvedThreads: Int { threads == 0 ? ThreadPool.availableCores : threads }
 }
 
 /// How `eval` feeds a sequence.
@@ -83,8 +95,14 @@ public final class HymbaSession {
     let Up: UnsafeMutablePointer<Float>     // MLP up                   [T, F]
     let cosT: UnsafeMutablePointer<Float>   // RoPE cos                 [T, dk/2]
     let sinT: UnsafeMutablePointer<Float>   // RoPE sin                 [T, dk/2]
-    let scores: UnsafeMutablePointer<Float> // attention scores         [M + largest ring]
-    let tileScratch: UnsafeMutablePointer<Float> // matmul row tile     [4, largest row]
+    let scores: UnsafeMutablePointer<Float> // attention scores, per thread [threads, M + largest ring]
+    let scoresStride: Int
+    let tiles: UnsafeMutablePointer<Float>  // matmul weight tiles, per thread [threads, MatMul.tileFloats]
+    let arrangedRows: UnsafeMutablePointer<Float> // prefill inputs in the kernels' order [T, arrangedStride]
+    let arrangedStride: Int
+    let arranged: ArrangedInput             // decode input in the kernels' order
+    /// Runs the kernels on `options.resolvedThreads` threads.
+    let pool: ThreadPool
     let logitsBuffer: UnsafeMutablePointer<Float> // last position      [V]
     private var allocations: [UnsafeMutablePointer<Float>] = []
     let scratchFloats: Int
@@ -105,6 +123,9 @@ public final class HymbaSession {
         }
         guard options.prefillChunk >= 1 else {
             throw HymbaRuntimeError.invalidOption("prefill chunk \(options.prefillChunk) must be at least 1")
+        }
+        guard options.threads >= 0, options.threads <= HymbaOptions.maximumThreads else {
+            throw HymbaRuntimeError.invalidOption("threads \(options.threads) must be in 0…\(HymbaOptions.maximumThreads) (0: one per core)")
         }
         if options.memoryBudgetBytes != nil {
             // Never over a budget silently: the plan of exactly these options (the session,
@@ -153,7 +174,13 @@ public final class HymbaSession {
         win = alloc((K - 1 + T) * E); U = alloc(T * E); XP = alloc(T * xpDim); DT = alloc(T * E)
         Y = alloc(T * E); Fz = alloc(T * E); O = alloc(T * d); G = alloc(T * F); Up = alloc(T * F)
         cosT = alloc(T * dk / 2); sinT = alloc(T * dk / 2)
-        scores = alloc(M + largestRing); tileScratch = alloc(MatMul.tileRows * maxRow); logitsBuffer = alloc(V)
+        let threads = options.resolvedThreads
+        scoresStride = M + largestRing
+        scores = alloc(threads * scoresStride); tiles = alloc(threads * MatMul.tileFloats); logitsBuffer = alloc(V)
+        arrangedStride = InputLayout.paddedLength(.q4, maxRow)
+        arrangedRows = alloc(T * arrangedStride)
+        arranged = ArrangedInput(storage: alloc(ArrangedInput.floats(capacity: maxRow)), capacity: maxRow)
+        pool = ThreadPool(threads: threads)
         allocations = allocs
         scratchFloats = floats
         if startFromPrefix { reset() }

@@ -37,7 +37,7 @@ public struct MemoryPlan: Sendable, Equatable, CustomStringConvertible {
     /// code and heap that running a model adds beyond what the plan lists. Measured on Linux
     /// x86_64 (Swift 6.3, release build): VmRSS 19.6 MiB at start-up, and 1.5–2.5 MiB more of
     /// library pages and runtime heap by the end of a run (peak RSS minus the planned items,
-    /// `tools/bench/memory.sh`, which also re-measures the start-up figure). Rounded up to 23 MiB.
+    /// `tools/bench/memory.sh`, which also re-measures the start-up figure). Rounded up to 24 MiB.
     public static let processAllowanceBytes = 24 << 20
     /// Bytes per vocabulary entry of the sampler's buffers (logits work copy, two id lists,
     /// weights, stamps: five 4-byte arrays, `Sampler`).
@@ -159,15 +159,16 @@ public struct MemoryPlan: Sendable, Equatable, CustomStringConvertible {
             let metaChunk = Self.metaPrefixChunk(c)
             let metaOptions = HymbaOptions(contextLength: 1, kvType: .f32, prefillChunk: metaChunk)
             let r = MemoryReport(config: c, options: metaOptions)
-            let bytes = r.kvBytes + r.stateBytes + 4 * Self.activationFloats(c, chunk: metaChunk, largestRing: 1) + 4 * V
+            let bytes = r.kvBytes + r.stateBytes + 4 * Self.activationFloats(c, chunk: metaChunk, largestRing: 1, threads: metaOptions.resolvedThreads) + 4 * V
             load.append(Item(name: "prefix computation", bytes: bytes, detail: "one-time session over the \(M) meta tokens, chunk \(metaChunk)"))
         }
         common += [
             Item(name: "KV caches", bytes: report.kvBytes,
                  detail: "\(options.kvType), context \(report.contextLength): \(report.kvLayers.count) caches (\(report.kvLayers.filter(\.servesGlobal).count) global), \(report.consumerLayers.count) layers share"),
             Item(name: "SSM + conv states", bytes: report.stateBytes, detail: "\(c.numLayers) layers, constant in the context"),
-            Item(name: "activations", bytes: 4 * Self.activationFloats(c, chunk: chunk, largestRing: report.kvLayers.map(\.regularSlots).max() ?? 0),
-                 detail: "prefill chunk \(chunk)"),
+            Item(name: "activations", bytes: 4 * Self.activationFloats(c, chunk: chunk, largestRing: report.kvLayers.map(\.regularSlots).max() ?? 0,
+                                                                          threads: options.resolvedThreads),
+                 detail: "prefill chunk \(chunk), \(options.resolvedThreads) threads"),
             Item(name: "logits", bytes: logitsBytes, detail: logitsDetail),
         ]
         items = common
@@ -177,16 +178,19 @@ public struct MemoryPlan: Sendable, Equatable, CustomStringConvertible {
     /// The chunk `MetaPrefix` computes the prefix with.
     static func metaPrefixChunk(_ c: HymbaConfig) -> Int { max(1, min(128, c.numMetaTokens)) }
 
-    /// Floats of a session's activation buffers at prefill chunk T, as `HymbaSession` allocates
-    /// them (without the logits row): X, Hn, O [T, d]; Z [T, in_proj rows]; Aout, U, DT, Y, Fz
-    /// [T, E]; the conv window [K−1+T, E]; XP [T, R+2N]; G, Up [T, F]; RoPE tables [T, dk];
-    /// the scores [M + largest ring]; the matmul tile [4, largest row].
-    static func activationFloats(_ c: HymbaConfig, chunk T: Int, largestRing: Int) -> Int {
+    /// Floats of a session's activation buffers at prefill chunk T on `threads` threads, as
+    /// `HymbaSession` allocates them (without the logits row): X, Hn, O [T, d]; Z [T, in_proj
+    /// rows]; Aout, U, DT, Y, Fz [T, E]; the conv window [K−1+T, E]; XP [T, R+2N]; G, Up [T, F];
+    /// RoPE cos and sin [T, dk/2]; the inputs arranged for the kernels [T, padded largest row]
+    /// and one arranged row; per thread, the scores [M + largest ring] and a matmul tile.
+    static func activationFloats(_ c: HymbaConfig, chunk T: Int, largestRing: Int, threads: Int) -> Int {
         let d = c.hiddenSize, E = c.innerSize, F = c.intermediateSize
         let maxIn = (0..<c.numLayers).map { c.inProjRows(layer: $0) }.max() ?? 0
         let maxRow = max(d, E, F, c.dtRank)
-        return T * (3 * d + maxIn + 5 * E + c.dtRank + 2 * c.stateSize + 2 * F + c.headDim)
-            + (c.convKernel - 1 + T) * E + c.numMetaTokens + largestRing + MatMul.tileRows * maxRow
+        return T * (3 * d + maxIn + 5 * E + c.dtRank + 2 * c.stateSize + 2 * F) + 2 * (T * c.headDim / 2)
+            + (c.convKernel - 1 + T) * E
+            + T * InputLayout.paddedLength(.q4, maxRow) + ArrangedInput.floats(capacity: maxRow)
+            + threads * (c.numMetaTokens + largestRing + MatMul.tileFloats)
     }
 
     // MARK: Fitting a budget

@@ -20,13 +20,15 @@ struct TextModelOptions: ParsableArguments {
     @Flag(name: .customLong("no-verify"), help: "Skip the per-chunk checksum check on first use.")
     var noVerify = false
 
-    @Option(name: .long, help: "Threads (validated; the runtime currently runs on one thread).")
-    var threads: Int = 1
+    @Option(name: .long, help: "Threads for the kernels (0: one per core).")
+    var threads: Int = 0
 
     func validate() throws {
         if let ctx, ctx < 1 { throw ValidationError("--ctx \(ctx): must be at least 1") }
         if KVType(rawValue: kvType) == nil { throw ValidationError("--kv-type \(kvType): expected f16, f32 or q8") }
-        if threads < 1 { throw ValidationError("--threads \(threads): must be at least 1") }
+        if threads < 0 || threads > HymbaOptions.maximumThreads {
+            throw ValidationError("--threads \(threads): must be in 0…\(HymbaOptions.maximumThreads) (0: one per core)")
+        }
         _ = try parseMemoryBudget(memoryBudget)
     }
 
@@ -34,16 +36,19 @@ struct TextModelOptions: ParsableArguments {
     /// generators over it use `sessionOptions` of the returned model.
     func open() throws -> TextModel {
         let file = try HymbaFile(path: try model ?? DefaultModel.path(), verifyChecksums: !noVerify)
-        var options = HymbaOptions(contextLength: ctx, kvType: KVType(rawValue: kvType) ?? .f16,
-                                   memoryBudgetBytes: try parseMemoryBudget(memoryBudget))
+        var options = sessionOptions
+        options.memoryBudgetBytes = try parseMemoryBudget(memoryBudget)
         if options.contextLength == nil { options.contextLength = file.config.maxPositionEmbeddings }
         return try TextModel(file: file, options: options)
     }
 
-    /// The stats-line entry: honest about the single thread.
-    var threadsNote: String {
-        threads == 1 ? "threads: 1" : "threads: 1 of \(threads) requested (multi-threading lands with the kernels work)"
+    /// The options asked for on the command line (without the budget, which `open` plans with).
+    var sessionOptions: HymbaOptions {
+        HymbaOptions(contextLength: ctx, kvType: KVType(rawValue: kvType) ?? .f16, threads: threads)
     }
+
+    /// The stats-line entry: the threads the kernels run on.
+    var threadsNote: String { "threads: \(sessionOptions.resolvedThreads)" }
 }
 
 /// Sampling and stopping options of `run` and `chat`.

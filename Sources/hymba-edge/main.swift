@@ -9,7 +9,7 @@ struct HymbaEdge: ParsableCommand {
         commandName: "hymba-edge",
         abstract: "Run NVIDIA Hymba models on the CPU from .hymba files.",
         version: HymbaVersion.string,
-        subcommands: [Run.self, Chat.self, Tokenize.self, Detokenize.self, PerplexityCommand.self, Eval.self, Info.self])
+        subcommands: [Run.self, Chat.self, Tokenize.self, Detokenize.self, PerplexityCommand.self, Eval.self, Info.self, Bench.self])
 }
 
 /// Options that choose how a model is opened and how a session is sized.
@@ -36,10 +36,11 @@ struct ModelOptions: ParsableArguments {
     }
 
     /// The file, the memory plan for `workload` (within the budget, if any) and the model
-    /// loaded as planned; sessions use `plan.options`.
-    func open(workload: MemoryPlan.Workload) throws -> (HymbaFile, MemoryPlan, HymbaModel) {
+    /// loaded as planned; sessions use `plan.options`. `options`: the session options to plan
+    /// (default: `sessionOptions()`; a missing context length means max_position_embeddings).
+    func open(options given: HymbaOptions? = nil, workload: MemoryPlan.Workload) throws -> (HymbaFile, MemoryPlan, HymbaModel) {
         let file = try HymbaFile(path: model, verifyChecksums: !noVerify)
-        var options = try sessionOptions()
+        var options = try given ?? sessionOptions()
         if options.contextLength == nil { options.contextLength = file.config.maxPositionEmbeddings }
         let plan = try MemoryPlan.fit(file: file, options: options, tokenizerBytes: 0, workload: workload)
         return (file, plan, try HymbaModel(file: file, residency: plan.residency))

@@ -46,7 +46,7 @@ struct CommandLineTests {
         return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: errData.text)
     }
 
-    static let statsPattern = #/prompt: (\d+) tokens, [\d.]+ tok/s \| generated: (\d+) tokens, [\d.]+ tok/s \| stop: ([a-z ]+) \| peak RSS: [\d.]+ MiB \| KV: (\d+) bytes \([\d.]+ MiB, f16, ctx (\d+)\) \| threads: 1/#
+    static let statsPattern = #/prompt: (\d+) tokens, [\d.]+ tok/s \| generated: (\d+) tokens, [\d.]+ tok/s \| stop: ([a-z ]+) \| peak RSS: [\d.]+ MiB \| KV: (\d+) bytes \([\d.]+ MiB, f16, ctx (\d+)\) \| threads: \d+/#
 
     @Test("run: streams the greedy continuation (as the library generates it) and ends with a stats line")
     func runGreedy() throws {
@@ -81,7 +81,7 @@ struct CommandLineTests {
         #expect(missing.status != 0 && missing.stderr.contains("/nonexistent/prompt.txt"))
     }
 
-    @Test("run: a seed reproduces the sampled text; --stop ends before the stop string; --threads is honest")
+    @Test("run: a seed reproduces the sampled text; --stop ends before the stop string; --threads sets the kernels' threads")
     func runSampling() throws {
         let file = try Fixtures.codeModelFile(.q8)
         let args = ["run", "-m", file, "-p", "import os\n", "-n", "40", "--no-echo", "--temp", "1.0", "--top-k", "0", "--min-p", "0"]
@@ -98,10 +98,15 @@ struct CommandLineTests {
         // "\n" typed in a shell is a newline stop string.
         let line = try Self.run(["run", "-m", file, "-p", fixturePrompts[0], "-n", "40", "--temp", "0", "--no-echo", "--stop", "\\n"])
         #expect(line.stderr.contains("stop: stop string") && !line.stdout.contains("\n") && !line.stdout.isEmpty, "\(line.stdout)")
-        let t = try Self.run(["run", "-m", file, "-p", "x", "-n", "2", "--threads", "4"])
-        #expect(t.stderr.contains("threads: 1 of 4 requested (multi-threading lands with the kernels work)"))
-        let bad = try Self.run(["run", "-m", file, "-p", "x", "--threads", "0"])
-        #expect(bad.status != 0 && bad.stderr.contains("--threads"))
+        // Rows are split between threads, never the sums inside one: any count gives the same text.
+        let greedy = ["run", "-m", file, "-p", fixturePrompts[0], "-n", "12", "--temp", "0", "--no-echo"]
+        let one = try Self.run(greedy + ["--threads", "1"]), three = try Self.run(greedy + ["--threads", "3"])
+        #expect(one.status == 0 && one.stdout == three.stdout && !one.stdout.isEmpty)
+        #expect(one.stderr.contains("| threads: 1") && three.stderr.contains("| threads: 3"))
+        for bad in ["-1", "257"] {
+            let r = try Self.run(["run", "-m", file, "-p", "x", "--threads=\(bad)"])
+            #expect(r.status != 0 && r.stderr.contains("--threads \(bad): must be in 0…256"), "\(r.stderr)")
+        }
     }
 
     @Test("run: errors are one clear line")

@@ -61,24 +61,72 @@ struct KernelTests {
         }
     }
 
-    @Test("matmul equals matvec per token (row tiles, tails, strided rows)", arguments: types)
+    @Test("matmul equals matvec per token (row tiles, depth blocks, tails, strided rows)", arguments: types)
     func matMul(type: StorageType) {
-        for (rows, n) in [(7, 33), (9, 100), (4, 16), (1, 5)] {
+        for (rows, n, tokens) in [(7, 33, 5), (9, 100, 9), (4, 16, 4), (1, 5, 3), (13, 1600, 6), (6, 1100, 2)] {
             let w = Self.encode(type, rows: rows, length: n, seed: 17)
             defer { w.storage.deallocate() }
-            let tokens = 5, ldx = n + 3, ldy = rows + 2
+            let ldx = n + 3, ldy = rows + 2
             var rng = SyntheticModels.Random(seed: 3)
             let x = rng.normals(tokens * ldx, std: 1)
             var y = [Float](repeating: .nan, count: tokens * ldy)
-            var scratch = [Float](repeating: 0, count: MatMul.tileRows * n)
-            MatMul.run(w.data, x: x, ldx: ldx, tokens: tokens, y: &y, ldy: ldy, rows: 0..<rows, scratch: &scratch)
+            let lda = InputLayout.paddedLength(type, n) + 32
+            var arranged = [Float](repeating: .nan, count: tokens * lda)
+            var tile = [Float](repeating: .nan, count: MatMul.tileFloats)
+            MatMul.arrangeRows(type, x, ldx: ldx, tokens: tokens, n: n, into: &arranged, ldo: lda)
+            MatMul.run(w.data, arranged: arranged, ldxa: lda, tokens: tokens, y: &y, ldy: ldy, rows: 0..<rows, tile: &tile)
             for t in 0..<tokens {
                 var yv = [Float](repeating: 0, count: rows)
                 Array(x[(t * ldx)..<(t * ldx + n)]).withUnsafeBufferPointer { MatVec.run(w.data, $0.baseAddress!, &yv) }
                 for r in 0..<rows {
-                    #expect(abs(y[t * ldy + r] - yv[r]) <= 1e-5 * (1 + abs(yv[r])), "\(type) \(rows)x\(n) token \(t) row \(r)")
+                    // The two kernels sum in different orders: bound by the products' magnitude.
+                    var mag: Float = 0
+                    for i in 0..<n { mag += abs(w.decoded[r * n + i] * x[t * ldx + i]) }
+                    #expect(abs(y[t * ldy + r] - yv[r]) <= 1e-5 * mag + 1e-6, "\(type) \(rows)x\(n) token \(t) row \(r)")
                 }
+                // Padding columns of y are untouched.
+                #expect(y[t * ldy + rows].isNaN && y[t * ldy + rows + 1].isNaN)
             }
+        }
+    }
+
+    @Test("arranged inputs are a permutation of the input plus zero padding", arguments: types)
+    func inputLayout(type: StorageType) {
+        for n in Self.lengths + [512, 544, 1024 + 96 + 32] {
+            let x = (0..<n).map { Float($0 + 1) }
+            let padded = InputLayout.paddedLength(type, n)
+            var out = [Float](repeating: .nan, count: padded)
+            InputLayout.arrange(type, x, n, into: &out)
+            let values = out.filter { $0 != 0 }.sorted()
+            #expect(values == x, "\(type) n=\(n): the arranged values are not the inputs")
+            #expect(out.filter { $0 == 0 }.count == padded - n, "\(type) n=\(n): padding")
+        }
+    }
+
+    @Test("thread pool: every item once, ranges per thread, many calls")
+    func threadPool() {
+        for threads in [1, 2, 3, 8] {
+            let pool = ThreadPool(threads: threads)
+            for count in [0, 1, 5, 16, 1000, 4099] {
+                var hits = [Int](repeating: 0, count: count)
+                hits.withUnsafeMutableBufferPointer { h in
+                    let base = h.baseAddress!
+                    pool.parallelFor(count: count, granularity: 4) { thread, range in
+                        #expect(thread >= 0 && thread < threads)
+                        #expect(range.lowerBound % 4 == 0)
+                        for i in range { base[i] += 1 }
+                    }
+                }
+                #expect(hits.allSatisfy { $0 == 1 }, "\(threads) threads, \(count) items")
+            }
+            // Many short calls in a row (the decode pattern) complete and see every thread.
+            var total = 0
+            let counter = UnsafeMutablePointer<Int>.allocate(capacity: threads)
+            counter.initialize(repeating: 0, count: threads)
+            for _ in 0..<2000 { pool.run { t in counter[t] += 1 } }
+            for t in 0..<threads { total += counter[t]; #expect(counter[t] == 2000) }
+            counter.deallocate()
+            #expect(total == 2000 * threads)
         }
     }
 

@@ -1,65 +1,149 @@
 import HymbaFormat
 
 /// Matrix-matrix products for a chunk of tokens (prefill):
-/// `Y[t·ldy + r] = W[r,:]·X[t·ldx ..< t·ldx+n]` for t in 0..<tokens and r in `rows`.
+/// `Y[t·ldy + r] = W[r,:]·X[t,:]` for t in 0..<tokens and r in `rows`.
 ///
-/// Each weight row is read from memory once per chunk: a tile of 4 rows is widened to fp32 into
-/// `scratch` (4·n floats, L1/L2-resident; never the whole tensor), then every token's input is
-/// multiplied against the 4 rows at once, so each input block is loaded once per tile
-/// (4 accumulators in registers). `rows` lets a thread pool split the product; `scratch` must be
-/// private to the caller's thread.
+/// Blocking: the depth (input dimension) is cut into blocks of 512 elements (one q4 group,
+/// sixteen q8 blocks). For each depth block, a tile of 4 weight rows is decoded to fp32 once
+/// (`tile`, 8 KiB: L1-resident) and multiplied against every token's slice of the block (the
+/// chunk's slices, tokens × 2 KiB, stay in L2 across the row tiles), 4 tokens at a time: 16
+/// accumulators of 16 lanes in registers, each loaded weight and input vector used 4 times.
+/// Partial sums of successive depth blocks are added into Y.
+///
+/// The inputs must be arranged for the weight type (`arrangeRows`, `InputLayout`) so that the
+/// quantized tiles decode without widening conversions. `rows` lets a thread pool split the
+/// product; `tile` (`tileFloats`) must be private to the calling thread.
 package enum MatMul {
-    package static let tileRows = 4
+    package static let rowTile = 4
+    package static let tokenTile = 4
+    package static let depthBlock = 512
+    /// Floats of per-thread scratch `run` needs.
+    package static let tileFloats = rowTile * depthBlock
 
-    package static func run(_ w: TensorData, x: UnsafePointer<Float>, ldx: Int, tokens: Int,
+    /// Arranges `tokens` rows of `n` inputs (`ldx` apart) into `out` (rows `ldo` ≥
+    /// `InputLayout.paddedLength(type, n)` apart).
+    package static func arrangeRows(_ type: StorageType, _ x: UnsafePointer<Float>, ldx: Int, tokens: Int, n: Int,
+                                    into out: UnsafeMutablePointer<Float>, ldo: Int) {
+        for t in 0..<tokens { InputLayout.arrange(type, x + t * ldx, n, into: out + t * ldo) }
+    }
+
+    package static func run(_ w: TensorData, arranged xa: UnsafePointer<Float>, ldxa: Int, tokens: Int,
                             y: UnsafeMutablePointer<Float>, ldy: Int, rows: Range<Int>,
-                            scratch: UnsafeMutablePointer<Float>) {
+                            tile: UnsafeMutablePointer<Float>) {
         let n = w.rowLength
-        var r = rows.lowerBound
-        while r + tileRows <= rows.upperBound {
-            let w0 = tileRow(w, r, scratch)
-            let w1 = tileRow(w, r + 1, scratch + n)
-            let w2 = tileRow(w, r + 2, scratch + 2 * n)
-            let w3 = tileRow(w, r + 3, scratch + 3 * n)
-            for t in 0..<tokens {
-                let xt = UnsafeRawPointer(x + t * ldx)
-                var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
-                var i = 0
-                while i + 8 <= n {
-                    let xv = xt.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
-                    a0 += w0.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) * xv
-                    a1 += w1.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) * xv
-                    a2 += w2.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) * xv
-                    a3 += w3.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) * xv
-                    i += 8
+        let padded = InputLayout.paddedLength(w.type, n)
+        let blocks = (padded + depthBlock - 1) / depthBlock
+        for kb in 0..<blocks {
+            let start = kb * depthBlock
+            let depth = min(depthBlock, padded - start)
+            let accumulate = kb > 0
+            var r = rows.lowerBound
+            while r < rows.upperBound {
+                let tileRows = min(rowTile, rows.upperBound - r)
+                for i in 0..<tileRows {
+                    decode(w, row: r + i, block: kb, depth: depth, into: tile + i * depthBlock)
                 }
-                var s0 = a0.sum(), s1 = a1.sum(), s2 = a2.sum(), s3 = a3.sum()
-                let xs = x + t * ldx
-                while i < n {
-                    let xv = xs[i]
-                    s0 += w0.loadUnaligned(fromByteOffset: 4 * i, as: Float.self) * xv
-                    s1 += w1.loadUnaligned(fromByteOffset: 4 * i, as: Float.self) * xv
-                    s2 += w2.loadUnaligned(fromByteOffset: 4 * i, as: Float.self) * xv
-                    s3 += w3.loadUnaligned(fromByteOffset: 4 * i, as: Float.self) * xv
-                    i += 1
+                let xs = xa + start
+                var t = 0
+                if tileRows == rowTile {
+                    while t + tokenTile <= tokens {
+                        kernel4x4(tile, xs + t * ldxa, ldx: ldxa, depth: depth, y: y + t * ldy + r, ldy: ldy, accumulate: accumulate)
+                        t += tokenTile
+                    }
                 }
-                let yt = y + t * ldy + r
-                yt[0] = s0; yt[1] = s1; yt[2] = s2; yt[3] = s3
+                // Leftover tokens, or every token of a partial row tile: one dot product each.
+                for tt in t..<tokens {
+                    for i in 0..<tileRows {
+                        let v = dot(tile + i * depthBlock, xs + tt * ldxa, depth)
+                        let out = y + tt * ldy + r + i
+                        out.pointee = accumulate ? out.pointee + v : v
+                    }
+                }
+                r += tileRows
             }
-            r += tileRows
-        }
-        while r < rows.upperBound {
-            let w0 = tileRow(w, r, scratch)
-            for t in 0..<tokens { y[t * ldy + r] = Dot.f32(w0, x + t * ldx, n) }
-            r += 1
         }
     }
 
-    /// Row `r` as fp32: in place for f32 weights, else widened into `buffer`.
+    /// Row `r`'s depth block `kb` (`depth` floats, a multiple of 16) as fp32 in the arranged
+    /// order; padding past the row's end is zero for float types and multiplies zero inputs
+    /// for quantized ones.
     @inline(__always)
-    static func tileRow(_ w: TensorData, _ r: Int, _ buffer: UnsafeMutablePointer<Float>) -> UnsafeRawPointer {
-        if w.type == .f32 { return w.row(r) }
-        RowDecode.decode(w.type, w.row(r), w.rowLength, into: buffer)
-        return UnsafeRawPointer(buffer)
+    static func decode(_ w: TensorData, row r: Int, block kb: Int, depth: Int, into out: UnsafeMutablePointer<Float>) {
+        let n = w.rowLength
+        let row = w.row(r)
+        let start = kb * depthBlock
+        switch w.type {
+        case .q4:
+            _ = Q4Rows.decodeGroup(row, n, group: kb, into: out)
+        case .q8:
+            Q8Rows.decodeBlocks(row, first: start / 32, count: depth / 32, into: out)
+        case .f32, .bf16, .f16:
+            let count = min(depth, n - start)
+            RowDecode.decode(w.type, row + start * w.type.bytesPerElementForFloatTypes, count, into: out)
+            (out + count).update(repeating: 0, count: depth - count)
+        }
+    }
+
+    /// Σ a·b over `depth` floats (a multiple of 16).
+    @inline(__always)
+    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ depth: Int) -> Float {
+        let ar = UnsafeRawPointer(a), br = UnsafeRawPointer(b)
+        var acc = SIMD16<Float>()
+        var i = 0
+        while i < depth {
+            acc = acc.addingProduct(ar.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self), br.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self))
+            i += 16
+        }
+        return horizontalSum(acc)
+    }
+
+    /// The register tile: 4 weight rows (`w`, `depthBlock` apart) × 4 tokens (`x`, `ldx`
+    /// apart) over `depth` floats; results to y[t·ldy + i] (added when `accumulate`).
+    @inline(__always)
+    static func kernel4x4(_ w: UnsafePointer<Float>, _ x: UnsafePointer<Float>, ldx: Int, depth: Int,
+                          y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
+        let w0 = UnsafeRawPointer(w), w1 = UnsafeRawPointer(w + depthBlock), w2 = UnsafeRawPointer(w + 2 * depthBlock), w3 = UnsafeRawPointer(w + 3 * depthBlock)
+        let x0 = UnsafeRawPointer(x), x1 = UnsafeRawPointer(x + ldx), x2 = UnsafeRawPointer(x + 2 * ldx), x3 = UnsafeRawPointer(x + 3 * ldx)
+        var c00 = SIMD16<Float>(), c01 = SIMD16<Float>(), c02 = SIMD16<Float>(), c03 = SIMD16<Float>()
+        var c10 = SIMD16<Float>(), c11 = SIMD16<Float>(), c12 = SIMD16<Float>(), c13 = SIMD16<Float>()
+        var c20 = SIMD16<Float>(), c21 = SIMD16<Float>(), c22 = SIMD16<Float>(), c23 = SIMD16<Float>()
+        var c30 = SIMD16<Float>(), c31 = SIMD16<Float>(), c32 = SIMD16<Float>(), c33 = SIMD16<Float>()
+        var o = 0
+        let end = 4 * depth
+        while o < end {
+            let a0 = w0.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
+            let a1 = w1.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
+            let a2 = w2.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
+            let a3 = w3.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
+            let b0 = x0.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
+            c00 = c00.addingProduct(a0, b0); c10 = c10.addingProduct(a1, b0); c20 = c20.addingProduct(a2, b0); c30 = c30.addingProduct(a3, b0)
+            let b1 = x1.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
+            c01 = c01.addingProduct(a0, b1); c11 = c11.addingProduct(a1, b1); c21 = c21.addingProduct(a2, b1); c31 = c31.addingProduct(a3, b1)
+            let b2 = x2.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
+            c02 = c02.addingProduct(a0, b2); c12 = c12.addingProduct(a1, b2); c22 = c22.addingProduct(a2, b2); c32 = c32.addingProduct(a3, b2)
+            let b3 = x3.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
+            c03 = c03.addingProduct(a0, b3); c13 = c13.addingProduct(a1, b3); c23 = c23.addingProduct(a2, b3); c33 = c33.addingProduct(a3, b3)
+            o += 64
+        }
+        @inline(__always) func put(_ t: Int, _ i: Int, _ c: SIMD16<Float>) {
+            let out = y + t * ldy + i
+            let v = horizontalSum(c)
+            out.pointee = accumulate ? out.pointee + v : v
+        }
+        put(0, 0, c00); put(0, 1, c10); put(0, 2, c20); put(0, 3, c30)
+        put(1, 0, c01); put(1, 1, c11); put(1, 2, c21); put(1, 3, c31)
+        put(2, 0, c02); put(2, 1, c12); put(2, 2, c22); put(2, 3, c32)
+        put(3, 0, c03); put(3, 1, c13); put(3, 2, c23); put(3, 3, c33)
+    }
+}
+
+extension StorageType {
+    /// Bytes per element of f32, f16 and bf16 (the types whose rows can be cut anywhere).
+    var bytesPerElementForFloatTypes: Int {
+        switch self {
+        case .f32: return 4
+        case .f16, .bf16: return 2
+        case .q8, .q4: preconditionFailure("\(self) rows are cut at block boundaries only")
+        }
     }
 }

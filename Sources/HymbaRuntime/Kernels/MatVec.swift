@@ -2,23 +2,47 @@ import HymbaFormat
 
 /// Matrix-vector products for one token (decoding): `y[r] = W[r,:]·x` for the rows in
 /// `rows`, with `W` in its stored type (`[out, in]` layout, MODEL.md "y = x·Wᵀ"). Each weight
-/// row is read once, decoded block by block in registers (`Dot`). The row range lets a thread
-/// pool split one product across threads; `y` is indexed by absolute row.
+/// row is read once, decoded in registers (`Dot`, `Q8Rows`, `Q4Rows`) against the input
+/// arranged once per product (`ArrangedInput`). The row range lets a thread pool split one
+/// product across threads; `y` is indexed by absolute row.
 package enum MatVec {
-    package static func run(_ w: TensorData, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
-        let n = w.rowLength
+    /// `input` must hold x arranged for `w.type` (`ArrangedInput.arrange`).
+    package static func run(_ w: TensorData, _ input: ArrangedInput, _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
+        let n = w.rowLength, x = UnsafePointer(input.values), sums = UnsafePointer(input.sums)
         switch w.type {
-        case .f32: for r in rows { y[r] = Dot.f32(w.row(r), x, n) }
-        case .bf16: for r in rows { y[r] = Dot.bf16(w.row(r), x, n) }
-        case .f16: for r in rows { y[r] = Dot.f16(w.row(r), x, n) }
-        case .q8: for r in rows { y[r] = Dot.q8(w.row(r), x, n) }
-        case .q4: for r in rows { y[r] = Dot.q4(w.row(r), x, n) }
+        case .f32: w.forEachRow(in: rows) { r, row in y[r] = Dot.f32(row, x, n) }
+        case .bf16: w.forEachRow(in: rows) { r, row in y[r] = Dot.bf16(row, x, n) }
+        case .f16: w.forEachRow(in: rows) { r, row in y[r] = Dot.f16(row, x, n) }
+        case .q8: w.forEachRow(in: rows) { r, row in y[r] = Q8Rows.dot(row, x, n) }
+        case .q4: w.forEachRow(in: rows) { r, row in y[r] = Q4Rows.dot(row, x, sums, n) }
         }
     }
 
-    /// All rows.
+    /// All rows, arranging `x` in a temporary buffer (tests and one-off products; the session
+    /// keeps its arranged buffers).
     package static func run(_ w: TensorData, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
-        run(w, x, y, rows: 0..<w.rows)
+        let storage = UnsafeMutablePointer<Float>.allocate(capacity: ArrangedInput.floats(capacity: w.rowLength))
+        defer { storage.deallocate() }
+        let input = ArrangedInput(storage: storage, capacity: w.rowLength)
+        input.arrange(w.type, x, w.rowLength)
+        run(w, input, y, rows: 0..<w.rows)
+    }
+}
+
+extension TensorData {
+    /// Calls `body(r, start of row r)` for every r in `rows`, walking the segments once
+    /// (instead of locating each row).
+    @inline(__always)
+    func forEachRow(in rows: Range<Int>, _ body: (Int, UnsafeRawPointer) -> Void) {
+        for s in segments {
+            let lo = max(rows.lowerBound, s.firstRow), hi = min(rows.upperBound, s.firstRow + s.rowCount)
+            if lo >= hi { continue }
+            var p = s.base + (lo - s.firstRow) * rowBytes
+            for r in lo..<hi {
+                body(r, p)
+                p += rowBytes
+            }
+        }
     }
 }
 

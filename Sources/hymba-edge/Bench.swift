@@ -1,0 +1,233 @@
+import ArgumentParser
+import Foundation
+import HymbaFormat
+import HymbaRuntime
+
+/// `hymba-edge bench`: prefill and decode speed on deterministic token ids (no tokenizer work
+/// is measured), with peak RSS and KV bytes; `--json` for tools/bench/compare-llamacpp.sh.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure prefill and decode tok/s (median of repetitions), peak RSS and KV bytes.",
+        discussion: """
+            Each repetition resets the session, prefills --prompt-tokens ids in one call, then \
+            decodes --gen-tokens ids one at a time. The ids are pseudo-random in the vocabulary \
+            (xoshiro256** seeded by --seed): the prompt ids, then a fixed continuation fed to the \
+            decodes (no sampling is measured, as in llama-bench). One untimed warm-up (the prefill \
+            and one decode) runs first so that page faults and checksum checks are not timed. \
+            The default context is prompt + generated tokens, as llama-bench sizes its context.
+            """)
+
+    @OptionGroup var model: ModelOptions
+
+    @Option(name: .customLong("prompt-tokens"), help: "Ids per prefill.")
+    var promptTokens: Int = 256
+
+    @Option(name: .customLong("gen-tokens"), help: "Single-token decodes after each prefill.")
+    var genTokens: Int = 64
+
+    @Option(name: .long, help: "Timed repetitions; the medians are reported.")
+    var repetitions: Int = 3
+
+    @Option(name: .long, help: "Threads for the kernels.")
+    var threads: Int = 1
+
+    @Option(name: .long, help: "Seed of the token ids.")
+    var seed: UInt64 = 0
+
+    @Flag(name: .long, help: "Print one JSON object instead of the table.")
+    var json = false
+
+    func validate() throws {
+        if promptTokens < 1 { throw ValidationError("--prompt-tokens \(promptTokens): must be at least 1") }
+        if genTokens < 1 { throw ValidationError("--gen-tokens \(genTokens): must be at least 1") }
+        if repetitions < 1 { throw ValidationError("--repetitions \(repetitions): must be at least 1") }
+        if threads < 1 { throw ValidationError("--threads \(threads): must be at least 1") }
+        if let ctx = model.ctx, ctx < promptTokens + genTokens {
+            throw ValidationError("--ctx \(ctx): the benchmark feeds \(promptTokens) + \(genTokens) = \(promptTokens + genTokens) tokens; give at least that")
+        }
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            var options = try model.sessionOptions()
+            if options.contextLength == nil { options.contextLength = promptTokens + genTokens }
+            options.threads = threads
+            let loadStart = Benchmark.now()
+            let (file, plan, hymba) = try model.open(options: options, workload: .logits(rows: 0))
+            let session = try HymbaSession(model: hymba, options: plan.options)
+            let loadSeconds = Benchmark.seconds(since: loadStart)
+            let ids = Benchmark.tokenIDs(count: promptTokens + genTokens, vocabSize: hymba.config.vocabSize, seed: seed)
+            let result = try Benchmark.measure(session: session, prompt: Array(ids[..<promptTokens]),
+                                               decodes: Array(ids[promptTokens...]), repetitions: repetitions)
+            let report = BenchReport(file: file, session: session, result: result, threadsRequested: threads,
+                                     threadsUsed: session.options.resolvedThreads, seed: seed, loadSeconds: loadSeconds,
+                                     peakRSS: ProcessMemory.peakResidentBytes, plan: plan)
+            if json {
+                let data = try JSONSerialization.data(withJSONObject: report.jsonObject, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+                print(String(decoding: data, as: UTF8.self))
+            } else {
+                print(report.text)
+            }
+        }
+    }
+}
+
+/// The timing loop of `bench`, free of any output.
+enum Benchmark {
+    struct Result {
+        var promptTokens: Int
+        var genTokens: Int
+        /// Seconds of each timed repetition.
+        var prefillSeconds: [Double]
+        var decodeSeconds: [Double]
+        var warmupSeconds: Double
+
+        var prefillRates: [Double] { prefillSeconds.map { Double(promptTokens) / $0 } }
+        var decodeRates: [Double] { decodeSeconds.map { Double(genTokens) / $0 } }
+        var prefillRate: Double { Benchmark.median(prefillRates) }
+        var decodeRate: Double { Benchmark.median(decodeRates) }
+    }
+
+    /// `count` ids uniform in 0..<vocabSize, the same for a given seed on every platform.
+    static func tokenIDs(count: Int, vocabSize: Int, seed: UInt64) -> [Int] {
+        var rng = Xoshiro256StarStar(seed: seed)
+        return (0..<count).map { _ in Int(rng.next() % UInt64(vocabSize)) }
+    }
+
+    /// One untimed warm-up (prefill and one decode), then `repetitions` × (reset, timed
+    /// prefill of `prompt` in one call, timed single-token decodes of `decodes`).
+    static func measure(session: HymbaSession, prompt: [Int], decodes: [Int], repetitions: Int) throws -> Result {
+        let warmStart = now()
+        session.reset()
+        try session.prefill(tokens: prompt)
+        try session.decode(token: decodes[0])
+        var r = Result(promptTokens: prompt.count, genTokens: decodes.count, prefillSeconds: [], decodeSeconds: [],
+                       warmupSeconds: seconds(since: warmStart))
+        for _ in 0..<repetitions {
+            session.reset()
+            let t0 = now()
+            try session.prefill(tokens: prompt)
+            let t1 = now()
+            for t in decodes { try session.decode(token: t) }
+            let t2 = now()
+            r.prefillSeconds.append(Double(t1 - t0) / 1e9)
+            r.decodeSeconds.append(Double(t2 - t1) / 1e9)
+        }
+        return r
+    }
+
+    /// The middle value (the mean of the two middle ones for an even count).
+    static func median(_ values: [Double]) -> Double {
+        guard !values.isEmpty else { return 0 }
+        let s = values.sorted()
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+
+    static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+    static func seconds(since start: UInt64) -> Double { Double(now() - start) / 1e9 }
+}
+
+/// What `bench` prints: a short table, or one JSON object.
+struct BenchReport {
+    let file: HymbaFile
+    let session: HymbaSession
+    let result: Benchmark.Result
+    let threadsRequested: Int
+    let threadsUsed: Int
+    let seed: UInt64
+    let loadSeconds: Double
+    let peakRSS: Int?
+    /// The memory plan the model was loaded with (`--memory-budget`: what it chose).
+    let plan: MemoryPlan
+
+    /// Per storage type: tensors, weights, encoded bytes (what the kernels read) and bytes
+    /// in the file (smaller when chunks are compressed).
+    struct TypeTotals {
+        var type: StorageType
+        var tensors = 0, weights = 0, encodedBytes = 0, fileBytes = 0
+    }
+
+    var totals: [TypeTotals] {
+        var byType: [StorageType: TypeTotals] = [:]
+        for t in file.tensors {
+            var e = byType[t.type] ?? TypeTotals(type: t.type)
+            e.tensors += 1
+            e.weights += t.elementCount
+            e.encodedBytes += Int(t.rawLength)
+            e.fileBytes += Int(t.storedBytes)
+            byType[t.type] = e
+        }
+        return StorageType.allCases.compactMap { byType[$0] }
+    }
+    var parameters: Int { totals.reduce(0) { $0 + $1.weights } }
+    /// Encoded bytes of every tensor: what one decode step reads (the tied embedding is the
+    /// LM head, read whole once per token; a few small tensors are widened to f32 at load).
+    var weightBytes: Int { totals.reduce(0) { $0 + $1.encodedBytes } }
+    var bitsPerWeight: Double { Double(weightBytes) * 8 / Double(max(1, parameters)) }
+    /// The storage type holding the most bytes (the quantization of the large matrices).
+    var mainType: String { totals.max { $0.encodedBytes < $1.encodedBytes }.map { $0.type.description } ?? "none" }
+    var modelName: String { URL(fileURLWithPath: file.path).lastPathComponent }
+
+    var jsonObject: [String: Any] {
+        let memory = session.memoryReport
+        let c = file.config
+        var storage: [String: Any] = [:]
+        for t in totals {
+            storage[t.type.description] = ["tensors": t.tensors, "weights": t.weights, "bytes": t.encodedBytes, "file_bytes": t.fileBytes]
+        }
+        return [
+            "model": file.path,
+            "model_name": modelName,
+            "params": parameters,
+            "weight_bytes": weightBytes,
+            "bits_per_weight": bitsPerWeight,
+            "main_type": mainType,
+            "storage": storage,
+            "config": ["hidden_size": c.hiddenSize, "layers": c.numLayers, "heads": c.numHeads,
+                       "kv_heads": c.numKVHeads, "intermediate_size": c.intermediateSize, "vocab_size": c.vocabSize],
+            "threads": threadsUsed,
+            "threads_requested": threadsRequested,
+            "ctx": session.contextLength,
+            "kv_type": "\(memory.kvType)",
+            "prompt_tokens": result.promptTokens,
+            "gen_tokens": result.genTokens,
+            "repetitions": result.prefillSeconds.count,
+            "seed": seed,
+            "decode_input": "fixed pseudo-random ids (seeded), not the argmax",
+            "prefill_tokens_per_second": result.prefillRate,
+            "decode_tokens_per_second": result.decodeRate,
+            "prefill_tokens_per_second_runs": result.prefillRates,
+            "decode_tokens_per_second_runs": result.decodeRates,
+            "prefill_seconds_runs": result.prefillSeconds,
+            "decode_seconds_runs": result.decodeSeconds,
+            "decode_weight_bytes_per_second": Double(weightBytes) * result.decodeRate,
+            "warmup_seconds": result.warmupSeconds,
+            "load_seconds": loadSeconds,
+            "peak_rss_bytes": peakRSS ?? -1,
+            "memory_budget_bytes": plan.budgetBytes ?? -1,
+            "memory_plan_bytes": plan.totalBytes,
+            "weights": "\(plan.residency)",
+            "prefill_chunk": plan.options.prefillChunk,
+            "kv_bytes": memory.kvBytes,
+            "state_bytes": memory.stateBytes,
+            "scratch_bytes": memory.scratchBytes,
+        ]
+    }
+
+    var text: String {
+        let memory = session.memoryReport
+        func runs(_ values: [Double]) -> String { values.map { String(format: "%.1f", $0) }.joined(separator: " ") }
+        let threadNote = threadsUsed == threadsRequested ? "\(threadsUsed)" : "\(threadsUsed) of \(threadsRequested) requested"
+        var out: [String] = []
+        out.append("model:    \(modelName) (\(String(format: "%.1f", Double(parameters) / 1e6)) M weights, \(mainType), \(String(format: "%.2f", bitsPerWeight)) bits/weight, \(Format.mib(weightBytes)))")
+        out.append("settings: threads \(threadNote), ctx \(session.contextLength), KV \(memory.kvType), \(result.prefillSeconds.count) repetitions, seed \(seed)")
+        out.append("")
+        out.append("test".padded(to: 14) + "tok/s (median)".padded(to: 16) + "runs (tok/s)")
+        out.append(("prefill \(result.promptTokens)").padded(to: 14) + String(format: "%.1f", result.prefillRate).padded(to: 16) + runs(result.prefillRates))
+        out.append(("decode \(result.genTokens)").padded(to: 14) + String(format: "%.1f", result.decodeRate).padded(to: 16) + runs(result.decodeRates))
+        out.append("")
+        out.append("peak RSS: \(peakRSS.map(Format.mib) ?? "unknown") | KV: \(memory.kvBytes) bytes (\(Format.mib(memory.kvBytes))) | load: \(String(format: "%.2f", loadSeconds)) s | warm-up: \(String(format: "%.2f", result.warmupSeconds)) s")
+        out.append(Format.memory(plan).joined(separator: " | "))
+        return out.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# Side-by-side speed of hymba-edge and llama.cpp on models of equal size and bits per weight.
+#
+#   tools/bench/compare-llamacpp.sh                       # everything: 125m,350m,1.5b × q4,q8
+#   tools/bench/compare-llamacpp.sh --sizes 125m --types q4   # a quick run
+#
+# Steps (each cached under tools/bench/cache/, git-ignored; a re-run only measures):
+#  1. a Python venv with llama.cpp's converter needs (torch, transformers, ...) and matplotlib;
+#  2. llama.cpp's llama-bench and llama-quantize, built (CMake, Release, native CPU) from the
+#     source in the llama-cpp-python sdist on PyPI (vendor/llama.cpp);
+#  3. hymba-edge and hymba-convert, built with -target-cpu native into .build-native;
+#  4. random-weight Llama checkpoints of the Hymba sizes (make_llama_hf.py), converted with
+#     convert_hf_to_gguf.py to f16 GGUF, quantized with llama-quantize --pure to Q4_0 / Q8_0
+#     (every matrix, the tied embedding included, as hymba-convert's q4 / q8 recipes do);
+#     Hymba models from hymba-convert synthesize with Tests/Fixtures/configs/hymba-SIZE;
+#  5. the machine's memory read bandwidth (membw.c, 1 thread and --threads threads);
+#  6. llama-bench and hymba-edge bench alternately on each size and type (the machine is
+#     shared: ratios within one run are what counts), --rounds times;
+#  7. report.py: the table on stdout, tools/bench/results/latest.{md,json,png}, and the
+#     results block of BENCHMARKS.md (unless --no-write).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+BENCH="$ROOT/tools/bench"
+CACHE="$BENCH/cache"
+
+SIZES="125m,350m,1.5b"
+TYPES="q4,q8"
+THREADS=2
+PROMPT=256
+GEN=64
+REPS=3
+ROUNDS=1
+HYMBA_EDGE=""
+HYMBA_CONVERT=""
+WRITE=1
+
+usage() {
+    cat <<EOF
+usage: $0 [options]
+  --sizes LIST          model sizes, from 125m,350m,1.5b (default: $SIZES)
+  --types LIST          q4 (vs Q4_0) and/or q8 (vs Q8_0) (default: $TYPES)
+  --threads N           threads for both engines and the bandwidth test (default: $THREADS)
+  --prompt-tokens N     prefill length (default: $PROMPT)
+  --gen-tokens N        decoded tokens (default: $GEN)
+  --repetitions N       timed repetitions per engine and test; medians are compared (default: $REPS)
+  --rounds N            alternations of the two engines per model; medians over all (default: $ROUNDS)
+  --hymba-edge PATH     use this binary (and hymba-convert next to it unless --hymba-convert)
+  --hymba-convert PATH  use this hymba-convert
+  --no-write            print the table only; leave tools/bench/results and BENCHMARKS.md alone
+EOF
+}
+
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --sizes) SIZES="$2"; shift 2 ;;
+        --types) TYPES="$2"; shift 2 ;;
+        --threads) THREADS="$2"; shift 2 ;;
+        --prompt-tokens) PROMPT="$2"; shift 2 ;;
+        --gen-tokens) GEN="$2"; shift 2 ;;
+        --repetitions) REPS="$2"; shift 2 ;;
+        --rounds) ROUNDS="$2"; shift 2 ;;
+        --hymba-edge) HYMBA_EDGE="$2"; shift 2 ;;
+        --hymba-convert) HYMBA_CONVERT="$2"; shift 2 ;;
+        --no-write) WRITE=0; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "error: unknown option $1" >&2; usage >&2; exit 2 ;;
+    esac
+done
+
+die() { echo "error: $*" >&2; exit 1; }
+log() { echo "== $*" >&2; }
+for n in THREADS PROMPT GEN REPS ROUNDS; do
+    [[ "${!n}" =~ ^[1-9][0-9]*$ ]] || die "--$(echo "$n" | tr 'A-Z' 'a-z'): ${!n} is not a positive integer"
+done
+
+# Llama shapes of equal size to each Hymba config: hidden, layers, heads, KV heads, FFN.
+declare -A LLAMA_SHAPE=(
+    [125m]="512 24 8 2 2560"
+    [350m]="768 32 12 4 3584"
+    [1.5b]="1600 32 25 5 8320"
+)
+declare -A GGUF_TYPE=([q4]=Q4_0 [q8]=Q8_0)
+IFS=, read -r -a SIZE_LIST <<<"$SIZES"
+IFS=, read -r -a TYPE_LIST <<<"$TYPES"
+for s in "${SIZE_LIST[@]}"; do [[ -n "${LLAMA_SHAPE[$s]:-}" ]] || die "--sizes: unknown size '$s' (125m, 350m, 1.5b)"; done
+for t in "${TYPE_LIST[@]}"; do [[ -n "${GGUF_TYPE[$t]:-}" ]] || die "--types: unknown type '$t' (q4, q8)"; done
+
+mkdir -p "$CACHE"
+
+# 1. Python environment.
+VENV="$CACHE/venv"
+PY="$VENV/bin/python"
+if [[ ! -x "$PY" ]]; then
+    log "creating $VENV"
+    python3 -m venv "$VENV"
+fi
+if ! "$PY" -c "import torch, transformers, sentencepiece, numpy, matplotlib, google.protobuf" 2>/dev/null; then
+    # PyPI's default torch wheel pulls gigabytes of CUDA libraries; a local CPU-only wheel
+    # (pip's find-links, e.g. /opt/wheels) is preferred when there is one. TORCH_SPEC overrides.
+    if [[ -z "${TORCH_SPEC:-}" ]]; then
+        TORCH_SPEC=torch
+        for w in /opt/wheels/torch-*+cpu-*.whl; do
+            [[ -e "$w" ]] && TORCH_SPEC="torch==$(basename "$w" | cut -d- -f2)"
+        done
+    fi
+    log "installing $TORCH_SPEC, transformers, sentencepiece, numpy, matplotlib into $VENV"
+    "$VENV/bin/pip" install -q "$TORCH_SPEC" transformers sentencepiece safetensors numpy matplotlib "protobuf<5" cmake ninja
+fi
+export PATH="$VENV/bin:$PATH"
+
+# 2. llama.cpp from the llama-cpp-python sdist.
+LLAMA_BUILD="$CACHE/llama-build"
+LLAMA_BENCH="$LLAMA_BUILD/bin/llama-bench"
+LLAMA_QUANTIZE="$LLAMA_BUILD/bin/llama-quantize"
+LLAMA_SRC="$(ls -d "$CACHE"/llama-src/llama_cpp_python-*/vendor/llama.cpp 2>/dev/null | sort -V | tail -1 || true)"
+if [[ -z "$LLAMA_SRC" ]]; then
+    log "downloading the llama-cpp-python sdist"
+    mkdir -p "$CACHE/src" "$CACHE/llama-src"
+    "$VENV/bin/pip" download -q --no-deps --no-binary llama-cpp-python llama-cpp-python -d "$CACHE/src"
+    tar -xzf "$(ls "$CACHE"/src/llama_cpp_python-*.tar.gz | sort -V | tail -1)" -C "$CACHE/llama-src"
+    LLAMA_SRC="$(ls -d "$CACHE"/llama-src/llama_cpp_python-*/vendor/llama.cpp | sort -V | tail -1)"
+fi
+if [[ ! -x "$LLAMA_BENCH" || ! -x "$LLAMA_QUANTIZE" ]]; then
+    log "building llama-bench and llama-quantize (log: $CACHE/llama-build.log)"
+    {
+        cmake -S "$LLAMA_SRC" -B "$LLAMA_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
+            -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF \
+            -DLLAMA_BUILD_APP=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_UI=OFF
+        cmake --build "$LLAMA_BUILD" --target llama-bench llama-quantize -j "$(nproc)"
+    } >"$CACHE/llama-build.log" 2>&1 || die "llama.cpp build failed: see $CACHE/llama-build.log"
+fi
+
+# 3. hymba-edge and hymba-convert for this CPU.
+if [[ -z "$HYMBA_EDGE" ]]; then
+    log "swift build -c release -Xswiftc -target-cpu -Xswiftc native --scratch-path .build-native"
+    (cd "$ROOT" && swift build -c release -Xswiftc -target-cpu -Xswiftc native --scratch-path .build-native \
+        >"$CACHE/swift-native-build.log" 2>&1) || die "swift build failed: see $CACHE/swift-native-build.log"
+    HYMBA_EDGE="$ROOT/.build-native/release/hymba-edge"
+fi
+[[ -x "$HYMBA_EDGE" ]] || die "$HYMBA_EDGE: not an executable"
+HYMBA_CONVERT="${HYMBA_CONVERT:-$(dirname "$HYMBA_EDGE")/hymba-convert}"
+[[ -x "$HYMBA_CONVERT" ]] || die "$HYMBA_CONVERT: not an executable (build it, or pass --hymba-convert)"
+
+# 4. Models.
+MODELS="$CACHE/models"
+mkdir -p "$MODELS" "$CACHE/hf"
+CONVERT_PY="$LLAMA_SRC/convert_hf_to_gguf.py"
+for s in "${SIZE_LIST[@]}"; do
+    read -r hidden layers heads kvheads ffn <<<"${LLAMA_SHAPE[$s]}"
+    f16="$MODELS/llama-$s-f16.gguf"
+    need_f16=0
+    for t in "${TYPE_LIST[@]}"; do [[ -s "$MODELS/llama-$s-${GGUF_TYPE[$t]}.gguf" ]] || need_f16=1; done
+    if [[ $need_f16 == 1 && ! -s "$f16" ]]; then
+        hf="$CACHE/hf/llama-$s"
+        log "random-weight Llama $s: $hf"
+        "$PY" "$BENCH/make_llama_hf.py" --hidden "$hidden" --layers "$layers" --heads "$heads" --kv-heads "$kvheads" \
+            --ffn "$ffn" --vocab 32001 --tokenizer "$ROOT/Tests/Fixtures/tiny-code-hymba" --out "$hf" >&2
+        log "convert_hf_to_gguf.py → $f16"
+        "$PY" "$CONVERT_PY" "$hf" --outtype f16 --outfile "$f16.tmp" >"$CACHE/convert-$s.log" 2>&1 \
+            || die "convert_hf_to_gguf.py failed: see $CACHE/convert-$s.log"
+        mv "$f16.tmp" "$f16"
+        rm -rf "$hf"
+    fi
+    for t in "${TYPE_LIST[@]}"; do
+        g="$MODELS/llama-$s-${GGUF_TYPE[$t]}.gguf"
+        if [[ ! -s "$g" ]]; then
+            log "llama-quantize --pure ${GGUF_TYPE[$t]} → $g"
+            "$LLAMA_QUANTIZE" --pure "$f16" "$g.tmp" "${GGUF_TYPE[$t]}" "$(nproc)" >"$CACHE/quantize-$s-$t.log" 2>&1 \
+                || die "llama-quantize failed: see $CACHE/quantize-$s-$t.log"
+            mv "$g.tmp" "$g"
+        fi
+        h="$MODELS/hymba-$s-$t.hymba"
+        # Re-synthesized when missing or when this hymba-edge no longer reads it (format change).
+        if [[ ! -s "$h" ]] || ! "$HYMBA_EDGE" info "$h" >/dev/null 2>&1; then
+            log "hymba-convert synthesize $s $t → $h"
+            "$HYMBA_CONVERT" synthesize --config "$ROOT/Tests/Fixtures/configs/hymba-$s/config.json" --quant "$t" \
+                --codec none -o "$h" >"$CACHE/synthesize-$s-$t.log" 2>&1 \
+                || die "hymba-convert synthesize failed: see $CACHE/synthesize-$s-$t.log"
+        fi
+    done
+done
+
+# 5. Memory read bandwidth.
+RUN="$CACHE/runs/$(date -u +%Y%m%dT%H%M%SZ)"
+mkdir -p "$RUN"
+gcc -O3 -march=native -pthread "$BENCH/membw.c" -o "$CACHE/membw"
+log "memory read bandwidth (1 and $THREADS threads)"
+"$CACHE/membw" 1 1024 10 >"$RUN/membw-1.json"
+"$CACHE/membw" "$THREADS" 1024 10 >"$RUN/membw-$THREADS.json"
+
+# 6. Alternating runs: llama.cpp then hymba-edge on odd rounds, the other way on even ones.
+# The 1-minute load average before and after each run goes into load.jsonl: on a shared
+# machine it says how much the numbers were disturbed.
+load1() { cut -d' ' -f1 /proc/loadavg; }
+record_load() { echo "{\"engine\": \"$1\", \"size\": \"$2\", \"type\": \"$3\", \"round\": $4, \"before\": $5, \"after\": $(load1)}" >>"$RUN/load.jsonl"; }
+run_llama() {
+    local before; before=$(load1)
+    "$LLAMA_BENCH" -m "$MODELS/llama-$1-${GGUF_TYPE[$2]}.gguf" -t "$THREADS" -p "$PROMPT" -n "$GEN" -r "$REPS" -o json \
+        >"$RUN/llama-$1-$2-r$3.json" 2>"$RUN/llama-$1-$2-r$3.log" || die "llama-bench failed: see $RUN/llama-$1-$2-r$3.log"
+    record_load llama "$1" "$2" "$3" "$before"
+}
+run_hymba() {
+    local before; before=$(load1)
+    "$HYMBA_EDGE" bench -m "$MODELS/hymba-$1-$2.hymba" --threads "$THREADS" --prompt-tokens "$PROMPT" --gen-tokens "$GEN" \
+        --repetitions "$REPS" --json >"$RUN/hymba-$1-$2-r$3.json" 2>"$RUN/hymba-$1-$2-r$3.log" \
+        || die "hymba-edge bench failed: see $RUN/hymba-$1-$2-r$3.log"
+    record_load hymba "$1" "$2" "$3" "$before"
+}
+for ((r = 1; r <= ROUNDS; r++)); do
+    for s in "${SIZE_LIST[@]}"; do
+        for t in "${TYPE_LIST[@]}"; do
+            log "round $r/$ROUNDS: $s $t"
+            if ((r % 2 == 1)); then run_llama "$s" "$t" "$r"; run_hymba "$s" "$t" "$r"
+            else run_hymba "$s" "$t" "$r"; run_llama "$s" "$t" "$r"; fi
+        done
+    done
+done
+
+# 7. The report.
+cat >"$RUN/settings.json" <<EOF
+{"sizes": "$SIZES", "types": "$TYPES", "threads": $THREADS, "prompt_tokens": $PROMPT, "gen_tokens": $GEN,
+ "repetitions": $REPS, "rounds": $ROUNDS, "llama_source": "$(basename "$(dirname "$(dirname "$LLAMA_SRC")")")",
+ "command": "tools/bench/compare-llamacpp.sh --sizes $SIZES --types $TYPES --threads $THREADS --prompt-tokens $PROMPT --gen-tokens $GEN --repetitions $REPS --rounds $ROUNDS"}
+EOF
+args=(--run "$RUN")
+if [[ $WRITE == 1 ]]; then args+=(--results "$BENCH/results" --benchmarks-md "$ROOT/BENCHMARKS.md"); fi
+"$PY" "$BENCH/report.py" "${args[@]}"
