@@ -19,9 +19,10 @@ extension HymbaFile {
 
     /// A view of `name` whose uncompressed chunks are used in place in the mapping and whose
     /// compressed chunks are decompressed, one after another, into `buffer` (room for
-    /// `decompressedByteCount(of:)` bytes; may be nil when that is 0). Checks checksums when
-    /// `verify`. The view is valid while `buffer` holds these bytes: `refill(_:into:)` puts
-    /// them back after the buffer was reused for another tensor.
+    /// `decompressedByteCount(of:)` bytes; may be nil when that is 0), each one's stored pages
+    /// dropped once it is decompressed (so that at most one compressed chunk is resident twice).
+    /// Checks checksums when `verify`. The view is valid while `buffer` holds these bytes:
+    /// `refill(_:into:)` puts them back after the buffer was reused for another tensor.
     public func view(_ name: String, decompressingInto buffer: UnsafeMutableRawPointer?, verify: Bool) throws -> TensorData {
         guard let t = entry(name) else { throw HymbaFileError.missingTensor(path: path, name: name) }
         var segments: [TensorData.Segment] = []
@@ -50,6 +51,7 @@ extension HymbaFile {
                 }
                 segments.append(.init(firstRow: firstRow, rowCount: rowCount, base: UnsafeRawPointer(dst)))
                 used += Int(c.rawLength)
+                releasePages(offset: Int(c.storedOffset), length: Int(c.storedLength))
             }
         }
         return TensorData(name: name, type: t.type, shape: t.shape, segments: segments)

@@ -3,9 +3,9 @@ import HymbaFormat
 
 /// The weights of a `.hymba` file as a model loads them, held as `residency` says.
 ///
-/// - The matrices (projections, embeddings, head) and the meta tokens: resident, they are
-///   the file's own tensors (`HymbaFile.tensor`, compressed chunks decompressed once and
-///   kept), and the stored pages of compressed chunks are dropped once decompressed.
+/// - The matrices (projections, embeddings, head) and the meta tokens: resident, views whose
+///   uncompressed chunks are used in place and whose compressed chunks are decompressed once
+///   into memory kept for the model's life, each chunk's stored pages dropped once decompressed.
 ///   Streaming, a layer's matrices are views into the mapping whose compressed chunks go to
 ///   one reusable layer buffer; `LayerStreamer` refills it and drops each layer's pages after
 ///   use. An embedding table or head with compressed chunks stays resident (decompressed).
@@ -22,6 +22,8 @@ package final class FileWeights: WeightSource, @unchecked Sendable {
     private let lock = NSLock()
     private var transient: [UnsafeMutableRawPointer] = []
     private var touched: [String] = []
+    /// Decompressed chunks of the resident matrices and meta tokens.
+    private var kept: [UnsafeMutableRawPointer] = []
 
     package init(file: HymbaFile, residency: WeightResidency) {
         self.file = file
@@ -29,15 +31,21 @@ package final class FileWeights: WeightSource, @unchecked Sendable {
         streamer = residency == .streaming ? LayerStreamer(file: file) : nil
     }
 
-    deinit { for p in transient { p.deallocate() } }
+    deinit {
+        for p in transient { p.deallocate() }
+        for p in kept { p.deallocate() }
+    }
 
     package func tensor(_ name: String) throws -> TensorData {
         switch WeightFootprint.role(of: name) {
         case .matrix, .metaTokens:
             if let streamer, let view = try streamer.view(name) { return view }
-            let t = try file.tensor(name)
-            file.releasePages(of: name, compressedOnly: true)
-            return t
+            let bytes = file.decompressedByteCount(of: name)
+            let buffer = bytes > 0 ? UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64) : nil
+            lock.lock()
+            if let buffer { kept.append(buffer) }
+            lock.unlock()
+            return try file.view(name, decompressingInto: buffer, verify: file.verifyChecksums)
         case .vector, .storedPrefix:
             let bytes = file.decompressedByteCount(of: name)
             let buffer = bytes > 0 ? UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64) : nil
@@ -149,7 +157,11 @@ package final class LayerStreamer: @unchecked Sendable {
     }
 
     func didUse(layer l: Int) {
-        if let span = layerSpans[l] { file.releasePages(offset: span.offset, length: span.end - span.offset) }
+        if let span = layerSpans[l] {
+            // With the neighbours' pages fault-around mapped along (`WeightFootprint.faultAroundReach`).
+            let lo = max(0, span.offset - WeightFootprint.faultAroundReach)
+            file.releasePages(offset: lo, length: span.end + WeightFootprint.faultAroundReach - lo)
+        }
         lock.unlock()
     }
 

@@ -42,6 +42,11 @@ public struct MemoryPlan: Sendable, Equatable, CustomStringConvertible {
     /// Bytes per vocabulary entry of the sampler's buffers (logits work copy, two id lists,
     /// weights, stamps: five 4-byte arrays, `Sampler`).
     public static let samplerBytesPerToken = 5 * 4
+    /// Resident bytes a parse of the metadata JSON holds at its peak, per byte of JSON
+    /// (Foundation objects for the tokenizer's vocabulary and merges): measured 17.9 for
+    /// Hymba's 32k tokenizer (931 KB of metadata, 16.7 MB while opening the file and 16.9 MB
+    /// while building the tokenizer); 20 with a margin.
+    public static let metadataParseFactor = 20
     /// The smallest prefill chunk `fit` shrinks to (smaller chunks save little and prefill slowly).
     public static let minimumPrefillChunk = 16
 
@@ -54,15 +59,21 @@ public struct MemoryPlan: Sendable, Equatable, CustomStringConvertible {
     public let session: MemoryReport
     /// While running, line by line.
     public let items: [Item]
-    /// While loading, line by line (only the lines that differ from `items`' first ones).
+    /// While loading: what stays (`items`' first lines, up to the meta-token prefix)...
     public let loadItems: [Item]
+    /// ...and what is held only for a while, one after the other: the buffers of reading the
+    /// weights, then the session that computes the meta-token prefix. The larger one counts.
+    public let loadTransients: [Item]
+    /// Before any weight is read, opening the file and building the tokenizer each parse the
+    /// metadata JSON into short-lived objects: the process, the model file and that parse.
+    public let openingBytes: Int
     /// What `fit` changed from the requested options, in words (empty: nothing).
     public internal(set) var adjustments: [String] = []
 
     public var runBytes: Int { items.reduce(0) { $0 + $1.bytes } }
-    public var loadBytes: Int { loadItems.reduce(0) { $0 + $1.bytes } }
+    public var loadBytes: Int { loadItems.reduce(0) { $0 + $1.bytes } + (loadTransients.map(\.bytes).max() ?? 0) }
     /// The planned peak resident set.
-    public var totalBytes: Int { max(runBytes, loadBytes) }
+    public var totalBytes: Int { max(runBytes, loadBytes, openingBytes) }
     public var budgetBytes: Int? { options.memoryBudgetBytes }
     public var fits: Bool { budgetBytes.map { totalBytes <= $0 } ?? true }
 
@@ -82,44 +93,55 @@ public struct MemoryPlan: Sendable, Equatable, CustomStringConvertible {
         let matrices = tensors.filter { $0.role == .matrix }
         let headName = c.tieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight"
 
-        // Weights.
+        // Weights. Mapped pages are counted with what fault-around maps next to them
+        // (`WeightFootprint.mappedBytes(touching:)`): the small tensors between the matrices.
+        let metaTensors = tensors.filter { $0.role == .metaTokens }
         var mapped = 0, decompressed = 0
         var mappedDetail = "", decompressedDetail = ""
         switch residency {
         case .resident:
-            mapped = matrices.reduce(0) { $0 + $1.mappedBytes }
+            mapped = footprint.dataRange.isEmpty ? (matrices + metaTensors).reduce(0) { $0 + $1.mappedBytes }
+                : footprint.mappedBytes(touching: (matrices + metaTensors).flatMap(\.inPlaceRanges))
             decompressed = matrices.reduce(0) { $0 + $1.decompressedBytes }
-            mappedDetail = "every matrix, in place in the mapping (\(matrices.count) tensors)"
+            mappedDetail = "every matrix in place in the mapping (\(matrices.count) tensors), with the pages fault-around maps next to them"
             decompressedDetail = "compressed chunks of the matrices, decompressed once and kept"
         case .streaming:
-            // Units used one at a time: each layer, the head, the embedding rows of a chunk.
-            // A table with compressed chunks stays decompressed (resident) instead.
+            // Units used one at a time: each layer (all its chunks: its small tensors come
+            // back by fault-around), the head, the embedding rows of a chunk. A table with
+            // compressed chunks stays decompressed (resident) instead.
             var units: [(String, Int)] = []
             for l in 0..<c.numLayers {
-                let own = matrices.filter { $0.layer == l }
-                units.append(("layer \(l)", own.reduce(0) { $0 + $1.mappedBytes + $1.compressedMappedBytes }))
+                let own = tensors.filter { $0.layer == l && !$0.storedRange.isEmpty }
+                if let lo = own.map(\.storedRange.lowerBound).min(), let hi = own.map(\.storedRange.upperBound).max() {
+                    units.append(("layer \(l)", footprint.mappedBytes(touching: [lo..<hi])))
+                } else {
+                    let mats = matrices.filter { $0.layer == l }
+                    units.append(("layer \(l)", mats.reduce(0) { $0 + $1.mappedBytes + $1.compressedMappedBytes }))
+                }
             }
             var residentTables = 0
             for t in matrices where t.layer == nil {
                 if t.decompressedBytes > 0 { residentTables += t.decompressedBytes + t.mappedBytes; continue }
-                if t.name == headName { units.append(("head", t.mappedBytes)) }
+                let whole = t.storedRange.isEmpty ? t.mappedBytes : footprint.mappedBytes(touching: [t.storedRange])
+                if t.name == headName { units.append(("head", whole)) }
                 if t.name == "model.embed_tokens.weight" {
-                    // A row spans at most ⌈rowBytes/page⌉ + 1 pages.
-                    let rowPages = (t.rowBytes + WeightFootprint.pageSize - 1) / WeightFootprint.pageSize + 1
-                    units.append(("embedding rows", min(t.mappedBytes, chunk * rowPages * WeightFootprint.pageSize)))
+                    // A row spans at most ⌈rowBytes/page⌉ + 1 pages, and fault-around maps
+                    // neighbours on both sides of them.
+                    let page = WeightFootprint.pageSize
+                    let row = ((t.rowBytes + page - 1) / page + 1) * page + (t.storedRange.isEmpty ? 0 : 2 * WeightFootprint.faultAroundReach)
+                    units.append(("embedding rows", min(whole, chunk * row)))
                 }
             }
             let largest = units.max { $0.1 < $1.1 } ?? ("none", 0)
-            // A fault maps up to 64 KiB of cached neighbours ("fault-around"), on both sides.
-            let faultAround = 2 * 65536
             let buffer = (0..<c.numLayers).map { l in matrices.filter { $0.layer == l }.reduce(0) { $0 + $1.decompressedBytes } }.max() ?? 0
-            mapped = largest.1 + faultAround
+            mapped = largest.1
             decompressed = buffer + residentTables
-            mappedDetail = "one unit at a time, the largest is \(largest.0) (+128 KiB fault-around)"
+            mappedDetail = "one unit at a time, the largest is \(largest.0) (with fault-around)"
             decompressedDetail = "reusable layer buffer \(Self.mib(buffer))"
                 + (residentTables > 0 ? " + compressed embedding/head kept \(Self.mib(residentTables))" : "")
         }
-        let meta = tensors.filter { $0.role == .metaTokens }.reduce(0) { $0 + $1.mappedBytes + $1.decompressedBytes }
+        // Meta tokens: their decompressed chunks, and their pages unless the line above has them.
+        let meta = metaTensors.reduce(0) { $0 + $1.decompressedBytes + (residency == .resident ? 0 : $1.mappedBytes) }
         let vectorBytes = tensors.filter { $0.role == .vector }.reduce(0) { $0 + 4 * $1.elements } + 4 * (c.headDim / 2)
 
         // Meta-token prefix (MODEL.md 1): rotated keys and values of the producers, conv and scan states.
@@ -154,14 +176,26 @@ public struct MemoryPlan: Sendable, Equatable, CustomStringConvertible {
             Item(name: "small tensors (f32)", bytes: vectorBytes + meta, detail: "norms, biases, conv taps, A, D, RoPE" + (meta > 0 ? ", meta tokens" : "")),
             Item(name: "meta-token prefix", bytes: prefixBytes, detail: "\(M) positions: keys/values of \(producers) producers, conv and scan states"),
         ]
-        var load = common
+        // Reading the weights (`FileWeights`): the tensors widened to f32 are read in place or
+        // decompressed into buffers freed when the model has its copies; the widening makes up
+        // to three f32 arrays of one tensor at a time; one compressed chunk's stored pages are
+        // resident while it is decompressed (with its fault-around neighbours).
+        let vectors = tensors.filter { $0.role == .vector || $0.role == .storedPrefix }
+        let largestChunk = tensors.map(\.largestCompressedChunkBytes).max() ?? 0
+        let reading = vectors.reduce(0) { $0 + $1.mappedBytes + $1.decompressedBytes }
+            + 3 * 4 * (vectors.map(\.elements).max() ?? 0)
+            + (largestChunk > 0 ? largestChunk + 2 * WeightFootprint.faultAroundReach : 0)
+        var transients = [Item(name: "reading the weights", bytes: reading,
+                               detail: "small tensors as stored, f32 temporaries, the compressed chunk being decompressed")]
         if !footprint.hasStoredPrefix && M > 0 {
             let metaChunk = Self.metaPrefixChunk(c)
             let metaOptions = HymbaOptions(contextLength: 1, kvType: .f32, prefillChunk: metaChunk)
             let r = MemoryReport(config: c, options: metaOptions)
             let bytes = r.kvBytes + r.stateBytes + 4 * Self.activationFloats(c, chunk: metaChunk, largestRing: 1, threads: metaOptions.resolvedThreads) + 4 * V
-            load.append(Item(name: "prefix computation", bytes: bytes, detail: "one-time session over the \(M) meta tokens, chunk \(metaChunk)"))
+            transients.append(Item(name: "prefix computation", bytes: bytes, detail: "one-time session over the \(M) meta tokens, chunk \(metaChunk)"))
         }
+        let load = common
+        openingBytes = processBytes + footprint.fileBytes + Self.metadataParseFactor * footprint.metadataBytes
         common += [
             Item(name: "KV caches", bytes: report.kvBytes,
                  detail: "\(options.kvType), context \(report.contextLength): \(report.kvLayers.count) caches (\(report.kvLayers.filter(\.servesGlobal).count) global), \(report.consumerLayers.count) layers share"),
@@ -173,6 +207,7 @@ public struct MemoryPlan: Sendable, Equatable, CustomStringConvertible {
         ]
         items = common
         loadItems = load
+        loadTransients = transients
     }
 
     /// The chunk `MetaPrefix` computes the prefix with.
@@ -252,7 +287,7 @@ public struct MemoryPlan: Sendable, Equatable, CustomStringConvertible {
     /// The plan line by line: items, totals, the budget and what was changed to meet it.
     public var description: String {
         var out: [String] = []
-        let width = (items + loadItems).map(\.name.count).max() ?? 0
+        let width = (items + loadTransients).map(\.name.count).max() ?? 0
         func line(_ i: Item) -> String {
             "  " + i.name.padding(toLength: width, withPad: " ", startingAt: 0) + "  "
                 + Self.mib(i.bytes).leftPadded(to: 12) + "  " + i.detail
@@ -260,10 +295,14 @@ public struct MemoryPlan: Sendable, Equatable, CustomStringConvertible {
         out.append("memory plan (\(residency) weights, KV \(options.kvType), context \(session.contextLength), prefill chunk \(options.prefillChunk)):")
         out += items.map(line)
         out.append("  " + "running".padding(toLength: width, withPad: " ", startingAt: 0) + "  " + Self.mib(runBytes).leftPadded(to: 12) + "  (\(runBytes) bytes)")
-        if let extra = loadItems.last, extra.name == "prefix computation" {
-            out.append("while loading:")
-            out.append(line(extra))
+        if !loadTransients.isEmpty {
+            out.append("while loading, besides the lines up to the meta-token prefix (one after the other, the larger counts):")
+            out += loadTransients.map(line)
             out.append("  " + "loading".padding(toLength: width, withPad: " ", startingAt: 0) + "  " + Self.mib(loadBytes).leftPadded(to: 12) + "  (\(loadBytes) bytes)")
+        }
+        if openingBytes > loadBytes {
+            out.append("while opening (process, model file and the metadata JSON parsed, \(Self.metadataParseFactor) bytes per byte):")
+            out.append("  " + "opening".padding(toLength: width, withPad: " ", startingAt: 0) + "  " + Self.mib(openingBytes).leftPadded(to: 12) + "  (\(openingBytes) bytes)")
         }
         var total = "peak: \(Self.mib(totalBytes)) (\(totalBytes) bytes)"
         if let b = budgetBytes {
@@ -304,10 +343,15 @@ public enum MemoryBudgetError: Error, CustomStringConvertible, Equatable {
         case let .tooSmall(budget, requested, smallest):
             let need = smallestFittingBytes!
             var s = "memory budget \(MemoryPlan.mib(budget)) (\(budget) bytes) is too small: "
-            s += "as asked the run needs \(MemoryPlan.mib(requested.totalBytes)), and even with "
-            s += "prefill chunk \(smallest.options.prefillChunk), \(smallest.options.kvType) KV and \(smallest.residency) weights it needs \(MemoryPlan.mib(smallest.totalBytes)).\n"
+            s += "as asked the run needs \(MemoryPlan.mib(requested.totalBytes)), "
+            if smallest.openingBytes >= max(smallest.runBytes, smallest.loadBytes) {
+                s += "and opening the model (its metadata JSON parsed, the tokenizer built) alone needs \(MemoryPlan.mib(smallest.totalBytes)).\n"
+            } else {
+                s += "and even with prefill chunk \(smallest.options.prefillChunk), \(smallest.options.kvType) KV and \(smallest.residency) weights it needs \(MemoryPlan.mib(smallest.totalBytes)).\n"
+            }
             s += smallest.description
-            s += "\nthe smallest budget that would fit: \(need >> 20)MiB (--memory-budget \(need >> 20)MiB); or use a smaller --ctx"
+            s += "\nthe smallest budget that would fit: \(need >> 20)MiB (--memory-budget \(need >> 20)MiB)"
+            if smallest.openingBytes < smallest.totalBytes { s += "; or use a smaller --ctx" }
             return s
         }
     }

@@ -49,6 +49,12 @@ public struct WeightFootprint: Sendable, Equatable {
         public var compressedMappedBytes: Int
         /// Bytes of one row as stored (the embedding rows a prefill chunk touches).
         public var rowBytes: Int
+        /// Whole pages of its largest compressed chunk (resident while it is decompressed).
+        public var largestCompressedChunkBytes = 0
+        /// File ranges of its uncompressed chunks (empty for weights not in a file).
+        public var inPlaceRanges: [Range<Int>] = []
+        /// The file range from its first chunk's start to its last chunk's end (empty: not in a file).
+        public var storedRange: Range<Int> = 0..<0
     }
 
     public var tensors: [Tensor]
@@ -57,9 +63,52 @@ public struct WeightFootprint: Sendable, Equatable {
     /// What the open file itself holds: the pages of its header, metadata and directory
     /// (read when it was opened) and the copy of the metadata it keeps.
     public var fileBytes = 0
+    /// Bytes of the file's metadata JSON (the config and the tokenizer), parsed when the file
+    /// opens and again when the tokenizer is built.
+    public var metadataBytes = 0
+    /// The file's data section, whole pages (empty for weights not in a file).
+    public var dataRange: Range<Int> = 0..<0
+    /// The address the file is mapped at, when known: fault-around windows are aligned in
+    /// addresses, so it makes `mappedBytes(touching:)` exact rather than a bound.
+    public var mappingAddress: Int?
 
     /// The system's page size: the unit in which mapped bytes become resident.
     public static let pageSize: Int = Int(sysconf(Int32(_SC_PAGESIZE)))
+
+    /// A read fault on a file mapping maps the cached pages of the whole aligned window around
+    /// it too (Linux "fault-around", `fault_around_bytes`, 64 KiB by default): pages of small
+    /// tensors next to a matrix become resident with it, whether or not they are read.
+    public static let faultAroundBytes = 65536
+
+    /// How far from a touched page fault-around may map others: the window is aligned in
+    /// virtual addresses, so up to a window less one page on either side.
+    public static var faultAroundReach: Int { max(0, faultAroundBytes - pageSize) }
+
+    /// Bytes of the data section's pages resident once every range of `ranges` was read: the
+    /// fault-around windows holding them (`mappingAddress` known), else their pages and every
+    /// page within `faultAroundReach` of them. An upper bound: fault-around maps only pages
+    /// already cached. For weights not in a file: the ranges' bytes.
+    public func mappedBytes(touching ranges: [Range<Int>]) -> Int {
+        guard !dataRange.isEmpty else { return ranges.reduce(0) { $0 + $1.count } }
+        func widened(_ r: Range<Int>) -> Range<Int> {
+            if let base = mappingAddress, Self.faultAroundBytes > Self.pageSize {
+                let w = Self.faultAroundBytes
+                return ((base + r.lowerBound) / w * w - base)..<((base + r.upperBound + w - 1) / w * w - base)
+            }
+            let page = Self.pageSize, reach = Self.faultAroundReach
+            return (r.lowerBound / page * page - reach)..<((r.upperBound + page - 1) / page * page + reach)
+        }
+        let spans = ranges.filter { !$0.isEmpty }.map { r in
+            let w = widened(r)
+            return max(dataRange.lowerBound, w.lowerBound)..<min(dataRange.upperBound, w.upperBound)
+        }.sorted { $0.lowerBound < $1.lowerBound }
+        var total = 0, covered = dataRange.lowerBound
+        for s in spans where s.upperBound > covered {
+            total += s.upperBound - max(s.lowerBound, covered)
+            covered = s.upperBound
+        }
+        return total
+    }
 
     /// Bytes of whole pages covering [offset, offset + length).
     public static func pageSpan(offset: Int, length: Int) -> Int {
@@ -77,44 +126,58 @@ public struct WeightFootprint: Sendable, Equatable {
             let isPrefix = t.name.hasPrefix(MetaPrefix.tensorPrefix)
             guard isPrefix || expected.contains(t.name) else { continue }
             if isPrefix { stored = true }
-            var mapped = 0, decompressed = 0, compressedMapped = 0
+            var mapped = 0, decompressed = 0, compressedMapped = 0, largestCompressed = 0
+            var inPlace: [Range<Int>] = []
             for c in t.chunks {
                 if c.codec == .none {
                     mapped += Self.pageSpan(offset: Int(c.storedOffset), length: Int(c.storedLength))
+                    inPlace.append(Int(c.storedOffset)..<Int(c.storedOffset + c.storedLength))
                 } else {
                     decompressed += Int(c.rawLength)
-                    compressedMapped += Self.pageSpan(offset: Int(c.storedOffset), length: Int(c.storedLength))
+                    let span = Self.pageSpan(offset: Int(c.storedOffset), length: Int(c.storedLength))
+                    compressedMapped += span
+                    largestCompressed = max(largestCompressed, span)
                 }
             }
             list.append(Tensor(name: t.name, layer: Self.layer(of: t.name), role: Self.role(of: t.name),
                                elements: t.elementCount, mappedBytes: mapped, decompressedBytes: decompressed,
-                               compressedMappedBytes: compressedMapped, rowBytes: t.type.rowBytes(length: t.rowLength)))
+                               compressedMappedBytes: compressedMapped, rowBytes: t.type.rowBytes(length: t.rowLength),
+                               largestCompressedChunkBytes: largestCompressed, inPlaceRanges: inPlace, storedRange: Int(t.dataOffset)..<Int(t.dataOffset + t.dataLength)))
         }
         tensors = list
         hasStoredPrefix = stored
         let h = file.header
         fileBytes = Self.pageSpan(offset: 0, length: Int(h.metadataOffset + h.metadataLength))
             + Self.pageSpan(offset: Int(h.directoryOffset), length: Int(h.directoryLength)) + file.metadataBytes.count
+        let start = Int(h.dataOffset) / Self.pageSize * Self.pageSize
+        dataRange = start..<(start + Self.pageSpan(offset: Int(h.dataOffset), length: Int(h.dataLength)))
+        mappingAddress = Int(bitPattern: file.mapping.base)
+        metadataBytes = file.metadataBytes.count
     }
 
     /// The footprint of an uncompressed file of `config` with the large matrices in `matrices`
     /// (the embedding table, and an untied head, in `embeddings` when given) and everything
-    /// else in f32, each tensor starting on a page boundary (as `HymbaFileWriter` lays out
-    /// uncompressed chunks), without a stored prefix.
-    public init(config: HymbaConfig, matrices: StorageType, embeddings: StorageType? = nil) {
+    /// else in f32, laid out as `HymbaFileWriter` writes the converter's tensors: in
+    /// `expectedTensors` order, each starting on a page boundary, the data section at
+    /// `dataOffset`; without a stored prefix and with no file pages of its own (`fileBytes` 0).
+    public init(config: HymbaConfig, matrices: StorageType, embeddings: StorageType? = nil, dataOffset: Int = WeightFootprint.pageSize) {
         var list: [Tensor] = []
+        var offset = dataOffset
         for (name, shape) in config.expectedTensors where !(name == "model.memory_tokens" && config.numMetaTokens == 0) {
             let role = Self.role(of: name)
             let isTable = name == "model.embed_tokens.weight" || name == "lm_head.weight"
             let type: StorageType = role == .matrix ? (isTable ? (embeddings ?? matrices) : matrices) : .f32
             let rowLength = shape.last ?? 1, rows = shape.dropLast().reduce(1, *)
             let rowBytes = type.rowBytes(length: rowLength)
+            let range = offset..<(offset + rows * rowBytes)
             list.append(Tensor(name: name, layer: Self.layer(of: name), role: role, elements: rows * rowLength,
-                               mappedBytes: Self.pageSpan(offset: 0, length: rows * rowBytes), decompressedBytes: 0,
-                               compressedMappedBytes: 0, rowBytes: rowBytes))
+                               mappedBytes: Self.pageSpan(offset: offset, length: rows * rowBytes), decompressedBytes: 0,
+                               compressedMappedBytes: 0, rowBytes: rowBytes, inPlaceRanges: [range], storedRange: range))
+            offset += Self.pageSpan(offset: offset, length: rows * rowBytes)
         }
         tensors = list
         hasStoredPrefix = false
+        dataRange = dataOffset..<offset
     }
 
     /// A footprint from a list (tests, other weight sources).

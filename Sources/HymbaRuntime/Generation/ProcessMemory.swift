@@ -32,7 +32,7 @@ public enum ProcessMemory {
     /// `malloc_trim`: freed small blocks otherwise stay resident and count in the peak);
     /// nothing elsewhere. Called after loading, when large temporaries have been freed.
     public static func releaseFreedMemory() {
-        mallocTrim?(0)
+        _ = mallocTrim?(0)
     }
 
     /// glibc's `malloc_trim`, looked up at run time (Swift's Glibc module does not export
