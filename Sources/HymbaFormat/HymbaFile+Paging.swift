@@ -86,15 +86,12 @@ extension HymbaFile {
         return values
     }
 
-    /// Drops the pages holding `name`'s stored chunks (`compressedOnly`: only its compressed
-    /// ones) from this process's resident set. The mapping is read-only and private, so the
-    /// pages are only unmapped: the next read faults them in again from the page cache or the
-    /// file, with the same bytes.
-    public func releasePages(of name: String, compressedOnly: Bool = false) {
+    /// Drops the pages holding `name`'s stored chunks from this process's resident set. The
+    /// mapping is read-only and private, so the pages are only unmapped: the next read faults
+    /// them in again from the page cache or the file, with the same bytes.
+    public func releasePages(of name: String) {
         guard let t = entry(name) else { return }
-        for c in t.chunks where !compressedOnly || c.codec != .none {
-            releasePages(offset: Int(c.storedOffset), length: Int(c.storedLength))
-        }
+        for c in t.chunks { releasePages(offset: Int(c.storedOffset), length: Int(c.storedLength)) }
     }
 
     /// `madvise(MADV_DONTNEED)` over the whole pages covering [offset, offset + length)

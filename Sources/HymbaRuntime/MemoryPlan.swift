@@ -35,9 +35,9 @@ public struct MemoryPlan: Sendable, Equatable, CustomStringConvertible {
     /// Resident set of the `hymba-edge` process before it opens a model (Swift runtime,
     /// Foundation, ICU, argument parsing: mostly pages of shared libraries), plus the library
     /// code and heap that running a model adds beyond what the plan lists. Measured on Linux
-    /// x86_64 (Swift 6.3, release build): VmRSS 19.6 MiB at start-up, and 1.5–2.5 MiB more of
-    /// library pages and runtime heap by the end of a run (peak RSS minus the planned items,
-    /// `tools/bench/memory.sh`, which also re-measures the start-up figure). Rounded up to 24 MiB.
+    /// x86_64 (Swift 6.3, release build) by `tools/bench/memory.sh`: 19.5 MiB at start-up, and
+    /// peak RSS minus the other planned items 21.7–23.3 MiB over its runs (q4 hymba-125m, -350m
+    /// and -1.5b at 8K context, resident and streamed, 2 threads). Rounded up to 24 MiB.
     public static let processAllowanceBytes = 24 << 20
     /// Bytes per vocabulary entry of the sampler's buffers (logits work copy, two id lists,
     /// weights, stamps: five 4-byte arrays, `Sampler`).

@@ -12,7 +12,11 @@
 #   - every size with no budget (all weights resident, f16 KV: what the model takes as asked);
 #   - every size within its target: 125m 128 MiB, 350m 320 MiB, 1.5b 1 GiB (the planner
 #     keeps the weights resident when they fit);
-#   - 1.5b within 512 MiB and 256 MiB (weights streamed), decode tok/s beside resident.
+#   - 1.5b within 512 MiB and 256 MiB (weights streamed), and 150 MiB (also q8 KV, smaller
+#     chunks);
+# then the speed of hymba-1.5b resident (--memory-budget 1G) and streamed (256M) with
+# `hymba-edge bench` (medians of --repetitions, the two modes alternated --rounds times: the
+# machine may be shared, and tok/s of one `run` are noisy).
 # The models are synthesized once (hymba-convert synthesize, seed 0, zstd, the tiny-code-hymba
 # tokenizer) into tools/bench/cache/memory/ (git-ignored). Also measured: the resident set of
 # the bare process (`hymba-edge --version`), which MemoryPlan.processAllowanceBytes covers.
@@ -24,6 +28,8 @@ CACHE="$ROOT/tools/bench/cache/memory"
 SIZES="125m,350m,1.5b"
 THREADS=2
 GEN=32
+ROUNDS=2
+REPS=3
 CTX=8192
 BIN="$ROOT/.build/release"
 
@@ -33,6 +39,8 @@ usage: $0 [options]
   --sizes LIST       from 125m,350m,1.5b (default: $SIZES)
   --threads N        kernel threads (default: $THREADS)
   --gen-tokens N     tokens generated per case (default: $GEN)
+  --rounds N         alternations of resident and streamed bench runs (default: $ROUNDS; 0: skip)
+  --repetitions N    bench repetitions per run (default: $REPS)
   --bin DIR          where hymba-edge and hymba-convert are (default: .build/release, built if missing)
 EOF
 }
@@ -42,6 +50,8 @@ while [[ $# -gt 0 ]]; do
         --sizes) SIZES="$2"; shift 2 ;;
         --threads) THREADS="$2"; shift 2 ;;
         --gen-tokens) GEN="$2"; shift 2 ;;
+        --rounds) ROUNDS="$2"; shift 2 ;;
+        --repetitions) REPS="$2"; shift 2 ;;
         --bin) BIN="$2"; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "unknown option $1" >&2; usage >&2; exit 2 ;;
@@ -133,9 +143,30 @@ for s in ${SIZES//,/ }; do
             run_case 1.5b 1G 1024
             run_case 1.5b 512M 512
             run_case 1.5b 256M 256
+            run_case 1.5b 150M 150
             ;;
     esac
 done
+
+# Speed, resident vs streamed: bench medians, alternated.
+SPEED=()
+if [[ ",$SIZES," == *",1.5b,"* && "$ROUNDS" -gt 0 ]]; then
+    command -v python3 >/dev/null || die "python3 is needed to read bench --json"
+    for ((r = 1; r <= ROUNDS; r++)); do
+        for budget in 1G 256M; do
+            args=(bench -m "$(model 1.5b)" --ctx "$CTX" --prompt-tokens 64 --gen-tokens 16 --repetitions "$REPS"
+                  --threads "$THREADS" --memory-budget "$budget" --json)
+            log "hymba-edge ${args[*]}"
+            json="$("$EDGE" "${args[@]}")" || die "bench failed"
+            SPEED+=("$(python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+print("| hymba-1.5b | %s | %s | %d | %.1f | %.2f | %.2f |" % (sys.argv[2], d["weights"], d["prefill_chunk"],
+      d["peak_rss_bytes"] / 1048576, d["prefill_tokens_per_second"], d["decode_tokens_per_second"]))
+' "$json" "$budget")")
+        done
+    done
+fi
 
 {
     echo "hymba-edge $("$EDGE" --version), $(uname -m), $(nproc) cores, threads $THREADS; q4 models (hymba-convert synthesize, zstd), ctx $CTX, prompt $(wc -c <"$PROMPT") bytes (~250 tokens), $GEN tokens generated greedily. Bare process (hymba-edge --version): $STARTUP."
@@ -143,4 +174,12 @@ done
     echo "| model | --memory-budget | plan chose | planned MiB | peak RSS MiB (VmHWM) | maxrss MiB (getrusage) | within target | prefill tok/s | decode tok/s |"
     echo "|---|---|---|---|---|---|---|---|---|"
     printf '%s\n' "${ROWS[@]}"
+    if [[ ${#SPEED[@]} -gt 0 ]]; then
+        echo
+        echo "Speed (hymba-edge bench, ctx $CTX, 64-token prefill, 16 decodes, median of $REPS repetitions; rounds alternate the two modes):"
+        echo
+        echo "| model | --memory-budget | weights | chunk | peak RSS MiB | prefill tok/s | decode tok/s |"
+        echo "|---|---|---|---|---|---|---|"
+        printf '%s\n' "${SPEED[@]}"
+    fi
 } | tee "$CACHE/results.md"
