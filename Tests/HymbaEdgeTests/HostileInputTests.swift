@@ -109,6 +109,30 @@ struct HostileInputTests {
         #expect(limited.stdout == one.stdout)
     }
 
+    // MARK: Memory budgets
+
+    @Test("budgets too small: a session over its budget and a model that cannot fit are refused with the plan; 0 and negative budgets too")
+    func budgetsTooSmall() throws {
+        let tm = try Fixtures.codeModel(.q8)
+        for budget in [Int.min, -1, 0, 1, 1 << 20] {
+            do {
+                _ = try HymbaSession(model: tm.model, options: HymbaOptions(contextLength: 64, threads: 1, memoryBudgetBytes: budget))
+                Issue.record("budget \(budget) accepted")
+            } catch let e as MemoryBudgetError {
+                guard case .exceeded = e else { Issue.record("\(budget): \(e)"); continue }
+                #expect(e.description.contains("is exceeded by these session options") && e.description.contains("memory plan"), "\(e)")
+            }
+        }
+        #expect(throws: Never.self) { try HymbaSession(model: tm.model, options: HymbaOptions(contextLength: 64, threads: 1, memoryBudgetBytes: Int.max)) }
+        let file = try HymbaFile(path: try Fixtures.codeModelFile(.q8))
+        #expect {
+            try TextModel(file: file, options: HymbaOptions(memoryBudgetBytes: 1 << 20))
+        } throws: { error in
+            guard let e = error as? MemoryBudgetError, let smallest = e.smallestFittingBytes else { return false }
+            return smallest > 1 << 20 && e.description.contains("the smallest budget that would fit")
+        }
+    }
+
     // MARK: The command line
 
     /// Runs `hymba-edge` through the shell, so that arguments and stdin can hold any bytes
@@ -163,13 +187,18 @@ struct HostileInputTests {
         #expect(chat.stderr.contains("turns: 1"), "\(chat.stderr)")
     }
 
-    @Test("command line: an empty prompt runs from BOS; ids outside the vocabulary and an empty id list are one-line errors")
+    @Test("command line: an empty prompt runs from BOS; ids outside the vocabulary, an empty id list and bad budgets are one-line errors")
     func emptyPromptAndBadIDsOnTheCommandLine() throws {
         let model = try Fixtures.codeModelFile(.q8)
         let empty = try Self.shell("\"$HYMBA_EDGE\" run -m '\(model)' -n 2 --temp 0 -p ''")
         #expect(empty.status == 0 && empty.stderr.contains("prompt: 1 tokens") && empty.stderr.contains("generated: 2 tokens"), "\(empty.stderr)")
         let V = try Fixtures.codeModel(.q8).config.vocabSize
         for (script, message) in [
+            ("\"$HYMBA_EDGE\" run -m '\(model)' -p x --memory-budget 0", "--memory-budget \"0\": must be at least 1 byte"),
+            ("\"$HYMBA_EDGE\" run -m '\(model)' -p x --memory-budget 1", "memory budget 0.00 MiB (1 bytes) is too small"),
+            ("\"$HYMBA_EDGE\" run -m '\(model)' -p x --memory-budget 100000000000T", "--memory-budget \"100000000000T\": too large"),
+            ("\"$HYMBA_EDGE\" run -m '\(model)' -p x --memory-budget 9223372036854775808", "too large"),
+            ("\"$HYMBA_EDGE\" run -m '\(model)' -p x --memory-budget nan", "expected a number first"),
             ("\"$HYMBA_EDGE\" eval -m '\(model)' --ids 1,\(V)", "token id \(V) at input index 1 is outside the vocabulary 0..<\(V)"),
             ("\"$HYMBA_EDGE\" eval -m '\(model)' --ids=-5", "token id -5 at input index 0 is outside the vocabulary"),
             ("\"$HYMBA_EDGE\" eval -m '\(model)' --ids ''", "--ids: no token ids given"),
