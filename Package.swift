@@ -16,7 +16,7 @@ import PackageDescription
 
 // Release builds target the vector units of the machine that builds (AVX2/AVX-512 on x86-64,
 // NEON and more on arm64): the kernels are written with SIMD types and gain 2-4x from them.
-// HYMBA_TARGET_CPU picks another target (an LLVM CPU name such as x86-64-v3, icelake-server,
+// HYMBA_TARGET_CPU picks another target (an LLVM CPU name such as haswell, icelake-server,
 // neoverse-n1), or "generic" for the toolchain's portable baseline. The manifest is cached:
 // after changing the variable, build in a fresh --scratch-path (or `swift package clean`).
 let targetCPU = ProcessInfo.processInfo.environment["HYMBA_TARGET_CPU"] ?? "native"
