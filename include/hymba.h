@@ -104,10 +104,18 @@ typedef struct hymba_model hymba_model;     /* opaque */
 typedef struct hymba_context hymba_context; /* opaque */
 
 typedef struct hymba_model_params {
-    /* Most bytes the model and its contexts may hold; 0 = no budget (default). This build
-     * has no memory planner yet: a non-zero budget is refused with HYMBA_ERR_UNSUPPORTED
-     * rather than exceeded; with the planner, a model or context that cannot fit gives
-     * HYMBA_ERR_MEMORY_BUDGET. */
+    /* Most bytes the process may hold for this model and its contexts (peak resident set as
+     * the runtime's memory planner counts it: an allowance for the process measured on
+     * hymba-edge, the tokenizer, the weights, and each context's caches, states, activations
+     * and logits; not your program's own memory); 0 = no budget (default).
+     * hymba_model_open plans before loading any weight, for one context of the model's full
+     * context length: if that does not fit it shrinks the prefill chunk, then stores the KV
+     * cache in q8, then streams the weights from the file layer by layer (same output,
+     * slower); if nothing fits it fails with HYMBA_ERR_MEMORY_BUDGET and hymba_last_error()
+     * gives the plan's breakdown and the smallest budget that would fit.
+     * hymba_context_new then admits each context only if it fits together with the model
+     * and the contexts still alive (else HYMBA_ERR_MEMORY_BUDGET, with the plan); a freed
+     * context's memory is counted no more. */
     uint64_t memory_budget_bytes;
     /* Threads each context's forward pass runs on (the calling thread and threads - 1
      * workers the context starts); 0 = one per core (default), at most 256. */
@@ -136,21 +144,25 @@ int32_t hymba_model_context_length(const hymba_model *model);
 /* ---- Contexts ----------------------------------------------------------------------- */
 
 typedef enum hymba_kv_type {
-    HYMBA_KV_F16 = 0, /* half the memory; keys and values rounded to binary16 */
-    HYMBA_KV_F32 = 1  /* exact */
+    HYMBA_KV_AUTO = -1, /* the model's choice: F16, or Q8 when its memory plan needs it (default) */
+    HYMBA_KV_F16 = 0,   /* half the memory of F32; keys and values rounded to binary16 */
+    HYMBA_KV_F32 = 1,   /* exact */
+    HYMBA_KV_Q8 = 2     /* int8 with a scale per position and head: about a quarter of F32 */
 } hymba_kv_type;
 
 typedef struct hymba_context_params {
     /* Tokens the context can hold; 0 = the model's context length. */
     int32_t n_ctx;
-    /* Element type of the key/value cache (a hymba_kv_type), default HYMBA_KV_F16. */
+    /* Element type of the key/value cache (a hymba_kv_type), default HYMBA_KV_AUTO. */
     int32_t kv_type;
 } hymba_context_params;
 
 hymba_context_params hymba_context_default_params(void);
 
 /* A new, empty context over `model` (its caches are allocated now). `params` may be NULL
- * for the defaults. Free it with hymba_context_free. */
+ * for the defaults. With a memory budget, HYMBA_ERR_MEMORY_BUDGET when the context does not
+ * fit beside the model and its live contexts (see hymba_model_params). Free it with
+ * hymba_context_free. */
 hymba_status hymba_context_new(hymba_model *model, const hymba_context_params *params, hymba_context **out);
 
 /* NULL is ignored; a freed handle is refused (see Conventions). */

@@ -122,7 +122,7 @@ public func hymba_model_context_length_c(_ model: OpaquePointer?) -> Int32 {
 
 @_cdecl("hymba_context_default_params")
 public func hymba_context_default_params_c() -> hymba_context_params {
-    hymba_context_params(n_ctx: 0, kv_type: Int32(HYMBA_KV_F16.rawValue))
+    hymba_context_params(n_ctx: 0, kv_type: Int32(HYMBA_KV_AUTO.rawValue))
 }
 
 @_cdecl("hymba_context_new")
@@ -133,11 +133,13 @@ public func hymba_context_new_c(_ model: OpaquePointer?, _ params: UnsafePointer
         let out = try require(out, "out")
         let p = params?.pointee ?? hymba_context_default_params_c()
         guard p.n_ctx >= 0 else { throw invalid("n_ctx \(p.n_ctx) must be ≥ 0 (0: the model's context length)") }
-        let kv: KVCacheType
+        let kv: KVCacheType?
         switch p.kv_type {
+        case Int32(HYMBA_KV_AUTO.rawValue): kv = nil
         case Int32(HYMBA_KV_F16.rawValue): kv = .f16
         case Int32(HYMBA_KV_F32.rawValue): kv = .f32
-        default: throw invalid("kv_type \(p.kv_type) is not a hymba_kv_type (HYMBA_KV_F16 = 0, HYMBA_KV_F32 = 1)")
+        case Int32(HYMBA_KV_Q8.rawValue): kv = .q8
+        default: throw invalid("kv_type \(p.kv_type) is not a hymba_kv_type (HYMBA_KV_AUTO = -1, HYMBA_KV_F16 = 0, HYMBA_KV_F32 = 1, HYMBA_KV_Q8 = 2)")
         }
         let session = try m.makeSession(SessionOptions(contextLength: p.n_ctx == 0 ? nil : Int(p.n_ctx), kvCacheType: kv))
         out.pointee = Handles.register(session)

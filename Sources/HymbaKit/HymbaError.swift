@@ -68,6 +68,8 @@ public struct HymbaError: Error, CustomStringConvertible, Equatable, Sendable {
             self.init(Self.kind(of: e), e.description)
         case let e as GenerationError:
             self.init(Self.kind(of: e), e.description)
+        case let e as MemoryBudgetError:
+            if case .invalid = e { self.init(.invalidArgument, e.description) } else { self.init(.memoryBudget, e.description) }
         case let e as TokenizerSpecError:
             self.init(.format, e.description)
         case let e as CodecError:

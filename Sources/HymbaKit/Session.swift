@@ -7,11 +7,23 @@ public enum KVCacheType: Sendable, Equatable {
     case f16
     /// Exact.
     case f32
+    /// int8 with one scale per position and head: about a quarter of f32 (within 0.1 logit of
+    /// f32 on the fixtures); what the memory planner picks when f16 does not fit the budget.
+    case q8
 
     var runtime: KVType {
         switch self {
         case .f16: return .f16
         case .f32: return .f32
+        case .q8: return .q8
+        }
+    }
+
+    init(_ runtime: KVType) {
+        switch runtime {
+        case .f16: self = .f16
+        case .f32: self = .f32
+        case .q8: self = .q8
         }
     }
 }
@@ -20,9 +32,10 @@ public enum KVCacheType: Sendable, Equatable {
 public struct SessionOptions: Sendable, Equatable {
     /// Tokens the session can hold; nil means the model's `contextLength`.
     public var contextLength: Int?
-    public var kvCacheType: KVCacheType
+    /// nil: the model's choice (f16, or q8 when its memory plan needed it to fit the budget).
+    public var kvCacheType: KVCacheType?
 
-    public init(contextLength: Int? = nil, kvCacheType: KVCacheType = .f16) {
+    public init(contextLength: Int? = nil, kvCacheType: KVCacheType? = nil) {
         self.contextLength = contextLength
         self.kvCacheType = kvCacheType
     }
@@ -133,6 +146,8 @@ public final class Session: @unchecked Sendable {
     /// The last generated token when it is not yet fed (see the type's documentation).
     private var pending: Int32?
     private let busy = NSLock()
+    /// Bytes of the model's memory budget this session holds (0 without a budget).
+    private let reservedBytes: Int
 
     init(model: Model, options: SessionOptions) throws {
         let ctx = options.contextLength ?? model.contextLength
@@ -141,18 +156,26 @@ public final class Session: @unchecked Sendable {
         }
         self.model = model
         self.options = options
-        var runtimeOptions = model.runtimeOptions
+        // What the model's memory plan chose (prefill chunk, KV type; threads and budget as opened).
+        var runtimeOptions = model.textModel.sessionOptions
         runtimeOptions.contextLength = ctx
-        runtimeOptions.kvType = options.kvCacheType.runtime
+        if let kv = options.kvCacheType { runtimeOptions.kvType = kv.runtime }
+        reservedBytes = try model.admitSession(runtimeOptions)
         do {
             generator = try Generator(model: model.textModel, options: runtimeOptions)
         } catch {
+            model.release(reservedBytes)
             throw HymbaError(classifying: error)
         }
     }
 
+    deinit { model.release(reservedBytes) }
+
     /// Tokens this session can hold.
     public var contextLength: Int { generator.session.contextLength }
+
+    /// The element type of this session's key/value cache (`SessionOptions.kvCacheType`, or the model's choice).
+    public var kvCacheType: KVCacheType { KVCacheType(generator.session.options.kvType) }
 
     /// Threads this session's forward pass runs on (`ModelOptions.threads`, 0 resolved to the cores).
     public var threads: Int { generator.session.options.resolvedThreads }

@@ -115,6 +115,7 @@ struct HymbaKitTests {
             (HymbaRuntimeError.invalidOption("x"), .invalidArgument),
             (GenerationError.noTokenizer(path: "m"), .unsupported),
             (GenerationError.promptTooLong(tokens: 5, available: 2, contextLength: 4), .contextFull),
+            (MemoryBudgetError.invalid("memory budget 0 bytes must be positive"), .invalidArgument),
             (TokenizerSpecError(field: "vocab", "empty"), .format),
             (CocoaError(.fileReadUnknown), .internal),
         ]
@@ -131,7 +132,7 @@ struct HymbaKitTests {
         #expect(throws: HymbaError.self) { try LibHymba.model.get().makeSession(SessionOptions(contextLength: 0)) }
     }
 
-    @Test("ModelOptions: threads reaches every session's runtime; out-of-range values and budgets are refused")
+    @Test("ModelOptions: threads reaches every session's runtime; out-of-range values are refused")
     func modelOptions() throws {
         let one = try Model(path: LibHymba.modelPath, options: ModelOptions(threads: 1))
         #expect(try one.makeSession().threads == 1)
@@ -139,13 +140,38 @@ struct HymbaKitTests {
         #expect(throws: HymbaError(.invalidArgument, "threads 257 must be in 0…256 (0: all cores)")) {
             try Model(path: LibHymba.modelPath, options: ModelOptions(threads: 257))
         }
-        // No planner in the runtime yet: a budget is refused, never silently exceeded.
-        do {
-            _ = try Model(path: LibHymba.modelPath, options: ModelOptions(memoryBudgetBytes: 1 << 30))
-            Issue.record("a memory budget was accepted without a planner")
-        } catch let e as HymbaError {
-            #expect(e.kind == .unsupported && e.message.contains("no memory planner"))
+        #expect(throws: HymbaError(.invalidArgument, "memory budget 18446744073709551615 bytes is more than 9223372036854775807, the most the runtime counts")) {
+            try Model(path: LibHymba.modelPath, options: ModelOptions(memoryBudgetBytes: .max))
         }
+    }
+
+    @Test("a memory budget: too small is refused with the plan and the smallest budget; a generous one changes nothing")
+    func memoryBudget() throws {
+        do {
+            _ = try Model(path: LibHymba.modelPath, options: ModelOptions(memoryBudgetBytes: 1 << 20))
+            Issue.record("a 1 MiB budget was accepted")
+        } catch let e as HymbaError {
+            #expect(e.kind == .memoryBudget, "\(e)")
+            #expect(e.message.hasPrefix("memory budget 1.00 MiB (1048576 bytes) is too small"), "\(e)")
+            #expect(e.message.contains("\n  KV caches ") && e.message.contains("the smallest budget that would fit: "), "\(e)")
+        }
+
+        let budgeted = try Model(path: LibHymba.modelPath, options: ModelOptions(memoryBudgetBytes: 1 << 30))
+        #expect(budgeted.textModel.memoryPlan.budgetBytes == 1 << 30 && budgeted.textModel.memoryPlan.fits)
+        // Planned for one session of the model's full context, as `makeSession()` makes.
+        #expect(budgeted.textModel.memoryPlan.session.contextLength == budgeted.contextLength)
+        var sampling = Sampling.greedy
+        sampling.maxTokens = 20
+        let session = try budgeted.makeSession()
+        #expect(session.kvCacheType == .f16 && session.contextLength == budgeted.contextLength)
+        let withBudget = try session.generate(LibHymba.prompts[1], sampling: sampling) { _ in .continue }
+        let without = try LibHymba.model.get().makeSession().generate(LibHymba.prompts[1], sampling: sampling) { _ in .continue }
+        #expect(withBudget.tokens == without.tokens && withBudget.text == without.text && withBudget.tokens.count == 20)
+        // An explicit KV type is kept; q8 runs.
+        let q8 = try budgeted.makeSession(SessionOptions(contextLength: 64, kvCacheType: .q8))
+        #expect(q8.kvCacheType == .q8)
+        let q8Text = try q8.generate(LibHymba.prompts[1], sampling: sampling) { _ in .continue }
+        #expect(!q8Text.tokens.isEmpty && q8.tokenCount > budgeted.tokenize(LibHymba.prompts[1]).count)
     }
 
     @Test("tokenize and detokenize round-trip; a bad id is named")

@@ -120,8 +120,15 @@ int main(int argc, char **argv) {
     mp.threads = 0;
     mp.memory_budget_bytes = UINT64_MAX;
     CHECK_STATUS(hymba_model_open(path, &mp, &model), HYMBA_ERR_INVALID_ARGUMENT, "memory budget 18446744073709551615 bytes");
-    mp.memory_budget_bytes = 1u << 30;
-    CHECK_STATUS(hymba_model_open(path, &mp, &model), HYMBA_ERR_UNSUPPORTED, "no memory planner");
+    /* A budget below the smallest plan: refused before loading, with the breakdown and the
+     * smallest budget that would fit (used again below). */
+    mp.memory_budget_bytes = 1u << 20;
+    CHECK_STATUS(hymba_model_open(path, &mp, &model), HYMBA_ERR_MEMORY_BUDGET, "the smallest budget that would fit: ");
+    CHECK(strstr(hymba_last_error(), "memory budget 1.00 MiB (1048576 bytes) is too small") != NULL);
+    CHECK(strstr(hymba_last_error(), "\n  KV caches ") != NULL);
+    const char *fit = strstr(hymba_last_error(), "the smallest budget that would fit: ");
+    int smallest_mib = 0;
+    CHECK(fit != NULL && sscanf(fit, "the smallest budget that would fit: %dMiB", &smallest_mib) == 1 && smallest_mib > 1);
     mp.memory_budget_bytes = 0;
     CHECK_STATUS(hymba_model_open("/nonexistent/model.hymba", &mp, &model), HYMBA_ERR_IO, "/nonexistent/model.hymba");
     CHECK_STATUS(hymba_model_open(argv[2], &mp, &model), HYMBA_ERR_FORMAT, "not a hymba model file");
@@ -204,7 +211,7 @@ int main(int argc, char **argv) {
     /* Contexts: bad params. */
     hymba_context *ctx = NULL;
     hymba_context_params cp = hymba_context_default_params();
-    CHECK(cp.n_ctx == 0 && cp.kv_type == HYMBA_KV_F16);
+    CHECK(cp.n_ctx == 0 && cp.kv_type == HYMBA_KV_AUTO);
     CHECK_STATUS(hymba_context_new(NULL, &cp, &ctx), HYMBA_ERR_INVALID_ARGUMENT, "model is NULL");
     CHECK_STATUS(hymba_context_new(model, &cp, NULL), HYMBA_ERR_INVALID_ARGUMENT, "out is NULL");
     cp.n_ctx = -1;
@@ -322,6 +329,52 @@ int main(int argc, char **argv) {
     CHECK_STATUS(hymba_eval(small, many, 1, NULL), HYMBA_ERR_CONTEXT_FULL, "context full");
     CHECK_STATUS(hymba_generate(small, " x", &sp, record, &full), HYMBA_ERR_CONTEXT_FULL, "context full");
     CHECK(hymba_context_reset(small) == HYMBA_OK && hymba_eval(small, many, n_prompt + 5, NULL) == HYMBA_OK);
+
+    /* Memory budget. A generous one: the same greedy text as without. */
+    {
+        hymba_model *budgeted = NULL;
+        hymba_context *bc = NULL;
+        hymba_model_params bp = hymba_model_default_params();
+        bp.memory_budget_bytes = (uint64_t)1 << 30;
+        CHECK(hymba_model_open(path, &bp, &budgeted) == HYMBA_OK);
+        CHECK(hymba_context_new(budgeted, NULL, &bc) == HYMBA_OK);
+        struct recording g = {0};
+        sp = greedy(12);
+        CHECK(hymba_generate(bc, prompt, &sp, record, &g) == HYMBA_OK && strcmp(g.text, a.text) == 0);
+        hymba_context_free(bc);
+        hymba_model_free(budgeted);
+
+        /* Just above the smallest budget: contexts are admitted while they fit beside the
+         * live ones, the next is refused with the plan; freeing one makes room again. */
+        bp.memory_budget_bytes = (uint64_t)(smallest_mib + 1) << 20;
+        CHECK(hymba_model_open(path, &bp, &budgeted) == HYMBA_OK);
+        hymba_context *live[64];
+        int admitted = 0;
+        hymba_status refused = HYMBA_OK;
+        while (admitted < 64 && (refused = hymba_context_new(budgeted, NULL, &live[admitted])) == HYMBA_OK) admitted++;
+        CHECK(admitted >= 1 && admitted < 64 && refused == HYMBA_ERR_MEMORY_BUDGET);
+        CHECK(strstr(hymba_last_error(), "hymba_context_new: memory budget ") != NULL);
+        CHECK(strstr(hymba_last_error(), admitted == 1 ? "1 session (context) still alive" : "sessions (contexts) still alive") != NULL);
+        CHECK(strstr(hymba_last_error(), "\n  KV caches ") != NULL);
+        /* Freeing one makes room: a new one fits and generates the same text. */
+        hymba_context_free(live[admitted - 1]);
+        CHECK(hymba_context_new(budgeted, NULL, &live[admitted - 1]) == HYMBA_OK);
+        struct recording h = {0};
+        CHECK(hymba_generate(live[admitted - 1], prompt, &sp, record, &h) == HYMBA_OK && strcmp(h.text, a.text) == 0);
+        for (int i = 0; i < admitted; i++) hymba_context_free(live[i]);
+        hymba_model_free(budgeted);
+    }
+
+    /* Explicit KV types: q8 runs (within 0.1 logit of f32 on the fixtures: the runtime's tests). */
+    {
+        hymba_context *q8 = NULL;
+        cp = hymba_context_default_params();
+        cp.kv_type = HYMBA_KV_Q8;
+        CHECK(hymba_context_new(model, &cp, &q8) == HYMBA_OK);
+        struct recording q = {0};
+        CHECK(hymba_generate(q8, prompt, &sp, record, &q) == HYMBA_OK && q.tokens > 0 && q.len > 0);
+        hymba_context_free(q8);
+    }
 
     /* Freed handles: refused, never dereferenced; double frees ignored. */
     hymba_context_free(small);
