@@ -28,8 +28,8 @@ struct Bench: ParsableCommand {
     @Option(name: .long, help: "Timed repetitions; the medians are reported.")
     var repetitions: Int = 3
 
-    @Option(name: .long, help: "Threads (validated; the runtime currently runs on one thread).")
-    var threads: Int = 1
+    @Option(name: .long, help: "Threads for the kernels (0: one per core).")
+    var threads: Int = 0
 
     @Option(name: .long, help: "Seed of the token ids.")
     var seed: UInt64 = 0
@@ -41,7 +41,9 @@ struct Bench: ParsableCommand {
         if promptTokens < 1 { throw ValidationError("--prompt-tokens \(promptTokens): must be at least 1") }
         if genTokens < 1 { throw ValidationError("--gen-tokens \(genTokens): must be at least 1") }
         if repetitions < 1 { throw ValidationError("--repetitions \(repetitions): must be at least 1") }
-        if threads < 1 { throw ValidationError("--threads \(threads): must be at least 1") }
+        if threads < 0 || threads > HymbaOptions.maximumThreads {
+            throw ValidationError("--threads \(threads): must be in 0…\(HymbaOptions.maximumThreads) (0: one per core)")
+        }
         if let ctx = model.ctx, ctx < promptTokens + genTokens {
             throw ValidationError("--ctx \(ctx): the benchmark feeds \(promptTokens) + \(genTokens) = \(promptTokens + genTokens) tokens; give at least that")
         }
@@ -51,6 +53,7 @@ struct Bench: ParsableCommand {
         try runReportingErrors {
             var options = try model.sessionOptions()
             if options.contextLength == nil { options.contextLength = promptTokens + genTokens }
+            options.threads = threads
             let loadStart = Benchmark.now()
             let (file, hymba) = try model.open()
             let session = try HymbaSession(model: hymba, options: options)
@@ -59,7 +62,7 @@ struct Bench: ParsableCommand {
             let result = try Benchmark.measure(session: session, prompt: Array(ids[..<promptTokens]),
                                                decodes: Array(ids[promptTokens...]), repetitions: repetitions)
             let report = BenchReport(file: file, session: session, result: result, threadsRequested: threads,
-                                     threadsUsed: 1, seed: seed, loadSeconds: loadSeconds,
+                                     threadsUsed: options.resolvedThreads, seed: seed, loadSeconds: loadSeconds,
                                      peakRSS: ProcessMemory.peakResidentBytes)
             if json {
                 let data = try JSONSerialization.data(withJSONObject: report.jsonObject, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
@@ -210,7 +213,7 @@ struct BenchReport {
     var text: String {
         let memory = session.memoryReport
         func runs(_ values: [Double]) -> String { values.map { String(format: "%.1f", $0) }.joined(separator: " ") }
-        let threadNote = threadsUsed == threadsRequested ? "\(threadsUsed)" : "\(threadsUsed) of \(threadsRequested) requested"
+        let threadNote = threadsRequested == 0 ? "\(threadsUsed) (one per core)" : "\(threadsUsed)"
         var out: [String] = []
         out.append("model:    \(modelName) (\(String(format: "%.1f", Double(parameters) / 1e6)) M weights, \(mainType), \(String(format: "%.2f", bitsPerWeight)) bits/weight, \(Format.mib(weightBytes)))")
         out.append("settings: threads \(threadNote), ctx \(session.contextLength), KV \(memory.kvType), \(result.prefillSeconds.count) repetitions, seed \(seed)")
