@@ -34,6 +34,7 @@ ROUNDS=1
 HYMBA_EDGE=""
 HYMBA_CONVERT=""
 WRITE=1
+PREPARE_ONLY=0
 
 usage() {
     cat <<EOF
@@ -48,6 +49,7 @@ usage: $0 [options]
   --hymba-edge PATH     use this binary (and hymba-convert next to it unless --hymba-convert)
   --hymba-convert PATH  use this hymba-convert
   --no-write            print the table only; leave tools/bench/results and BENCHMARKS.md alone
+  --prepare-only        build llama.cpp, hymba-edge and the models, then stop (nothing is measured)
 EOF
 }
 
@@ -63,6 +65,7 @@ while [[ $# -gt 0 ]]; do
         --hymba-edge) HYMBA_EDGE="$2"; shift 2 ;;
         --hymba-convert) HYMBA_CONVERT="$2"; shift 2 ;;
         --no-write) WRITE=0; shift ;;
+        --prepare-only) PREPARE_ONLY=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "error: unknown option $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -180,6 +183,11 @@ for s in "${SIZE_LIST[@]}"; do
         fi
     done
 done
+
+if [[ $PREPARE_ONLY == 1 ]]; then
+    log "models ready in $MODELS (--prepare-only: nothing measured)"
+    exit 0
+fi
 
 # 5. Memory read bandwidth.
 RUN="$CACHE/runs/$(date -u +%Y%m%dT%H%M%SZ)"
