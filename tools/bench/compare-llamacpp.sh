@@ -8,7 +8,8 @@
 #  1. a Python venv with llama.cpp's converter needs (torch, transformers, ...) and matplotlib;
 #  2. llama.cpp's llama-bench and llama-quantize, built (CMake, Release, native CPU) from the
 #     source in the llama-cpp-python sdist on PyPI (vendor/llama.cpp);
-#  3. hymba-edge and hymba-convert, built with -target-cpu native into .build-native;
+#  3. hymba-edge and hymba-convert: `swift build -c release` (Package.swift targets the host CPU,
+#     -target-cpu native, unless HYMBA_TARGET_CPU says otherwise);
 #  4. random-weight Llama checkpoints of the Hymba sizes (make_llama_hf.py), converted with
 #     convert_hf_to_gguf.py to f16 GGUF, quantized with llama-quantize --pure to Q4_0 / Q8_0
 #     (every matrix, the tied embedding included, as hymba-convert's q4 / q8 recipes do);
@@ -136,10 +137,9 @@ fi
 
 # 3. hymba-edge and hymba-convert for this CPU.
 if [[ -z "$HYMBA_EDGE" ]]; then
-    log "swift build -c release -Xswiftc -target-cpu -Xswiftc native --scratch-path .build-native"
-    (cd "$ROOT" && swift build -c release -Xswiftc -target-cpu -Xswiftc native --scratch-path .build-native \
-        >"$CACHE/swift-native-build.log" 2>&1) || die "swift build failed: see $CACHE/swift-native-build.log"
-    HYMBA_EDGE="$ROOT/.build-native/release/hymba-edge"
+    log "swift build -c release (log: $CACHE/swift-build.log)"
+    (cd "$ROOT" && swift build -c release >"$CACHE/swift-build.log" 2>&1) || die "swift build failed: see $CACHE/swift-build.log"
+    HYMBA_EDGE="$ROOT/.build/release/hymba-edge"
 fi
 [[ -x "$HYMBA_EDGE" ]] || die "$HYMBA_EDGE: not an executable"
 HYMBA_CONVERT="${HYMBA_CONVERT:-$(dirname "$HYMBA_EDGE")/hymba-convert}"
