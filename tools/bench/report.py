@@ -138,6 +138,8 @@ def collect(run):
         if (size, kind) in loads:
             r["load_average_min"] = min(loads[(size, kind)])
             r["load_average_max"] = max(loads[(size, kind)])
+            # More runnable threads than cores: both engines were descheduled, and not equally.
+            r["loaded"] = r["load_average_max"] > (os.cpu_count() or 1)
         bw = bandwidth.get(settings["threads"])
         if bw:
             peak = bw["best_gb_per_s"] * 1e9
@@ -173,7 +175,7 @@ def table_rows(rows):
             fmt_rate(r["llama_prefill_tokens_per_second"]), fmt_rate(r["hymba_prefill_tokens_per_second"]), f"{r['prefill_ratio']:.2f}",
             fmt_rate(r["llama_decode_tokens_per_second"]), fmt_rate(r["hymba_decode_tokens_per_second"]), f"{r['decode_ratio']:.2f}",
             bw("llama"), bw("hymba"), threads,
-            f"{r['load_average_min']:.1f}–{r['load_average_max']:.1f}" if "load_average_min" in r else "?",
+            (f"{r['load_average_min']:.1f}–{r['load_average_max']:.1f}" + (" ⚠" if r["loaded"] else "")) if "load_average_min" in r else "?",
         ])
     return head, body
 
@@ -199,7 +201,7 @@ def chart(rows, path, title):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [f"{r['size']}\n{r['type']}" for r in rows]
+    labels = [f"{r['size']}\n{r['type']}" + ("\n⚠ load" if r.get("loaded") else "") for r in rows]
     x = list(range(len(rows)))
     w = 0.38
     fig, axes = plt.subplots(1, 3, figsize=(max(10, 3.2 * len(rows) + 4), 4.8))
@@ -284,6 +286,11 @@ def main():
         f"% bw = share of the {threads}-thread best. Load avg = the 1-minute load average around the runs "
         f"of that row (the machine has {cpu['cpus']} CPUs; above that, threads wait for a core).",
     ])
+    loaded = [f"{r['size']} {r['type']}" for r in rows if r.get("loaded")]
+    if loaded:
+        md += (f"\n\n⚠ {', '.join(loaded)}: the load average rose above the {cpu['cpus']} CPUs during these runs, so "
+               f"threads waited for a core; such ratios say more about the load than about the engines (see "
+               f"Alternation and noise in BENCHMARKS.md). Re-run them on a quieter machine.")
     if a.results:
         os.makedirs(a.results, exist_ok=True)
         with open(os.path.join(a.results, "latest.json"), "w") as fh:
