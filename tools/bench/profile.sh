@@ -71,6 +71,6 @@ for phase in prefill decode; do
     # The top entries, demangled and shortened to the function (Swift's full signatures are long).
     grep -E '^ +[0-9.]+%' "$report" | head -n "$TOP" | sed -E 's/\[\.\] //; s/ +$//' \
         | { if command -v swift >/dev/null; then swift demangle --simplified --compact; else cat; fi; } \
-        | sed -E 's/\(.*$//; s/[[:space:]]+$//' | cut -c1-150
+        | sed -E 's/\(.*$//; s/( +-)+ *$//; s/[[:space:]]+$//' | cut -c1-150
     echo "   (full report: $report)"
 done
