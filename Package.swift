@@ -9,6 +9,9 @@ import PackageDescription
 //   HymbaConverter   Hugging Face checkpoint -> .hymba (safetensors, validation, recipe, synthesize)
 //   HymbaTokenizer   SentencePiece-style BPE tokenizer and streaming detokenizer
 //   HymbaRuntime     the Hymba forward pass over a mapped model file, caches, sampling
+//   HymbaKit         the small public Swift API for embedding (Model, Session, generate)
+//   CHymba, HymbaC   include/hymba.h as a Clang module, and its @_cdecl implementation over
+//                    HymbaKit: the product `hymba` is libhymba.so, the C ABI
 //   hymba-convert, hymba-edge   thin command-line shells over the libraries
 
 // Release builds target the vector units of the machine that builds (AVX2/AVX-512 on x86-64,
@@ -28,6 +31,8 @@ let package = Package(
         .library(name: "HymbaFormat", targets: ["HymbaFormat"]),
         .library(name: "HymbaConverter", targets: ["HymbaConverter"]),
         .library(name: "HymbaRuntime", targets: ["HymbaRuntime"]),
+        .library(name: "HymbaKit", targets: ["HymbaKit"]),
+        .library(name: "hymba", type: .dynamic, targets: ["HymbaC"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -43,6 +48,9 @@ let package = Package(
         .target(name: "HymbaConverter", dependencies: ["HymbaFormat"], swiftSettings: cpuSettings),
         .target(name: "HymbaTokenizer", dependencies: ["HymbaFormat"], swiftSettings: cpuSettings),
         .target(name: "HymbaRuntime", dependencies: ["HymbaFormat", "HymbaTokenizer"], swiftSettings: cpuSettings),
+        .target(name: "HymbaKit", dependencies: ["HymbaRuntime", "HymbaFormat", "HymbaTokenizer"]),
+        .systemLibrary(name: "CHymba", path: "include"),
+        .target(name: "HymbaC", dependencies: ["CHymba", "HymbaKit"]),
         .executableTarget(
             name: "hymba-convert",
             dependencies: [
@@ -71,6 +79,12 @@ let package = Package(
         .testTarget(
             name: "HymbaEdgeTests",
             dependencies: ["HymbaRuntime", "HymbaConverter", "HymbaFormat", "HymbaTokenizer", "hymba-edge"]),
+        // libhymba: C programs built with cc against the built libhymba.so, the Python
+        // example, the HymbaKit API. Depends on HymbaC so the library is built first.
+        .testTarget(
+            name: "LibHymbaTests",
+            dependencies: ["HymbaKit", "HymbaC", "CHymba", "HymbaRuntime", "HymbaFormat", "HymbaConverter"],
+            exclude: ["C"]),
     ],
     swiftLanguageModes: [.v5]
 )

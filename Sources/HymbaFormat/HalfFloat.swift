@@ -2,11 +2,11 @@
 /// (no dependence on the host's `Float16` support).
 public enum HalfFloat {
     /// bfloat16 bits to Float: exact.
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func bf16ToFloat(_ bits: UInt16) -> Float { Float(bitPattern: UInt32(bits) << 16) }
 
     /// Float to bfloat16 bits, round-to-nearest-even; NaN stays NaN.
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func floatToBF16(_ x: Float) -> UInt16 {
         let u = x.bitPattern
         if x.isNaN { return UInt16(truncatingIfNeeded: (u >> 16) | 0x40) }
@@ -15,7 +15,7 @@ public enum HalfFloat {
     }
 
     /// IEEE binary16 bits to Float: exact (subnormals, infinities and NaN included).
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func f16ToFloat(_ h: UInt16) -> Float {
         let sign = UInt32(h & 0x8000) << 16
         let exp = UInt32(h >> 10) & 0x1F
@@ -31,7 +31,7 @@ public enum HalfFloat {
     }
 
     /// Float to IEEE binary16 bits, round-to-nearest-even, overflow to infinity.
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func floatToF16(_ x: Float) -> UInt16 {
         let u = x.bitPattern
         let sign = UInt16((u >> 16) & 0x8000)

@@ -93,7 +93,11 @@ public final class HymbaModel: @unchecked Sendable {
 
         func get(_ name: String, _ shape: [Int]) throws -> TensorData {
             let t: TensorData
-            do { t = try source.tensor(name) } catch let e as HymbaRuntimeError { throw e } catch {
+            do { t = try source.tensor(name) } catch let e as HymbaRuntimeError { throw e } catch let e as HymbaFileError {
+                // A present but corrupt tensor: the file error names the tensor, chunk and offset.
+                if case .missingTensor = e { throw HymbaRuntimeError.missingTensor(name: name, reason: "\(e)") }
+                throw e
+            } catch {
                 throw HymbaRuntimeError.missingTensor(name: name, reason: "\(error)")
             }
             if t.shape != shape { throw HymbaRuntimeError.tensorShape(name: name, expected: shape, found: t.shape) }

@@ -90,7 +90,7 @@ extension HymbaSession {
         pool.parallelFor(count: H, work: T * H * span * (dk + dv)) { thread, heads in
             for t in 0..<T {
                 Attention.attend(q: Z + t * inRows, cache: cache, position: p0 + t, window: window,
-                                 queryHeads: H, heads: heads, scores: scores + thread * scoresStride, out: Aout + t * E)
+                                 queryHeads: H, heads: heads, scratch: scores + thread * scoresStride, out: Aout + t * E)
             }
         }
 

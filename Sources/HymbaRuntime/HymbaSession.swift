@@ -88,7 +88,7 @@ public final class HymbaSession {
     let Up: UnsafeMutablePointer<Float>     // MLP up                   [T, F]
     let cosT: UnsafeMutablePointer<Float>   // RoPE cos                 [T, dk/2]
     let sinT: UnsafeMutablePointer<Float>   // RoPE sin                 [T, dk/2]
-    let scores: UnsafeMutablePointer<Float> // attention scores, per thread [threads, M + largest ring]
+    let scores: UnsafeMutablePointer<Float> // attention scratch, per thread [threads, scoresStride]
     let scoresStride: Int
     let tiles: UnsafeMutablePointer<Float>  // matmul weight tiles, per thread [threads, MatMul.tileFloats]
     let arrangedRows: UnsafeMutablePointer<Float> // prefill inputs in the kernels' order [T, arrangedStride]
@@ -158,7 +158,7 @@ public final class HymbaSession {
         Y = alloc(T * E); Fz = alloc(T * E); O = alloc(T * d); G = alloc(T * F); Up = alloc(T * F)
         cosT = alloc(T * dk / 2); sinT = alloc(T * dk / 2)
         let threads = options.resolvedThreads
-        scoresStride = M + largestRing
+        scoresStride = Attention.scratchFloats(groupSize: H / Hkv, positions: M + largestRing, keyDim: dk, valueDim: dv)
         scores = alloc(threads * scoresStride); tiles = alloc(threads * MatMul.tileFloats); logitsBuffer = alloc(V)
         arrangedStride = InputLayout.paddedLength(.q4, maxRow)
         arrangedRows = alloc(T * arrangedStride)

@@ -107,6 +107,39 @@ package final class KVCache {
         }
     }
 
+    /// Head g's key at regular slot s as fp32, in `PairOrder` for f16 (widened into `buffer`,
+    /// keyDim floats) and in natural order for f32 (read in place).
+    @inline(__always)
+    package func widenKey(head g: Int, slot s: Int, into buffer: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
+        widen(keys, element: (g * slots + s) * keyDim, count: keyDim, into: buffer)
+    }
+
+    /// Head g's value at regular slot s, as `widenKey`.
+    @inline(__always)
+    package func widenValue(head g: Int, slot s: Int, into buffer: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
+        widen(values, element: (g * slots + s) * valueDim, count: valueDim, into: buffer)
+    }
+
+    @inline(__always)
+    private func widen(_ base: UnsafeMutableRawPointer, element: Int, count: Int, into buffer: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
+        switch type {
+        case .f32:
+            return UnsafePointer((base + 4 * element).assumingMemoryBound(to: Float.self))
+        case .f16:
+            let src = UnsafeRawPointer(base + 2 * element)
+            let out = UnsafeMutableRawPointer(buffer)
+            var i = 0
+            while i + 32 <= count {
+                let (even, odd) = PairOrder.widen(src + 2 * i)
+                out.storeBytes(of: even, toByteOffset: 4 * i, as: SIMD16<Float>.self)
+                out.storeBytes(of: odd, toByteOffset: 4 * i + 64, as: SIMD16<Float>.self)
+                i += 32
+            }
+            while i < count { buffer[i] = HalfFloat.f16ToFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)); i += 1 }
+            return UnsafePointer(buffer)
+        }
+    }
+
     @inline(__always)
     private func store(_ src: UnsafePointer<Float>, count: Int, to base: UnsafeMutableRawPointer, element: Int) {
         switch type {

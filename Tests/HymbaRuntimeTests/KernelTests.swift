@@ -186,15 +186,17 @@ struct KernelTests {
 
     /// Attention over a ring that has wrapped, against the mask of MODEL.md 2a evaluated
     /// directly on the positions.
-    @Test("attention: GQA, meta tokens, window, ring wrap-around", arguments: KVType.allCases)
-    func attention(kv: KVType) {
-        let M = 3, W = 4, H = 6, Hkv = 2, dk = 10, dv = 20, ring = W + 3
+    @Test("attention: GQA, meta tokens, window, ring wrap-around, heads split across calls",
+          arguments: KVType.allCases, [(10, 20), (64, 80)])
+    func attention(kv: KVType, dims: (Int, Int)) {
+        let (dk, dv) = dims
+        let M = 3, W = 4, H = 6, Hkv = 2, ring = W + 3
         let total = M + 17
         var rng = SyntheticModels.Random(seed: 8)
         let keys = rng.normals(total * Hkv * dk, std: 1), values = rng.normals(total * Hkv * dv, std: 1)
         let local = KVCache(type: kv, kvHeads: Hkv, keyDim: dk, valueDim: dv, metaSlots: M, regularSlots: ring)
         let global = KVCache(type: kv, kvHeads: Hkv, keyDim: dk, valueDim: dv, metaSlots: M, regularSlots: total - M)
-        var scores = [Float](repeating: 0, count: total)
+        var scratch = [Float](repeating: .nan, count: Attention.scratchFloats(groupSize: H / Hkv, positions: total, keyDim: dk, valueDim: dv))
         for p in 0..<total {
             keys.withUnsafeBufferPointer { k in
                 values.withUnsafeBufferPointer { v in
@@ -210,7 +212,13 @@ struct KernelTests {
             }
             for (cache, window) in [(global, nil), (local, W)] as [(KVCache, Int?)] {
                 var out = [Float](repeating: .nan, count: H * dv)
-                Attention.attend(q: q, cache: cache, position: p, window: window, queryHeads: H, heads: 0..<H, scores: &scores, out: &out)
+                Attention.attend(q: q, cache: cache, position: p, window: window, queryHeads: H, heads: 0..<H, scratch: &scratch, out: &out)
+                // Heads split as a thread pool would (one range crossing a group boundary): same bits.
+                var split = [Float](repeating: .nan, count: H * dv)
+                for heads in [0..<2, 2..<5, 5..<6] {
+                    Attention.attend(q: q, cache: cache, position: p, window: window, queryHeads: H, heads: heads, scratch: &scratch, out: &split)
+                }
+                #expect(split == out)
                 for h in 0..<H {
                     let g = h / (H / Hkv)
                     let allowed = (0...p).filter { window == nil || p - $0 <= window! || $0 < M }

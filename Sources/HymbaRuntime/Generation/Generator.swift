@@ -34,6 +34,14 @@ public final class Generator {
         history.removeAll(keepingCapacity: true)
     }
 
+    /// Feeds `tokens` after the history without sampling (an embedder's `eval`); afterwards
+    /// `session.logits` holds the last one's logits. Throws, changing nothing, on a token
+    /// outside the vocabulary or when the context would overflow.
+    public func feed(_ tokens: [Int32]) throws {
+        try session.prefill(tokens: tokens.map(Int.init))
+        history.append(contentsOf: tokens)
+    }
+
     /// Generates from a fresh start: `prompt` is encoded (BOS first when the tokenizer adds it).
     public func generate(prompt: String, options: GenerationOptions,
                          onEvent: (GenerationEvent) throws -> GenerationControl) throws -> GenerationResult {
@@ -71,7 +79,8 @@ public final class Generator {
 
         let stopTokens = options.stopTokens ?? model.endOfSequence
         let limit = options.maxTokens < 0 ? Int.max : options.maxTokens
-        var decoder = ContinuationDecoder(tokenizer: model.tokenizer, context: tokens)
+        // Primed with everything held, so text continues it even when no new token was fed.
+        var decoder = ContinuationDecoder(tokenizer: model.tokenizer, context: history)
         var matcher = StopStringMatcher(options.stopStrings)
         var generated: [Int32] = []
         generated.reserveCapacity(min(limit, session.contextLength - session.position + 1))

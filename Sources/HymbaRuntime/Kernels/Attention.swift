@@ -4,83 +4,130 @@ import HymbaFormat
 /// key/value head h / (H/Hkv)), scores q·k/sqrt(dk), softmax over the allowed positions,
 /// weighted sum of values. Allowed key positions p' for a query at p: p' ≤ p and (global, or
 /// p − p' ≤ W, or p' < M). Keys in the cache are already rotated.
+///
+/// The query heads that share a key/value head are served by one pass over its cache: each
+/// cached key and value is widened to fp32 once and used by every head of the group (decoding
+/// reads the cache once per layer instead of once per query head).
+///
+/// f16 entries are widened a pair of halves at a time (the two halves of a 32-bit lane), which
+/// yields the even and the odd elements of each 32-element piece as two vectors: the queries are
+/// arranged in that order once per call, the values accumulated in it and put back in natural
+/// order at the end (`PairOrder`). The meta positions are f32 and use the natural order.
 package enum Attention {
-    /// `q`: H·dk (rotated); `out`: H·dv; `scores`: room for every allowed position
-    /// (at most M + regularSlots). `window` is nil for a global layer. `heads` is a range of
-    /// query heads, so a thread pool can split one position's heads.
+    /// Per-thread scratch floats for `attend`: the scores of every head of a group over the
+    /// allowed positions, plus the arranged queries, accumulators and one widened key/value.
+    package static func scratchFloats(groupSize: Int, positions: Int, keyDim dk: Int, valueDim dv: Int) -> Int {
+        groupSize * (positions + dk + dv) + dk + dv + 64
+    }
+
+    /// `q`: H·dk (rotated); `out`: H·dv. `heads` is a range of query heads (a thread pool splits
+    /// the heads; consecutive heads of one group are processed together). `window` is nil for a
+    /// global layer. `scratch` holds `scratchFloats(...)` with `positions` ≥ the allowed count.
     package static func attend(q: UnsafePointer<Float>, cache: KVCache, position p: Int, window: Int?,
                                queryHeads H: Int, heads: Range<Int>,
-                               scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
-        let M = cache.metaSlots, dk = cache.keyDim, dv = cache.valueDim, slots = cache.slots
+                               scratch: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
         let groupSize = H / cache.kvHeads
-        let scale = 1 / Float(dk).squareRoot()
+        let runs = AllowedRuns(cache: cache, position: p, window: window)
+        var h = heads.lowerBound
+        while h < heads.upperBound {
+            let g = h / groupSize
+            let end = min(heads.upperBound, (g + 1) * groupSize)
+            attendGroup(q: q, cache: cache, group: g, heads: h..<end, runs: runs, scratch: scratch, out: out)
+            h = end
+        }
+    }
 
-        // The allowed positions as at most three runs of consecutive slots.
-        var runStart = (0, 0, 0), runCount = (0, 0, 0)
-        runCount.0 = min(M, p + 1)
-        if p >= M {
+    /// The allowed key positions as at most three runs of consecutive slots: the meta slots,
+    /// then the regular ones (two runs when they wrap around the ring).
+    struct AllowedRuns {
+        var meta: Range<Int>
+        var first: Range<Int>
+        var second: Range<Int>
+        var total: Int { meta.count + first.count + second.count }
+        /// The regular slots in position order.
+        var regular: Slots { Slots(first: first, second: second) }
+
+        /// Two slot ranges one after the other (no allocation, unlike joining an array).
+        struct Slots: Sequence, IteratorProtocol {
+            var first: Range<Int>
+            var second: Range<Int>
+            mutating func next() -> Int? { first.popFirst() ?? second.popFirst() }
+        }
+
+        init(cache: KVCache, position p: Int, window: Int?) {
+            let M = cache.metaSlots
+            meta = 0..<min(M, p + 1)
+            first = 0..<0
+            second = 0..<0
+            guard p >= M else { return }
             let lo = window.map { max(M, p - $0) } ?? M
             let count = p - lo + 1
             precondition(count <= cache.regularSlots, "attention at position \(p) needs \(count) cached positions, the cache holds \(cache.regularSlots)")
-            let first = cache.slot(lo)
-            let untilEnd = slots - first
+            let start = cache.slot(lo)
+            let untilEnd = cache.slots - start
             if count <= untilEnd {
-                runStart.1 = first; runCount.1 = count
+                first = start..<(start + count)
             } else {
-                runStart.1 = first; runCount.1 = untilEnd
-                runStart.2 = M; runCount.2 = count - untilEnd
+                first = start..<cache.slots
+                second = M..<(M + count - untilEnd)
             }
         }
-        let total = runCount.0 + runCount.1 + runCount.2
-        @inline(__always) func run(_ r: Int) -> Range<Int> {
-            switch r {
-            case 0: return runStart.0..<(runStart.0 + runCount.0)
-            case 1: return runStart.1..<(runStart.1 + runCount.1)
-            default: return runStart.2..<(runStart.2 + runCount.2)
-            }
+    }
+
+    private static func attendGroup(q: UnsafePointer<Float>, cache: KVCache, group g: Int, heads: Range<Int>,
+                                    runs: AllowedRuns, scratch: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
+        let dk = cache.keyDim, dv = cache.valueDim, M = cache.metaSlots
+        let nh = heads.count, span = runs.total
+        let scale = 1 / Float(dk).squareRoot()
+        let pairs = cache.type == .f16
+        // Scratch: scores [nh, span] | arranged queries [nh, dk] | value sums [nh, dv] | key | value.
+        let scores = scratch
+        let qa = scores + nh * span
+        let acc = qa + nh * dk
+        let kbuf = acc + nh * dv
+        let vbuf = kbuf + dk
+
+        // Queries in the order the widened keys come in.
+        for i in 0..<nh {
+            let qh = q + (heads.lowerBound + i) * dk
+            if pairs { PairOrder.arrange(qh, dk, into: qa + i * dk) } else { (qa + i * dk).update(from: qh, count: dk) }
         }
 
-        for h in heads {
-            let g = h / groupSize
-            let qh = q + h * dk
-            // Scores.
-            var j = 0
-            for r in 0..<3 {
-                for s in run(r) {
-                    let e = (g * slots + s) * dk
-                    let dot: Float
-                    if r == 0 {
-                        dot = Dot.f32(UnsafeRawPointer(cache.metaKeys + (g * M + s) * dk), qh, dk)
-                    } else {
-                    switch cache.type {
-                    case .f32: dot = Dot.f32(UnsafeRawPointer(cache.keys + 4 * e), qh, dk)
-                    case .f16: dot = Dot.f16(UnsafeRawPointer(cache.keys + 2 * e), qh, dk)
-                    }
-                    }
-                    scores[j] = dot * scale
-                    j += 1
-                }
-            }
-            softmax(scores, total)
-            // Weighted sum of values.
-            let oh = out + h * dv
+        // Scores: each key widened once, dotted with every query of the group.
+        var j = 0
+        for s in runs.meta {
+            let k = cache.metaKeys + (g * M + s) * dk
+            for i in 0..<nh { scores[i * span + j] = dotF32(k, q + (heads.lowerBound + i) * dk, dk) * scale }
+            j += 1
+        }
+        for s in runs.regular {
+            let k = cache.widenKey(head: g, slot: s, into: kbuf)
+            for i in 0..<nh { scores[i * span + j] = dotF32(k, qa + i * dk, dk) * scale }
+            j += 1
+        }
+        for i in 0..<nh { softmax(scores + i * span, span) }
+
+        // Values: the meta ones straight into `out` (natural order), the regular ones into
+        // `acc` (the widened order), which is then added in natural order.
+        for i in 0..<nh {
+            let oh = out + (heads.lowerBound + i) * dv
             oh.initialize(repeating: 0, count: dv)
-            j = 0
-            for r in 0..<3 {
-                for s in run(r) {
-                    let e = (g * slots + s) * dv
-                    if r == 0 {
-                        axpyF32(scores[j], UnsafeRawPointer(cache.metaValues + (g * M + s) * dv), oh, dv)
-                        j += 1
-                        continue
-                    }
-                    switch cache.type {
-                    case .f32: axpyF32(scores[j], UnsafeRawPointer(cache.values + 4 * e), oh, dv)
-                    case .f16: axpyF16(scores[j], UnsafeRawPointer(cache.values + 2 * e), oh, dv)
-                    }
-                    j += 1
-                }
-            }
+            (acc + i * dv).initialize(repeating: 0, count: dv)
+        }
+        j = 0
+        for s in runs.meta {
+            let v = cache.metaValues + (g * M + s) * dv
+            for i in 0..<nh { axpyF32(scores[i * span + j], v, out + (heads.lowerBound + i) * dv, dv) }
+            j += 1
+        }
+        for s in runs.regular {
+            let v = cache.widenValue(head: g, slot: s, into: vbuf)
+            for i in 0..<nh { axpyF32(scores[i * span + j], v, acc + i * dv, dv) }
+            j += 1
+        }
+        for i in 0..<nh {
+            let oh = out + (heads.lowerBound + i) * dv
+            if pairs { PairOrder.addRestoring(acc + i * dv, dv, into: oh) } else { Norms.add(oh, acc + i * dv, dv) }
         }
     }
 
@@ -98,7 +145,7 @@ package enum Attention {
             sv += e
             i += 8
         }
-        sum = sv.sum()
+        sum = horizontalSum(sv)
         while i < n {
             let e = VectorMath.exp(SIMD8<Float>(repeating: x[i] - m))[0]
             x[i] = e
@@ -110,26 +157,61 @@ package enum Attention {
     }
 
     @inline(__always)
-    static func axpyF32(_ a: Float, _ v: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
-        let yr = UnsafeMutableRawPointer(y)
-        var i = 0
-        while i + 8 <= n {
-            let s = yr.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) + a * v.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
-            yr.storeBytes(of: s, toByteOffset: 4 * i, as: SIMD8<Float>.self)
-            i += 8
-        }
-        while i < n { y[i] += a * v.loadUnaligned(fromByteOffset: 4 * i, as: Float.self); i += 1 }
+    static func dotF32(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+        Dot.f32(UnsafeRawPointer(a), b, n)
     }
 
+    /// y += a·v over n floats.
     @inline(__always)
-    static func axpyF16(_ a: Float, _ v: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
-        let yr = UnsafeMutableRawPointer(y)
+    static func axpyF32(_ a: Float, _ v: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        let yr = UnsafeMutableRawPointer(y), vr = UnsafeRawPointer(v)
+        let av = SIMD16<Float>(repeating: a)
         var i = 0
-        while i + 8 <= n {
-            let s = yr.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) + a * VectorMath.f16ToFloat(v.loadUnaligned(fromByteOffset: 2 * i, as: SIMD8<UInt16>.self))
-            yr.storeBytes(of: s, toByteOffset: 4 * i, as: SIMD8<Float>.self)
-            i += 8
+        while i + 16 <= n {
+            let s = yr.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self).addingProduct(av, vr.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self))
+            yr.storeBytes(of: s, toByteOffset: 4 * i, as: SIMD16<Float>.self)
+            i += 16
         }
-        while i < n { y[i] += a * HalfFloat.f16ToFloat(v.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)); i += 1 }
+        while i < n { y[i] += a * v[i]; i += 1 }
+    }
+}
+
+/// The element order of widened f16 vectors: within each full 32-element piece, the even
+/// elements then the odd ones (what splitting 32-bit lanes into their two halves gives);
+/// elements past the last full piece stay in place.
+package enum PairOrder {
+    /// `x` (natural order, n floats) → `out` in pair order.
+    @inline(__always)
+    package static func arrange(_ x: UnsafePointer<Float>, _ n: Int, into out: UnsafeMutablePointer<Float>) {
+        var base = 0
+        while base + 32 <= n {
+            for k in 0..<16 {
+                out[base + k] = x[base + 2 * k]
+                out[base + 16 + k] = x[base + 2 * k + 1]
+            }
+            base += 32
+        }
+        while base < n { out[base] = x[base]; base += 1 }
+    }
+
+    /// y (natural order) += x (pair order), n floats.
+    @inline(__always)
+    package static func addRestoring(_ x: UnsafePointer<Float>, _ n: Int, into y: UnsafeMutablePointer<Float>) {
+        var base = 0
+        while base + 32 <= n {
+            for k in 0..<16 {
+                y[base + 2 * k] += x[base + k]
+                y[base + 2 * k + 1] += x[base + 16 + k]
+            }
+            base += 32
+        }
+        while base < n { y[base] += x[base]; base += 1 }
+    }
+
+    /// 32 f16 values (64 bytes at `src`) → two fp32 vectors: the even elements, the odd ones.
+    @inline(__always)
+    package static func widen(_ src: UnsafeRawPointer) -> (even: SIMD16<Float>, odd: SIMD16<Float>) {
+        let w = src.loadUnaligned(as: SIMD16<UInt32>.self)
+        return (VectorMath.f16BitsToFloat(w & 0xFFFF), VectorMath.f16BitsToFloat(w &>> 16))
     }
 }

@@ -45,11 +45,11 @@ package final class ThreadPool: @unchecked Sendable {
         pthread_mutex_init(&mutex, nil)
         pthread_cond_init(&wake, nil)
         for index in 1..<threads {
-            let box = Unmanaged.passRetained(WorkerStart(pool: self, index: index))
+            let box = Unmanaged.passRetained(WorkerStart(pool: .passUnretained(self), index: index))
             var thread = pthread_t()
             let rc = pthread_create(&thread, nil, { raw in
                 let start = Unmanaged<WorkerStart>.fromOpaque(raw!).takeRetainedValue()
-                start.pool.workerLoop(index: start.index)
+                start.pool._withUnsafeGuaranteedRef { $0.workerLoop(index: start.index) }
                 return nil
             }, box.toOpaque())
             precondition(rc == 0, "pthread_create failed (\(rc))")
@@ -68,10 +68,13 @@ package final class ThreadPool: @unchecked Sendable {
         pthread_mutex_destroy(&mutex)
     }
 
+    /// A worker's pool is unretained: a strong reference would keep the pool alive forever
+    /// (its deinit, which stops and joins the workers, would never run). Safe because deinit
+    /// joins every worker before the pool's memory goes.
     private final class WorkerStart {
-        let pool: ThreadPool
+        let pool: Unmanaged<ThreadPool>
         let index: Int
-        init(pool: ThreadPool, index: Int) { self.pool = pool; self.index = index }
+        init(pool: Unmanaged<ThreadPool>, index: Int) { self.pool = pool; self.index = index }
     }
 
     /// Calls `body(t)` once for every t in 0..<threadCount, t = 0 on the calling thread, and

@@ -19,6 +19,18 @@ package enum VectorMath {
         return unsafeBitCast((unsafeBitCast(f, to: SIMD8<UInt32>.self) &+ adjust) | sign, to: SIMD8<Float>.self)
     }
 
+    /// The same widening for 16 lanes whose low 16 bits hold binary16 bits (high bits zero);
+    /// no lane-width conversion, so it stays in vector registers throughout.
+    @inline(__always)
+    package static func f16BitsToFloat(_ u: SIMD16<UInt32>) -> SIMD16<Float> {
+        let sign = (u & 0x8000) &<< 16
+        let magnitude = u & 0x7FFF
+        let e31 = (magnitude &+ 0x0400) & 0x8000
+        let adjust = (e31 &<< 12) | (e31 &<< 13) | (e31 &<< 14)
+        let f = unsafeBitCast(magnitude &<< 13, to: SIMD16<Float>.self) * Float(bitPattern: 0x7780_0000) // 2^112
+        return unsafeBitCast((unsafeBitCast(f, to: SIMD16<UInt32>.self) &+ adjust) | sign, to: SIMD16<Float>.self)
+    }
+
     /// bfloat16 → binary32 for 8 lanes (exact: bf16 is the upper half of a binary32).
     @inline(__always)
     package static func bf16ToFloat(_ h: SIMD8<UInt16>) -> SIMD8<Float> {
