@@ -13,8 +13,13 @@ public final class HymbaFile: @unchecked Sendable {
     public let header: FileHeader
     /// The metadata JSON as stored.
     public let metadataBytes: Data
-    /// The parsed metadata object (`config`, `tokenizer`, `quantization`, `provenance`, ...).
-    public let metadata: [String: Any]
+    /// The metadata object (`config`, `tokenizer`, `quantization`, `provenance`, ...), parsed
+    /// from `metadataBytes` on each access (keep the result when reading several keys): held
+    /// parsed, the tokenizer's JSON alone would keep about 11 MB resident for the file's life.
+    public var metadata: [String: Any] {
+        // Parsed at open already, so it parses again.
+        (try? JSONSerialization.jsonObject(with: TokenizerSpec.escapingByteOrderMarks(in: metadataBytes))) as? [String: Any] ?? [:]
+    }
     public let config: HymbaConfig
     /// Directory entries in file order.
     public let tensors: [TensorEntry]
@@ -96,7 +101,6 @@ public final class HymbaFile: @unchecked Sendable {
         guard let meta = (try? JSONSerialization.jsonObject(with: parsable)) as? [String: Any] else {
             throw HymbaFileError.badMetadata(path: path, message: "not a JSON object")
         }
-        metadata = meta
         guard let configJSON = meta["config"] as? [String: Any] else {
             throw HymbaFileError.badMetadata(path: path, message: "missing \"config\" object")
         }

@@ -29,10 +29,12 @@ extension HymbaSession {
     func forward(rows T: Int, firstPosition p0: Int, tokens: UnsafePointer<Int>?,
                  logitsOut: UnsafeMutablePointer<Float>?, lastLogits: Bool) {
         // 1. Input rows: token embeddings, or the meta tokens themselves.
+        let streamer = model.weightStreamer  // streamed weights: pages dropped after each use
         for t in 0..<T {
             let (table, row) = tokens.map { (model.embed, $0[t]) } ?? (model.metaTokens!, p0 + t)
             RowDecode.decode(table.type, table.row(row), d, into: X + t * d)
         }
+        streamer?.didUseInput()
         let half = dk / 2
         for t in 0..<T {
             Rope.angles(position: p0 + t, invFreq: model.invFreq.p, half: half, cos: cosT + t * half, sin: sinT + t * half)
@@ -40,7 +42,9 @@ extension HymbaSession {
 
         for layer in model.layers {
             if capture != nil { capture![layer.index].append(contentsOf: UnsafeBufferPointer(start: X, count: T * d)) }
+            streamer?.willUse(layer: layer.index)
             layerForward(layer, rows: T, firstPosition: p0)
+            streamer?.didUse(layer: layer.index)
         }
 
         // 3. Output: final norm, head.
@@ -57,6 +61,7 @@ extension HymbaSession {
             Norms.rmsNorm(X + (T - 1) * d, weight: model.finalNorm.p, count: d, eps: eps, out: Hn)
             linear(model.head, Hn, ldx: d, logitsBuffer, ldy: V, rows: 1)
         }
+        streamer?.didFinishPass()
     }
 
     /// One layer (MODEL.md 2) on T rows of the residual stream X.

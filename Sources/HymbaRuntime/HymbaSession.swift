@@ -14,15 +14,22 @@ public struct HymbaOptions: Sendable, Equatable {
     /// available core. At most `HymbaOptions.maximumThreads`. More threads than cores is
     /// allowed but slower (the workers spin briefly between kernels).
     public var threads: Int
+    /// The most memory the whole process may hold while running (peak resident set, bytes);
+    /// nil: no limit. `TextModel.open(path:verifyChecksums:options:)` and `MemoryPlan.fit`
+    /// plan within it (smaller prefill chunk, q8 KV, streamed weights) or refuse; a session
+    /// created with a budget refuses options whose plan exceeds it (`MemoryBudgetError`).
+    public var memoryBudgetBytes: Int?
 
     /// The largest `threads` accepted.
     public static let maximumThreads = 256
 
-    public init(contextLength: Int? = nil, kvType: KVType = .f16, prefillChunk: Int = 128, threads: Int = 0) {
+    public init(contextLength: Int? = nil, kvType: KVType = .f16, prefillChunk: Int = 128, threads: Int = 0,
+                memoryBudgetBytes: Int? = nil) {
         self.contextLength = contextLength
         self.kvType = kvType
         self.prefillChunk = prefillChunk
         self.threads = threads
+        self.memoryBudgetBytes = memoryBudgetBytes
     }
 
     /// The thread count `threads` stands for on this machine.
@@ -120,6 +127,16 @@ public final class HymbaSession {
         guard options.threads >= 0, options.threads <= HymbaOptions.maximumThreads else {
             throw HymbaRuntimeError.invalidOption("threads \(options.threads) must be in 0…\(HymbaOptions.maximumThreads) (0: one per core)")
         }
+        if options.memoryBudgetBytes != nil {
+            // Never over a budget silently: the plan of exactly these options (the session,
+            // the model's weights and the process; `MemoryPlan.fit` chooses options that fit).
+            let plan = MemoryPlan(config: c, footprint: model.weightFootprint, options: options, residency: model.residency,
+                                  tokenizerBytes: 0, workload: .logits(rows: 0))
+            if !plan.fits { throw MemoryBudgetError.exceeded(plan) }
+        }
+        // The prefix first (computed on first use): its short-lived session is gone before
+        // this one allocates, so the two never add up in the peak (MemoryPlan's load phase).
+        if startFromPrefix { _ = model.metaPrefix }
         self.model = model
         self.options = options
         self.config = c

@@ -16,7 +16,7 @@ public struct MemoryReport: Sendable, Equatable, CustomStringConvertible {
         public var regularSlots: Int
         /// Total slots (M meta slots + regular slots).
         public var slots: Int
-        /// Bytes of keys and values per slot: Hkv·(dk + dv)·element size.
+        /// Bytes of keys and values per regular slot: Hkv·(dk + dv)·element size (+ Hkv·8 scale bytes for q8).
         public var bytesPerSlot: Int
         /// Bytes of one meta slot: meta keys and values are always kept in f32.
         public var metaBytesPerSlot: Int
@@ -51,7 +51,7 @@ public struct MemoryReport: Sendable, Equatable, CustomStringConvertible {
         contextLength = ctx
         prefillChunk = options.prefillChunk
         let M = c.numMetaTokens
-        let perSlot = c.numKVHeads * (c.headDim + c.valueHeadDim) * options.kvType.bytesPerElement
+        let perSlot = options.kvType.slotBytes(kvHeads: c.numKVHeads, keyDim: c.headDim, valueDim: c.valueHeadDim)
         let metaPerSlot = c.numKVHeads * (c.headDim + c.valueHeadDim) * 4
         var list: [KVLayer] = []
         var consumers: [Int] = []

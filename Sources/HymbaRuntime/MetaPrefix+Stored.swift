@@ -37,7 +37,7 @@ extension MetaPrefix {
             guard entry.shape == shape, entry.type == .f32 else {
                 throw HymbaRuntimeError.metaPrefix("\(file.path): \(name) is \(entry.type) \(entry.shape), expected f32 \(shape)")
             }
-            return try file.tensor(name).decodeAll()
+            return try file.decodeOnce(name)
         }
         var k: [[Float]] = [], v: [[Float]] = [], conv: [[Float]] = [], ssm: [[Float]] = []
         for l in 0..<c.numLayers {
@@ -56,9 +56,12 @@ extension MetaPrefix {
 }
 
 extension HymbaModel {
-    /// A model over a `.hymba` file, using the file's stored meta-token prefix when it has one.
-    public convenience init(file: HymbaFile) throws {
-        try self.init(source: file)
+    /// A model over a `.hymba` file, using the file's stored meta-token prefix when it has one,
+    /// with its weights held as `residency` says (`FileWeights`).
+    public convenience init(file: HymbaFile, residency: WeightResidency = .resident) throws {
+        let weights = FileWeights(file: file, residency: residency)
+        try self.init(source: weights)
+        weights.finishLoading()
         if let stored = try MetaPrefix(storedIn: file) { try setMetaPrefix(stored) }
     }
 }

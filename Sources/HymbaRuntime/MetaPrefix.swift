@@ -29,9 +29,15 @@ public struct MetaPrefix: Sendable, Equatable {
     /// Computes the prefix: the meta rows run through the model from an empty state with f32
     /// keys and values.
     public init(computing model: HymbaModel) {
+        self = MetaPrefix.compute(model)
+        // The session's buffers are freed: give their memory back before the caller allocates.
+        ProcessMemory.releaseFreedMemory()
+    }
+
+    private static func compute(_ model: HymbaModel) -> MetaPrefix {
         let s = MetaPrefix.metaSession(model)
         s.runMetaRows()
-        self = MetaPrefix(extracting: s)
+        return MetaPrefix(extracting: s)
     }
 
     /// The residual stream of the meta rows entering each layer and the final-normed stream,

@@ -55,15 +55,15 @@ struct Bench: ParsableCommand {
             if options.contextLength == nil { options.contextLength = promptTokens + genTokens }
             options.threads = threads
             let loadStart = Benchmark.now()
-            let (file, hymba) = try model.open()
-            let session = try HymbaSession(model: hymba, options: options)
+            let (file, plan, hymba) = try model.open(options: options, workload: .logits(rows: 0))
+            let session = try HymbaSession(model: hymba, options: plan.options)
             let loadSeconds = Benchmark.seconds(since: loadStart)
             let ids = Benchmark.tokenIDs(count: promptTokens + genTokens, vocabSize: hymba.config.vocabSize, seed: seed)
             let result = try Benchmark.measure(session: session, prompt: Array(ids[..<promptTokens]),
                                                decodes: Array(ids[promptTokens...]), repetitions: repetitions)
             let report = BenchReport(file: file, session: session, result: result, threadsRequested: threads,
-                                     threadsUsed: options.resolvedThreads, seed: seed, loadSeconds: loadSeconds,
-                                     peakRSS: ProcessMemory.peakResidentBytes)
+                                     threadsUsed: session.options.resolvedThreads, seed: seed, loadSeconds: loadSeconds,
+                                     peakRSS: ProcessMemory.peakResidentBytes, plan: plan)
             if json {
                 let data = try JSONSerialization.data(withJSONObject: report.jsonObject, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
                 print(String(decoding: data, as: UTF8.self))
@@ -139,6 +139,8 @@ struct BenchReport {
     let seed: UInt64
     let loadSeconds: Double
     let peakRSS: Int?
+    /// The memory plan the model was loaded with (`--memory-budget`: what it chose).
+    let plan: MemoryPlan
 
     /// Per storage type: tensors, weights, encoded bytes (what the kernels read) and bytes
     /// in the file (smaller when chunks are compressed).
@@ -204,6 +206,10 @@ struct BenchReport {
             "warmup_seconds": result.warmupSeconds,
             "load_seconds": loadSeconds,
             "peak_rss_bytes": peakRSS ?? -1,
+            "memory_budget_bytes": plan.budgetBytes ?? -1,
+            "memory_plan_bytes": plan.totalBytes,
+            "weights": "\(plan.residency)",
+            "prefill_chunk": plan.options.prefillChunk,
             "kv_bytes": memory.kvBytes,
             "state_bytes": memory.stateBytes,
             "scratch_bytes": memory.scratchBytes,
@@ -223,6 +229,7 @@ struct BenchReport {
         out.append(("decode \(result.genTokens)").padded(to: 14) + String(format: "%.1f", result.decodeRate).padded(to: 16) + runs(result.decodeRates))
         out.append("")
         out.append("peak RSS: \(peakRSS.map(Format.mib) ?? "unknown") | KV: \(memory.kvBytes) bytes (\(Format.mib(memory.kvBytes))) | load: \(String(format: "%.2f", loadSeconds)) s | warm-up: \(String(format: "%.2f", result.warmupSeconds)) s")
+        out.append(Format.memory(plan).joined(separator: " | "))
         return out.joined(separator: "\n")
     }
 }

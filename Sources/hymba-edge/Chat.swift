@@ -19,7 +19,7 @@ struct Chat: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             let tm = try model.open()
-            let chat = try ChatSession(model: tm, options: model.sessionOptions, system: system)
+            let chat = try ChatSession(model: tm, system: system)
             if chat.format.style == .generic {
                 writeErr("note: the model has no Hymba chat template; using plain \"User: ...\" / \"Assistant:\" turns\n")
             }
@@ -63,7 +63,7 @@ struct Chat: ParsableCommand {
             let memory = chat.generator.session.memoryReport
             var parts = ["turns: \(turns)", "peak RSS: \(Format.peakRSS)",
                          "KV: \(memory.kvBytes) bytes (\(Format.mib(memory.kvBytes)), \(memory.kvType), ctx \(memory.contextLength))",
-                         model.threadsNote]
+                         model.threadsNote] + Format.memory(tm.memoryPlan)
             if !sampling.params(seed: seed).isGreedy { parts.append("seed: \(seed)") }
             writeErr(parts.joined(separator: " | ") + "\n")
         }

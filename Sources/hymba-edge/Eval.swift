@@ -23,8 +23,10 @@ struct Eval: ParsableCommand {
         try runReportingErrors {
             let tokens = try parseIDs(ids)
             let evalMode = try parseMode(mode)
-            let (_, m) = try model.open()
-            let session = try HymbaSession(model: m, options: try model.sessionOptions())
+            // The logits of every position are kept, and copied once more to write them.
+            let rows = tokens.count * (output == nil ? 1 : 2)
+            let (_, plan, m) = try model.open(workload: .logits(rows: rows))
+            let session = try HymbaSession(model: m, options: plan.options)
             let logits = try session.eval(ids: tokens, mode: evalMode)
             let vocab = m.config.vocabSize
             if let output {
@@ -43,6 +45,9 @@ struct Eval: ParsableCommand {
             print("vocab: \(vocab)")
             print("argmax_last: \(argmax)")
             if let output { print("logits: \(output)") }
+            if plan.budgetBytes != nil || !plan.adjustments.isEmpty {
+                print(Format.memory(plan).joined(separator: " | ") + " | peak RSS: \(Format.peakRSS)")
+            }
         }
     }
 

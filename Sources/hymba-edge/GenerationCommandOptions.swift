@@ -11,8 +11,11 @@ struct TextModelOptions: ParsableArguments {
     @Option(name: .long, help: "Context length in tokens (default: the model's max_position_embeddings).")
     var ctx: Int?
 
-    @Option(name: .customLong("kv-type"), help: "Element type of the KV cache: f16 or f32.")
+    @Option(name: .customLong("kv-type"), help: "Element type of the KV cache: f16, f32 or q8.")
     var kvType: String = "f16"
+
+    @Option(name: .customLong("memory-budget"), help: ArgumentHelp(memoryBudgetHelp, valueName: "size"))
+    var memoryBudget: String?
 
     @Flag(name: .customLong("no-verify"), help: "Skip the per-chunk checksum check on first use.")
     var noVerify = false
@@ -22,16 +25,24 @@ struct TextModelOptions: ParsableArguments {
 
     func validate() throws {
         if let ctx, ctx < 1 { throw ValidationError("--ctx \(ctx): must be at least 1") }
-        if KVType(rawValue: kvType) == nil { throw ValidationError("--kv-type \(kvType): expected f16 or f32") }
+        if KVType(rawValue: kvType) == nil { throw ValidationError("--kv-type \(kvType): expected f16, f32 or q8") }
         if threads < 0 || threads > HymbaOptions.maximumThreads {
             throw ValidationError("--threads \(threads): must be in 0…\(HymbaOptions.maximumThreads) (0: one per core)")
         }
+        _ = try parseMemoryBudget(memoryBudget)
     }
 
+    /// The model, loaded as its memory plan says (within `--memory-budget` when given);
+    /// generators over it use `sessionOptions` of the returned model.
     func open() throws -> TextModel {
-        try TextModel.open(path: try model ?? DefaultModel.path(), verifyChecksums: !noVerify)
+        let file = try HymbaFile(path: try model ?? DefaultModel.path(), verifyChecksums: !noVerify)
+        var options = sessionOptions
+        options.memoryBudgetBytes = try parseMemoryBudget(memoryBudget)
+        if options.contextLength == nil { options.contextLength = file.config.maxPositionEmbeddings }
+        return try TextModel(file: file, options: options)
     }
 
+    /// The options asked for on the command line (without the budget, which `open` plans with).
     var sessionOptions: HymbaOptions {
         HymbaOptions(contextLength: ctx, kvType: KVType(rawValue: kvType) ?? .f16, threads: threads)
     }
@@ -138,6 +149,20 @@ enum Format {
     static func mib(_ bytes: Int) -> String { String(format: "%.2f MiB", Double(bytes) / 1_048_576) }
     static func rate(_ perSecond: Double) -> String { perSecond > 0 ? String(format: "%.1f tok/s", perSecond) : "- tok/s" }
     static var peakRSS: String { ProcessMemory.peakResidentBytes.map(mib) ?? "unknown" }
+
+    /// The stats-line entries of a memory plan: what was chosen, planned and measured, and
+    /// the budget. A peak over the budget is said loudly (it should not happen: the plan is
+    /// checked against measured runs by tools/bench/memory.sh).
+    static func memory(_ plan: MemoryPlan) -> [String] {
+        var s = "plan: chunk \(plan.options.prefillChunk), KV \(plan.options.kvType), weights \(plan.residency), \(mib(plan.totalBytes))"
+        if !plan.adjustments.isEmpty { s += " (to fit: \(plan.adjustments.joined(separator: ", ")))" }
+        var out = [s]
+        if let budget = plan.budgetBytes {
+            let peak = ProcessMemory.peakResidentBytes ?? 0
+            out.append("budget: \(mib(budget))" + (peak > budget ? " EXCEEDED by \(mib(peak - budget))" : ""))
+        }
+        return out
+    }
 }
 
 /// Writes to stdout right away (the text streams token by token).

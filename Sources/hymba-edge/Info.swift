@@ -14,18 +14,42 @@ struct Info: ParsableCommand {
     @Option(name: .long, help: "Context length for the memory figures (default: max_position_embeddings).")
     var ctx: Int?
 
-    @Option(name: .customLong("kv-type"), help: "KV element type for the memory figures: f16 or f32.")
+    @Option(name: .customLong("kv-type"), help: "KV element type for the memory figures: f16, f32 or q8.")
     var kvType: String = "f16"
+
+    @Option(name: .customLong("prefill-chunk"), help: "Prefill chunk for the memory plan.")
+    var prefillChunk: Int = HymbaOptions().prefillChunk
+
+    @Option(name: .customLong("memory-budget"), help: ArgumentHelp(memoryBudgetHelp + " Here: plan within it (what run would choose).", valueName: "size"))
+    var memoryBudget: String?
+
+    func validate() throws {
+        if KVType(rawValue: kvType) == nil { throw ValidationError("--kv-type \(kvType): expected f16, f32 or q8") }
+        if prefillChunk < 1 { throw ValidationError("--prefill-chunk \(prefillChunk): must be at least 1") }
+        _ = try parseMemoryBudget(memoryBudget)
+    }
 
     func run() throws {
         try runReportingErrors {
-            guard let kv = KVType(rawValue: kvType) else { throw ValidationError("--kv-type \(kvType): expected f16 or f32") }
+            let kv = KVType(rawValue: kvType) ?? .f16
             let f = try HymbaFile(path: file, verifyChecksums: false)
             let c = f.config
             if let ctx, ctx < 1 || ctx > c.maxPositionEmbeddings {
                 throw ValidationError("--ctx \(ctx): must be in 1...\(c.maxPositionEmbeddings)")
             }
-            print(ModelInfo(file: f, contextLength: ctx ?? c.maxPositionEmbeddings, kvType: kv).text)
+            let context = ctx ?? c.maxPositionEmbeddings
+            print(ModelInfo(file: f, contextLength: context, kvType: kv).text)
+            // The plan `run` would make: the tokenizer is built to measure it.
+            let tokenizerBytes = f.metadata["tokenizer"] == nil ? 0 : try TextModel.measuredTokenizer(of: f).bytes
+            let options = HymbaOptions(contextLength: context, kvType: kv, prefillChunk: prefillChunk,
+                                       memoryBudgetBytes: try parseMemoryBudget(memoryBudget))
+            print("")
+            do {
+                print(try MemoryPlan.fit(file: f, options: options, tokenizerBytes: tokenizerBytes).description)
+            } catch let e as MemoryBudgetError {
+                print("refused: \(e)")
+                throw ExitCode(1)
+            }
         }
     }
 }
@@ -78,6 +102,13 @@ struct ModelInfo {
         out.append("  KV at context \(contextLength): \(report.kvBytes) bytes (\(mib(report.kvBytes)))")
         out.append("  SSM state:          \(report.ssmStateBytes) bytes, conv state \(report.convStateBytes) bytes (constant: 0 bytes per token)")
         out.append("  KV + state total:   \(report.kvBytes + report.stateBytes) bytes (\(mib(report.kvBytes + report.stateBytes)))")
+        // The comparison of the Hymba paper (Table/Fig. on cache size): a Llama-3.2-3B-style
+        // cache at the same context, f16, 28 layers × 8 KV heads of 128, no sharing, no window.
+        let llama = MemoryPlan.llama3BStyleKVBytes(context: contextLength)
+        let f16 = kvType == .f16 ? report : MemoryReport(config: c, options: HymbaOptions(contextLength: contextLength, kvType: .f16))
+        out.append("  KV vs Llama-3.2-3B-style cache (28 layers, 8 KV heads × 128, f16, no sharing, no window) at context \(contextLength):")
+        out.append("    Llama-3.2-3B-style \(mib(llama)); this model, f16 \(mib(f16.kvBytes)): " + String(format: "%.2f× smaller", Double(llama) / Double(f16.kvBytes))
+            + (kvType == .f16 ? "" : "; \(kvType) \(mib(report.kvBytes)): " + String(format: "%.2f× smaller", Double(llama) / Double(report.kvBytes))))
         return out.joined(separator: "\n")
     }
 }

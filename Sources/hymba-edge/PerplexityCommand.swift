@@ -21,15 +21,15 @@ struct PerplexityCommand: ParsableCommand {
             }
             let text = String(decoding: data, as: UTF8.self)
             let file = try HymbaFile(path: model.model, verifyChecksums: !model.noVerify)
-            let tm = try TextModel(file: file)
-            let tokens = tm.encode(text)
-            let window = model.ctx ?? tm.config.maxPositionEmbeddings
-            guard window >= 2, window <= tm.config.maxPositionEmbeddings else {
-                throw CommandError("--ctx \(window): the window must be in 2…\(tm.config.maxPositionEmbeddings) (max_position_embeddings)")
+            let window = model.ctx ?? file.config.maxPositionEmbeddings
+            guard window >= 2, window <= file.config.maxPositionEmbeddings else {
+                throw CommandError("--ctx \(window): the window must be in 2…\(file.config.maxPositionEmbeddings) (max_position_embeddings)")
             }
             var options = try model.sessionOptions()
             options.contextLength = window
-            let session = try HymbaSession(model: tm.model, options: options)
+            let tm = try TextModel(file: file, options: options, workload: .perplexity)
+            let tokens = tm.encode(text)
+            let session = try HymbaSession(model: tm.model, options: tm.sessionOptions)
             let windows = (tokens.count + window - 1) / window
             print("tokens: \(tokens.count) (BOS first), window: \(window), windows: \(windows)")
             let bar = ProgressBar(title: "scoring")
@@ -42,6 +42,7 @@ struct PerplexityCommand: ParsableCommand {
             print("predictions: \(r.predictions) in \(String(format: "%.2f", seconds)) s (\(Format.rate(Double(tokens.count) / seconds)))")
             print(String(format: "mean_nll: %.6f", r.meanNLL))
             print(String(format: "perplexity: %.4f", r.perplexity))
+            writeErr((Format.memory(tm.memoryPlan) + ["peak RSS: \(Format.peakRSS)"]).joined(separator: " | ") + "\n")
         }
     }
 }

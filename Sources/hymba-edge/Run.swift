@@ -22,7 +22,7 @@ struct Run: ParsableCommand {
         try runReportingErrors {
             let text = try Self.readPrompt(prompt)
             let tm = try model.open()
-            let generator = try Generator(model: tm, options: model.sessionOptions)
+            let generator = try Generator(model: tm)
             let seed = sampling.resolvedSeed()
             // The prompt is echoed once generation has started (not before an error), and on a
             // terminal the output ends with a newline so the stats line starts on its own.
@@ -49,7 +49,7 @@ struct Run: ParsableCommand {
                 "peak RSS: \(Format.peakRSS)",
                 "KV: \(memory.kvBytes) bytes (\(Format.mib(memory.kvBytes)), \(memory.kvType), ctx \(memory.contextLength))",
                 model.threadsNote,
-            ]
+            ] + Format.memory(tm.memoryPlan)
             if !sampling.params(seed: seed).isGreedy { parts.append("seed: \(seed)") }
             writeErr(parts.joined(separator: " | ") + "\n")
         }

@@ -20,21 +20,47 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Context length in tokens (default: the model's max_position_embeddings).")
     var ctx: Int?
 
-    @Option(name: .customLong("kv-type"), help: "Element type of the KV cache: f16 or f32.")
+    @Option(name: .customLong("kv-type"), help: "Element type of the KV cache: f16, f32 or q8.")
     var kvType: String = "f16"
 
     @Flag(name: .customLong("no-verify"), help: "Skip the per-chunk checksum check on first use.")
     var noVerify = false
 
-    func open() throws -> (HymbaFile, HymbaModel) {
+    @Option(name: .customLong("memory-budget"), help: ArgumentHelp(memoryBudgetHelp, valueName: "size"))
+    var memoryBudget: String?
+
+    func validate() throws {
+        if KVType(rawValue: kvType) == nil { throw ValidationError("--kv-type \(kvType): expected f16, f32 or q8") }
+        if let ctx, ctx < 1 { throw ValidationError("--ctx \(ctx): must be at least 1") }
+        _ = try parseMemoryBudget(memoryBudget)
+    }
+
+    /// The file, the memory plan for `workload` (within the budget, if any) and the model
+    /// loaded as planned; sessions use `plan.options`. `options`: the session options to plan
+    /// (default: `sessionOptions()`; a missing context length means max_position_embeddings).
+    func open(options given: HymbaOptions? = nil, workload: MemoryPlan.Workload) throws -> (HymbaFile, MemoryPlan, HymbaModel) {
         let file = try HymbaFile(path: model, verifyChecksums: !noVerify)
-        return (file, try HymbaModel(file: file))
+        var options = try given ?? sessionOptions()
+        if options.contextLength == nil { options.contextLength = file.config.maxPositionEmbeddings }
+        let plan = try MemoryPlan.fit(file: file, options: options, tokenizerBytes: 0, workload: workload)
+        return (file, plan, try HymbaModel(file: file, residency: plan.residency))
     }
 
     func sessionOptions() throws -> HymbaOptions {
-        guard let kv = KVType(rawValue: kvType) else { throw ValidationError("--kv-type \(kvType): expected f16 or f32") }
+        guard let kv = KVType(rawValue: kvType) else { throw ValidationError("--kv-type \(kvType): expected f16, f32 or q8") }
         if let ctx, ctx < 1 { throw ValidationError("--ctx \(ctx): must be at least 1") }
-        return HymbaOptions(contextLength: ctx, kvType: kv)
+        return HymbaOptions(contextLength: ctx, kvType: kv, memoryBudgetBytes: try parseMemoryBudget(memoryBudget))
+    }
+}
+
+let memoryBudgetHelp = "Most memory (peak RSS) the process may use, e.g. 900M, 1G, 512MiB or bytes (\(MemorySize.unitsHelp)); "
+    + "the prefill chunk shrinks, the KV cache goes q8 and the weights stream as needed, else the run is refused."
+
+/// `--memory-budget` as bytes (nil when absent); a usage error names the problem.
+func parseMemoryBudget(_ text: String?) throws -> Int? {
+    guard let text else { return nil }
+    do { return try MemorySize.parse(text) } catch let e as MemorySize.ParseError {
+        throw ValidationError("--memory-budget \(e)")
     }
 }
 

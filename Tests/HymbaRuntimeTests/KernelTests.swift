@@ -197,6 +197,9 @@ struct KernelTests {
         let local = KVCache(type: kv, kvHeads: Hkv, keyDim: dk, valueDim: dv, metaSlots: M, regularSlots: ring)
         let global = KVCache(type: kv, kvHeads: Hkv, keyDim: dk, valueDim: dv, metaSlots: M, regularSlots: total - M)
         var scratch = [Float](repeating: .nan, count: Attention.scratchFloats(groupSize: H / Hkv, positions: total, keyDim: dk, valueDim: dv))
+        // Keys/values as the cache holds them (rounded for f16 and q8, except the meta
+        // positions, which stay f32), read back right after each write.
+        var storedKeys = [Float](repeating: 0, count: total * Hkv * dk), storedValues = [Float](repeating: 0, count: total * Hkv * dv)
         for p in 0..<total {
             keys.withUnsafeBufferPointer { k in
                 values.withUnsafeBufferPointer { v in
@@ -204,12 +207,26 @@ struct KernelTests {
                     global.write(position: p, keys: k.baseAddress! + p * Hkv * dk, values: v.baseAddress! + p * Hkv * dv)
                 }
             }
-            let q = rng.normals(H * dk, std: 1)
-            // Stored keys/values as the cache holds them (rounded for f16, except the meta
-            // positions, which stay f32).
-            func stored(_ x: Float, _ position: Int) -> Float {
-                kv == .f16 && position >= M ? HalfFloat.f16ToFloat(HalfFloat.floatToF16(x)) : x
+            storedKeys.withUnsafeMutableBufferPointer { k in
+                storedValues.withUnsafeMutableBufferPointer { v in
+                    global.read(position: p, keys: k.baseAddress! + p * Hkv * dk, values: v.baseAddress! + p * Hkv * dv)
+                }
             }
+            for i in 0..<(Hkv * dk) {
+                let x = keys[p * Hkv * dk + i], y = storedKeys[p * Hkv * dk + i]
+                switch kv {
+                case .f32: #expect(x == y)
+                case .f16: #expect(p < M ? x == y : HalfFloat.f16ToFloat(HalfFloat.floatToF16(x)) == y)
+                case .q8:
+                    // Within half a step of the head's max|x|/127.
+                    let g = i / dk
+                    let m = (0..<dk).map { abs(keys[p * Hkv * dk + g * dk + $0]) }.max()!
+                    #expect(p < M ? x == y : abs(x - y) <= m / 127 / 2 * 1.0001)
+                }
+            }
+            let q = rng.normals(H * dk, std: 1)
+            func storedKey(_ index: Int) -> Float { storedKeys[index] }
+            func storedValue(_ index: Int) -> Float { storedValues[index] }
             for (cache, window) in [(global, nil), (local, W)] as [(KVCache, Int?)] {
                 var out = [Float](repeating: .nan, count: H * dv)
                 Attention.attend(q: q, cache: cache, position: p, window: window, queryHeads: H, heads: 0..<H, scratch: &scratch, out: &out)
@@ -222,12 +239,12 @@ struct KernelTests {
                 for h in 0..<H {
                     let g = h / (H / Hkv)
                     let allowed = (0...p).filter { window == nil || p - $0 <= window! || $0 < M }
-                    let s = allowed.map { p2 in (0..<dk).reduce(0.0) { $0 + Double(q[h * dk + $1]) * Double(stored(keys[(p2 * Hkv + g) * dk + $1], p2)) } / Double(dk).squareRoot() }
+                    let s = allowed.map { p2 in (0..<dk).reduce(0.0) { $0 + Double(q[h * dk + $1]) * Double(storedKey((p2 * Hkv + g) * dk + $1)) } / Double(dk).squareRoot() }
                     let m = s.max()!
                     let e = s.map { Foundation.exp($0 - m) }
                     let sum = e.reduce(0, +)
                     for j in 0..<dv {
-                        let ref = zip(allowed, e).reduce(0.0) { $0 + $1.1 / sum * Double(stored(values[($1.0 * Hkv + g) * dv + j], $1.0)) }
+                        let ref = zip(allowed, e).reduce(0.0) { $0 + $1.1 / sum * Double(storedValue(($1.0 * Hkv + g) * dv + j)) }
                         #expect(abs(Double(out[h * dv + j]) - ref) <= 1e-5, "p=\(p) window=\(String(describing: window)) h=\(h) j=\(j)")
                     }
                 }

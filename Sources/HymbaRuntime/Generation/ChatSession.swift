@@ -31,7 +31,7 @@ public final class ChatSession {
     /// The last answer: its text as shown, and the text of its tokens fed to the cache.
     private var lastAnswer: (shown: String, fed: String)?
 
-    public init(model: TextModel, options: HymbaOptions = HymbaOptions(), system: String? = nil) throws {
+    public init(model: TextModel, options: HymbaOptions? = nil, system: String? = nil) throws {
         generator = try Generator(model: model, options: options)
         format = model.chatFormat
         messages = system.map { [.system($0)] } ?? []

@@ -22,9 +22,11 @@ public final class Generator {
     /// Every token the session holds, in order (BOS first): prompts and fed generated tokens.
     public private(set) var history: [Int32] = []
 
-    public init(model: TextModel, options: HymbaOptions = HymbaOptions()) throws {
+    /// A generator with its own session; `options` nil means the model's `sessionOptions`
+    /// (what its memory plan chose).
+    public init(model: TextModel, options: HymbaOptions? = nil) throws {
         self.model = model
-        session = try HymbaSession(model: model.model, options: options)
+        session = try HymbaSession(model: model.model, options: options ?? model.sessionOptions)
         history.reserveCapacity(session.contextLength)
     }
 

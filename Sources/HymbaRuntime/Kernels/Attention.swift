@@ -79,7 +79,7 @@ package enum Attention {
         let dk = cache.keyDim, dv = cache.valueDim, M = cache.metaSlots
         let nh = heads.count, span = runs.total
         let scale = 1 / Float(dk).squareRoot()
-        let pairs = cache.type == .f16
+        let pairs = cache.widensInPairOrder
         // Scratch: scores [nh, span] | arranged queries [nh, dk] | value sums [nh, dv] | key | value.
         let scores = scratch
         let qa = scores + nh * span
