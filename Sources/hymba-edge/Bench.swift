@@ -219,7 +219,7 @@ struct BenchReport {
     var text: String {
         let memory = session.memoryReport
         func runs(_ values: [Double]) -> String { values.map { String(format: "%.1f", $0) }.joined(separator: " ") }
-        let threadNote = threadsUsed == threadsRequested ? "\(threadsUsed)" : "\(threadsUsed) of \(threadsRequested) requested"
+        let threadNote = threadsRequested == 0 ? "\(threadsUsed) (one per core)" : "\(threadsUsed)"
         var out: [String] = []
         out.append("model:    \(modelName) (\(String(format: "%.1f", Double(parameters) / 1e6)) M weights, \(mainType), \(String(format: "%.2f", bitsPerWeight)) bits/weight, \(Format.mib(weightBytes)))")
         out.append("settings: threads \(threadNote), ctx \(session.contextLength), KV \(memory.kvType), \(result.prefillSeconds.count) repetitions, seed \(seed)")

@@ -68,11 +68,24 @@ struct BenchCommandTests {
         #expect(r.stdout.firstMatch(of: #/peak RSS: [\d.]+ MiB \| KV: \d+ bytes/#) != nil, "\(r.stdout)")
     }
 
+    @Test("bench: --threads defaults to one per core and reports the count the session ran on")
+    func defaultThreads() throws {
+        let r = try CommandLineTests.run(["bench", "-m", Self.shippedModel, "--prompt-tokens", "4", "--gen-tokens", "2",
+                                          "--repetitions", "1", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stdout)")
+        #expect(object["threads_requested"] as? Int == 0)
+        #expect(object["threads"] as? Int == ThreadPool.availableCores && ThreadPool.availableCores >= 1)
+        let table = try CommandLineTests.run(["bench", "-m", Self.shippedModel, "--prompt-tokens", "4", "--gen-tokens", "2",
+                                              "--repetitions", "1", "--threads", "1"])
+        #expect(table.status == 0 && table.stdout.contains("threads 1,"), "\(table.stdout)")
+    }
+
     @Test("bench: bad arguments are one clear error naming the option or file")
     func errors() throws {
         let model = Self.shippedModel
         for (option, value) in [("--prompt-tokens", "0"), ("--gen-tokens", "0"), ("--repetitions", "0"),
-                                ("--threads", "-1"), ("--kv-type", "q4"), ("--ctx", "10")] {
+                                ("--threads", "-1"), ("--threads", "257"), ("--kv-type", "q4"), ("--ctx", "10")] {
             let r = try CommandLineTests.run(["bench", "-m", model, "--prompt-tokens", "8", "--gen-tokens", "4", option, value])
             #expect(r.status != 0 && r.stderr.contains(option), "\(option) \(value): \(r.stderr)")
             #expect(r.stdout.isEmpty)

@@ -8,7 +8,8 @@
 #  1. a Python venv with llama.cpp's converter needs (torch, transformers, ...) and matplotlib;
 #  2. llama.cpp's llama-bench and llama-quantize, built (CMake, Release, native CPU) from the
 #     source in the llama-cpp-python sdist on PyPI (vendor/llama.cpp);
-#  3. hymba-edge and hymba-convert, built with -target-cpu native into .build-native;
+#  3. hymba-edge and hymba-convert: `swift build -c release` (Package.swift targets the host CPU,
+#     -target-cpu native, unless HYMBA_TARGET_CPU says otherwise);
 #  4. random-weight Llama checkpoints of the Hymba sizes (make_llama_hf.py), converted with
 #     convert_hf_to_gguf.py to f16 GGUF, quantized with llama-quantize --pure to Q4_0 / Q8_0
 #     (every matrix, the tied embedding included, as hymba-convert's q4 / q8 recipes do);
@@ -31,9 +32,12 @@ PROMPT=256
 GEN=64
 REPS=3
 ROUNDS=1
+WAIT_IDLE=0
+WAIT_MAX=900
 HYMBA_EDGE=""
 HYMBA_CONVERT=""
 WRITE=1
+PREPARE_ONLY=0
 
 usage() {
     cat <<EOF
@@ -45,9 +49,13 @@ usage: $0 [options]
   --gen-tokens N        decoded tokens (default: $GEN)
   --repetitions N       timed repetitions per engine and test; medians are compared (default: $REPS)
   --rounds N            alternations of the two engines per model; medians over all (default: $ROUNDS)
+  --wait-idle PCT       before each measurement, wait until the CPUs were at least PCT% idle over
+                        5 s (other jobs quiet; 0: don't wait; default: $WAIT_IDLE)
+  --wait-max S          give up waiting after S seconds and measure anyway (default: $WAIT_MAX)
   --hymba-edge PATH     use this binary (and hymba-convert next to it unless --hymba-convert)
   --hymba-convert PATH  use this hymba-convert
   --no-write            print the table only; leave tools/bench/results and BENCHMARKS.md alone
+  --prepare-only        build llama.cpp, hymba-edge and the models, then stop (nothing is measured)
 EOF
 }
 
@@ -60,9 +68,12 @@ while [[ $# -gt 0 ]]; do
         --gen-tokens) GEN="$2"; shift 2 ;;
         --repetitions) REPS="$2"; shift 2 ;;
         --rounds) ROUNDS="$2"; shift 2 ;;
+        --wait-idle) WAIT_IDLE="$2"; shift 2 ;;
+        --wait-max) WAIT_MAX="$2"; shift 2 ;;
         --hymba-edge) HYMBA_EDGE="$2"; shift 2 ;;
         --hymba-convert) HYMBA_CONVERT="$2"; shift 2 ;;
         --no-write) WRITE=0; shift ;;
+        --prepare-only) PREPARE_ONLY=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "error: unknown option $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -73,6 +84,8 @@ log() { echo "== $*" >&2; }
 for n in THREADS PROMPT GEN REPS ROUNDS; do
     [[ "${!n}" =~ ^[1-9][0-9]*$ ]] || die "--$(echo "$n" | tr 'A-Z' 'a-z'): ${!n} is not a positive integer"
 done
+[[ "$WAIT_IDLE" =~ ^[0-9]+$ && "$WAIT_IDLE" -le 100 ]] || die "--wait-idle: $WAIT_IDLE is not a percentage (0-100)"
+[[ "$WAIT_MAX" =~ ^[0-9]+$ ]] || die "--wait-max: $WAIT_MAX is not a whole number of seconds"
 
 # Llama shapes of equal size to each Hymba config: hidden, layers, heads, KV heads, FFN.
 declare -A LLAMA_SHAPE=(
@@ -133,10 +146,9 @@ fi
 
 # 3. hymba-edge and hymba-convert for this CPU.
 if [[ -z "$HYMBA_EDGE" ]]; then
-    log "swift build -c release -Xswiftc -target-cpu -Xswiftc native --scratch-path .build-native"
-    (cd "$ROOT" && swift build -c release -Xswiftc -target-cpu -Xswiftc native --scratch-path .build-native \
-        >"$CACHE/swift-native-build.log" 2>&1) || die "swift build failed: see $CACHE/swift-native-build.log"
-    HYMBA_EDGE="$ROOT/.build-native/release/hymba-edge"
+    log "swift build -c release (log: $CACHE/swift-build.log)"
+    (cd "$ROOT" && swift build -c release >"$CACHE/swift-build.log" 2>&1) || die "swift build failed: see $CACHE/swift-build.log"
+    HYMBA_EDGE="$ROOT/.build/release/hymba-edge"
 fi
 [[ -x "$HYMBA_EDGE" ]] || die "$HYMBA_EDGE: not an executable"
 HYMBA_CONVERT="${HYMBA_CONVERT:-$(dirname "$HYMBA_EDGE")/hymba-convert}"
@@ -171,19 +183,48 @@ for s in "${SIZE_LIST[@]}"; do
             mv "$g.tmp" "$g"
         fi
         h="$MODELS/hymba-$s-$t.hymba"
-        # Re-synthesized when missing or when this hymba-edge no longer reads it (format change).
-        if [[ ! -s "$h" ]] || ! "$HYMBA_EDGE" info "$h" >/dev/null 2>&1; then
+        # Re-synthesized when missing or when this build no longer reads it (format change).
+        if [[ ! -s "$h" ]] || ! "$HYMBA_CONVERT" inspect "$h" >/dev/null 2>&1; then
             log "hymba-convert synthesize $s $t → $h"
             "$HYMBA_CONVERT" synthesize --config "$ROOT/Tests/Fixtures/configs/hymba-$s/config.json" --quant "$t" \
-                --codec none -o "$h" >"$CACHE/synthesize-$s-$t.log" 2>&1 \
+                --tokenizer "$ROOT/Tests/Fixtures/tiny-code-hymba" --codec none -o "$h" >"$CACHE/synthesize-$s-$t.log" 2>&1 \
                 || die "hymba-convert synthesize failed: see $CACHE/synthesize-$s-$t.log"
         fi
     done
 done
 
+if [[ $PREPARE_ONLY == 1 ]]; then
+    log "models ready in $MODELS (--prepare-only: nothing measured)"
+    exit 0
+fi
+
 # 5. Memory read bandwidth.
 RUN="$CACHE/runs/$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$RUN"
+load1() { cut -d' ' -f1 /proc/loadavg; }
+# Idle share of all CPUs over $1 seconds, in percent (from /proc/stat: idle + iowait jiffies).
+# Unlike the load average it is not raised by our own previous run.
+idle_percent() {
+    local a b
+    a=$(awk '/^cpu /{printf "%.0f %.0f\n", $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat)
+    sleep "$1"
+    b=$(awk '/^cpu /{printf "%.0f %.0f\n", $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat)
+    awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " "); t = y[2] - x[2]; printf "%.0f", (t > 0 ? 100 * (y[1] - x[1]) / t : 100) }'
+}
+# Before each measurement: with --wait-idle, wait (up to --wait-max s) until the other jobs
+# leave the CPUs that idle; the idle share just before and the wait are recorded.
+WAITED=0
+IDLE=100
+wait_for_quiet() {
+    WAITED=0
+    IDLE=$(idle_percent 5)
+    while ((WAIT_IDLE > 0 && IDLE < WAIT_IDLE && WAITED < WAIT_MAX)); do
+        sleep 10; WAITED=$((WAITED + 15))
+        IDLE=$(idle_percent 5)
+    done
+    ((WAITED == 0)) || log "waited ${WAITED}s for the CPUs to be ${WAIT_IDLE}% idle (now ${IDLE}%)"
+}
+wait_for_quiet
 gcc -O3 -march=native -pthread "$BENCH/membw.c" -o "$CACHE/membw"
 log "memory read bandwidth (1 and $THREADS threads)"
 "$CACHE/membw" 1 1024 10 >"$RUN/membw-1.json"
@@ -192,15 +233,16 @@ log "memory read bandwidth (1 and $THREADS threads)"
 # 6. Alternating runs: llama.cpp then hymba-edge on odd rounds, the other way on even ones.
 # The 1-minute load average before and after each run goes into load.jsonl: on a shared
 # machine it says how much the numbers were disturbed.
-load1() { cut -d' ' -f1 /proc/loadavg; }
-record_load() { echo "{\"engine\": \"$1\", \"size\": \"$2\", \"type\": \"$3\", \"round\": $4, \"before\": $5, \"after\": $(load1)}" >>"$RUN/load.jsonl"; }
+record_load() { echo "{\"engine\": \"$1\", \"size\": \"$2\", \"type\": \"$3\", \"round\": $4, \"before\": $5, \"after\": $(load1), \"idle_before\": $IDLE, \"waited_seconds\": $WAITED}" >>"$RUN/load.jsonl"; }
 run_llama() {
+    wait_for_quiet
     local before; before=$(load1)
     "$LLAMA_BENCH" -m "$MODELS/llama-$1-${GGUF_TYPE[$2]}.gguf" -t "$THREADS" -p "$PROMPT" -n "$GEN" -r "$REPS" -o json \
         >"$RUN/llama-$1-$2-r$3.json" 2>"$RUN/llama-$1-$2-r$3.log" || die "llama-bench failed: see $RUN/llama-$1-$2-r$3.log"
     record_load llama "$1" "$2" "$3" "$before"
 }
 run_hymba() {
+    wait_for_quiet
     local before; before=$(load1)
     "$HYMBA_EDGE" bench -m "$MODELS/hymba-$1-$2.hymba" --threads "$THREADS" --prompt-tokens "$PROMPT" --gen-tokens "$GEN" \
         --repetitions "$REPS" --json >"$RUN/hymba-$1-$2-r$3.json" 2>"$RUN/hymba-$1-$2-r$3.log" \
@@ -220,8 +262,8 @@ done
 # 7. The report.
 cat >"$RUN/settings.json" <<EOF
 {"sizes": "$SIZES", "types": "$TYPES", "threads": $THREADS, "prompt_tokens": $PROMPT, "gen_tokens": $GEN,
- "repetitions": $REPS, "rounds": $ROUNDS, "llama_source": "$(basename "$(dirname "$(dirname "$LLAMA_SRC")")")",
- "command": "tools/bench/compare-llamacpp.sh --sizes $SIZES --types $TYPES --threads $THREADS --prompt-tokens $PROMPT --gen-tokens $GEN --repetitions $REPS --rounds $ROUNDS"}
+ "repetitions": $REPS, "rounds": $ROUNDS, "wait_idle": $WAIT_IDLE, "llama_source": "$(basename "$(dirname "$(dirname "$LLAMA_SRC")")")",
+ "command": "tools/bench/compare-llamacpp.sh --sizes $SIZES --types $TYPES --threads $THREADS --prompt-tokens $PROMPT --gen-tokens $GEN --repetitions $REPS --rounds $ROUNDS$( ((WAIT_IDLE == 0)) || echo " --wait-idle $WAIT_IDLE --wait-max $WAIT_MAX")"}
 EOF
 args=(--run "$RUN")
 if [[ $WRITE == 1 ]]; then args+=(--results "$BENCH/results" --benchmarks-md "$ROOT/BENCHMARKS.md"); fi

@@ -90,7 +90,7 @@ def collect(run):
         row["hymba"]["pp"] += obj["prefill_tokens_per_second_runs"]
         row["hymba"]["tg"] += obj["decode_tokens_per_second_runs"]
         row["hymba"]["raw"].append(obj)
-    loads = {}
+    loads, idle = {}, {}
     load_path = os.path.join(run, "load.jsonl")
     if os.path.exists(load_path):
         with open(load_path) as fh:
@@ -98,6 +98,8 @@ def collect(run):
                 if line.strip():
                     e = json.loads(line)
                     loads.setdefault((e["size"], e["type"]), []).extend([e["before"], e["after"]])
+                    if "idle_before" in e:
+                        idle.setdefault((e["size"], e["type"]), []).append(e["idle_before"])
     bandwidth = {}
     for path in glob.glob(os.path.join(run, "membw-*.json")):
         b = load(path)
@@ -138,6 +140,11 @@ def collect(run):
         if (size, kind) in loads:
             r["load_average_min"] = min(loads[(size, kind)])
             r["load_average_max"] = max(loads[(size, kind)])
+            # More runnable threads than cores: both engines were descheduled, and not equally.
+            r["loaded"] = r["load_average_max"] > (os.cpu_count() or 1)
+        if (size, kind) in idle:
+            # Share of the CPUs idle in the 5 s before each run (other jobs only: ours had ended).
+            r["idle_before_min_percent"] = min(idle[(size, kind)])
         bw = bandwidth.get(settings["threads"])
         if bw:
             peak = bw["best_gb_per_s"] * 1e9
@@ -158,7 +165,7 @@ def fmt_rate(x):
 
 def table_rows(rows):
     head = ["size", "type", "params L / H (M)", "bits/w L / H", "prefill L", "prefill H", "H/L", "decode L", "decode H", "H/L",
-            "decode GB/s L (% bw)", "decode GB/s H (% bw)", "H threads", "load avg"]
+            "decode GB/s L (% bw)", "decode GB/s H (% bw)", "H threads", "load avg", "idle before"]
     body = []
     for r in rows:
         def bw(k):
@@ -173,7 +180,8 @@ def table_rows(rows):
             fmt_rate(r["llama_prefill_tokens_per_second"]), fmt_rate(r["hymba_prefill_tokens_per_second"]), f"{r['prefill_ratio']:.2f}",
             fmt_rate(r["llama_decode_tokens_per_second"]), fmt_rate(r["hymba_decode_tokens_per_second"]), f"{r['decode_ratio']:.2f}",
             bw("llama"), bw("hymba"), threads,
-            f"{r['load_average_min']:.1f}–{r['load_average_max']:.1f}" if "load_average_min" in r else "?",
+            (f"{r['load_average_min']:.1f}–{r['load_average_max']:.1f}" + (" ⚠" if r["loaded"] else "")) if "load_average_min" in r else "?",
+            f"≥ {r['idle_before_min_percent']}%" if "idle_before_min_percent" in r else "?",
         ])
     return head, body
 
@@ -199,7 +207,7 @@ def chart(rows, path, title):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [f"{r['size']}\n{r['type']}" for r in rows]
+    labels = [f"{r['size']}\n{r['type']}" + ("\n⚠ load" if r.get("loaded") else "") for r in rows]
     x = list(range(len(rows)))
     w = 0.38
     fig, axes = plt.subplots(1, 3, figsize=(max(10, 3.2 * len(rows) + 4), 4.8))
@@ -282,8 +290,14 @@ def main():
         "",
         f"Memory read bandwidth (tools/bench/membw.c): {bw_line}. Decode GB/s = weight bytes × decode tok/s; "
         f"% bw = share of the {threads}-thread best. Load avg = the 1-minute load average around the runs "
-        f"of that row (the machine has {cpu['cpus']} CPUs; above that, threads wait for a core).",
+        f"of that row (the machine has {cpu['cpus']} CPUs; above that, threads wait for a core); idle before = the "
+        f"least idle share of the CPUs in the 5 s before any run of that row (other jobs' use; ours had ended).",
     ])
+    loaded = [f"{r['size']} {r['type']}" for r in rows if r.get("loaded")]
+    if loaded:
+        md += (f"\n\n⚠ {', '.join(loaded)}: the load average rose above the {cpu['cpus']} CPUs during these runs, so "
+               f"threads waited for a core; such ratios say more about the load than about the engines (see "
+               f"Alternation and noise in BENCHMARKS.md). Re-run them on a quieter machine.")
     if a.results:
         os.makedirs(a.results, exist_ok=True)
         with open(os.path.join(a.results, "latest.json"), "w") as fh:
