@@ -7,10 +7,11 @@
  * First, on one thread, the reference: each prompt's greedy tokens and last logits, and the
  * contract checks that must not be run while other threads make handles (a freed handle's
  * address may then be reused): calls on freed contexts and models, NULL everywhere, calls
- * in the wrong order. Then THREADS workers share one model (opened with 2 kernel threads per
- * context, so the contexts' thread pools run too) until SECONDS have passed. Each keeps up
- * to 4 contexts of random sizes and KV types, and in a random order creates, resets, frees,
- * evaluates and generates on them; every greedy result must equal the reference bit for bit.
+ * in the wrong order, a memory budget nothing fits in. Then THREADS workers share one model
+ * (opened with 2 kernel threads per context, so the contexts' thread pools run too) until
+ * SECONDS have passed. Each keeps up to 4 contexts of random sizes and KV types (f16, f32,
+ * q8), and in a random order creates, resets, frees, evaluates and generates on them; every
+ * greedy result must equal the reference (same KV type) bit for bit.
  * All workers also hammer one shared context: each call on it either runs or is refused as
  * busy (HYMBA_ERR_INVALID_ARGUMENT), never anything else. Exits 0 and prints the counts
  * when every check held; 1 otherwise.
@@ -40,8 +41,9 @@ struct reference {
     float *logits; /* after the prompt */
 };
 
-/* Per KV type (f16 rounds the cached keys and values, so its logits differ from f32's). */
-static struct reference refs[2][PROMPTS];
+/* Per KV type (f16 and q8 round the cached keys and values: their logits differ from f32's). */
+#define KV_TYPES 3
+static struct reference refs[KV_TYPES][PROMPTS];
 static int32_t vocab;
 static atomic_int failures;
 static atomic_long contexts_made, evals, generations, tokens_out, resets, shared_runs, shared_refused, contract_checks;
@@ -116,7 +118,7 @@ static int prepare(const char *path) {
     hymba_model *model = NULL;
     if (hymba_model_open(path, &mp, &model) != HYMBA_OK) { fprintf(stderr, "%s\n", hymba_last_error()); return 0; }
     vocab = hymba_model_vocab_size(model);
-    for (int kv = 0; kv < 2; kv++) {
+    for (int kv = 0; kv < KV_TYPES; kv++) {
         for (int p = 0; p < PROMPTS; p++) {
             struct reference *ref = &refs[kv][p];
             hymba_context *ctx = NULL;
@@ -147,6 +149,13 @@ static int prepare(const char *path) {
     hymba_sampling_params sp = greedy();
     EXPECT_STATUS(hymba_model_open(NULL, NULL, &model), HYMBA_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(hymba_model_open(path, NULL, NULL), HYMBA_ERR_INVALID_ARGUMENT);
+    {
+        hymba_model *tiny = NULL;
+        hymba_model_params budget = hymba_model_default_params();
+        budget.memory_budget_bytes = 1;                                            /* nothing fits */
+        EXPECT_STATUS(hymba_model_open(path, &budget, &tiny), HYMBA_ERR_MEMORY_BUDGET);
+        if (tiny != NULL) FAIL("a refused open gave a model");
+    }
     EXPECT_STATUS(hymba_context_new(NULL, NULL, &ctx), HYMBA_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(hymba_context_new(model, NULL, NULL), HYMBA_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(hymba_tokenize(NULL, "x", 1, &id, 1, &n), HYMBA_ERR_INVALID_ARGUMENT);
@@ -179,7 +188,7 @@ static int prepare(const char *path) {
     EXPECT_STATUS(hymba_context_new(model, NULL, &freed), HYMBA_ERR_INVALID_ARGUMENT);
     hymba_model_free(model);                                                       /* double free: ignored */
     EXPECT_STATUS(hymba_context_reset(ctx), HYMBA_OK);
-    run_prompt(ctx, HYMBA_KV_F16, 0, logits);                                      /* the context kept the model */
+    run_prompt(ctx, HYMBA_KV_F16, 0, logits); /* the context kept the model; AUTO is F16 without a budget */
     hymba_context_free(ctx);
     free(logits);
     return atomic_load(&failures) == 0;
@@ -212,7 +221,7 @@ static void *work(void *arg) {
                 hymba_context_params cp = hymba_context_default_params();
                 cp.n_ctx = 32 + (int32_t)(next(&w->seed) % 96);
                 if (cp.n_ctx > ctx_len) cp.n_ctx = ctx_len;
-                cp.kv_type = (next(&w->seed) & 1) ? HYMBA_KV_F32 : HYMBA_KV_F16;
+                cp.kv_type = (int32_t)(next(&w->seed) % KV_TYPES); /* F16, F32, Q8 */
                 kv_of[i] = cp.kv_type;
                 if (hymba_context_new(w->model, &cp, &slots[i]) != HYMBA_OK) FAIL("context_new");
                 atomic_fetch_add(&contexts_made, 1);
@@ -285,7 +294,7 @@ int main(int argc, char **argv) {
     for (int t = 0; t < threads; t++) pthread_join(tids[t], NULL);
     hymba_context_free(shared);
     hymba_model_free(model);
-    for (int kv = 0; kv < 2; kv++)
+    for (int kv = 0; kv < KV_TYPES; kv++)
         for (int p = 0; p < PROMPTS; p++) free(refs[kv][p].logits);
 
     printf("%d threads, %.0f s: %ld contexts made, %ld prompt evals, %ld generations (%ld tokens), %ld resets; "
