@@ -182,16 +182,10 @@ enum HostileFiles {
     }
 }
 
-/// SplitMix64: the fixed-seed source of the mutations.
-struct MutationRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// The fixed-seed source of the mutations: the tests' SplitMix64 generator.
+typealias MutationRandom = SyntheticModels.Random
+
+extension SyntheticModels.Random {
+    /// A draw in 0..<n (0 when n ≤ 1).
     mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(1, n))) }
 }
