@@ -38,11 +38,13 @@ struct KernelTests {
             defer { w.storage.deallocate() }
             var rng = SyntheticModels.Random(seed: 99)
             let x = rng.normals(n, std: 1)
+            // q4 rows meet the input rounded to int8 per 32 elements (`Q8Activations`).
+            let xr = type == .q4 ? Q8Activations.dequantized(x) : x
             var y = [Float](repeating: .nan, count: rows)
             MatVec.run(w.data, x, &y)
             for r in 0..<rows {
                 var ref: Double = 0, mag: Double = 0
-                for i in 0..<n { ref += Double(w.decoded[r * n + i]) * Double(x[i]); mag += abs(Double(w.decoded[r * n + i]) * Double(x[i])) }
+                for i in 0..<n { ref += Double(w.decoded[r * n + i]) * Double(xr[i]); mag += abs(Double(w.decoded[r * n + i]) * Double(xr[i])) }
                 #expect(abs(Double(y[r]) - ref) <= 1e-5 * mag + 1e-6, "\(type) n=\(n) row \(r): \(y[r]) vs \(ref)")
             }
         }
@@ -78,14 +80,57 @@ struct KernelTests {
             for t in 0..<tokens {
                 var yv = [Float](repeating: 0, count: rows)
                 Array(x[(t * ldx)..<(t * ldx + n)]).withUnsafeBufferPointer { MatVec.run(w.data, $0.baseAddress!, &yv) }
+                // q4 matvec rounds the input to int8 (`Q8Activations`), the matmul does not: the
+                // difference is bounded by Σ|w|·|x − x̂| on top of the summation order.
+                let xt = Array(x[(t * ldx)..<(t * ldx + n)])
+                let xr = type == .q4 ? Q8Activations.dequantized(xt) : xt
                 for r in 0..<rows {
                     // The two kernels sum in different orders: bound by the products' magnitude.
-                    var mag: Float = 0
-                    for i in 0..<n { mag += abs(w.decoded[r * n + i] * x[t * ldx + i]) }
-                    #expect(abs(y[t * ldy + r] - yv[r]) <= 1e-5 * mag + 1e-6, "\(type) \(rows)x\(n) token \(t) row \(r)")
+                    var mag: Float = 0, rounding: Float = 0
+                    for i in 0..<n {
+                        mag += abs(w.decoded[r * n + i] * xt[i])
+                        rounding += abs(w.decoded[r * n + i] * (xt[i] - xr[i]))
+                    }
+                    #expect(abs(y[t * ldy + r] - yv[r]) <= rounding * 1.0001 + 1e-5 * mag + 1e-6, "\(type) \(rows)x\(n) token \(t) row \(r)")
                 }
                 // Padding columns of y are untouched.
                 #expect(y[t * ldy + rows].isNaN && y[t * ldy + rows + 1].isNaN)
+            }
+        }
+    }
+
+    /// The q4 matrix-vector product's int8 activations: per 32 elements, codes of x/a rounded
+    /// to nearest with a = max|x|/127, so every value is within a/2; all-zero blocks stay zero;
+    /// a non-finite input makes the products NaN instead of silently wrong.
+    @Test("int8 activations for q4: rounding bound, zeros, non-finite input")
+    func q8Activations() {
+        var rng = SyntheticModels.Random(seed: 4)
+        for n in Self.lengths + [4096] {
+            var x = rng.normals(n, std: 3)
+            if n > 40 { for i in 32..<40 { x[i] = 0 } }  // a partly zero block
+            let xr = Q8Activations.dequantized(x)
+            for s in 0..<((n + 31) / 32) {
+                let block = (32 * s)..<min(n, 32 * s + 32)
+                let a = block.map { abs(x[$0]) }.max()! / 127
+                for i in block { #expect(abs(xr[i] - x[i]) <= a / 2 * 1.0001 + 1e-30, "n=\(n) element \(i)") }
+            }
+            if n > 40 {
+                let zeros = (32..<40).allSatisfy { xr[$0] == 0 }
+                #expect(zeros)
+            }
+        }
+        #expect(Q8Activations.dequantized([Float](repeating: 0, count: 64)) == [Float](repeating: 0, count: 64))
+        let w = Self.encode(.q4, rows: 2, length: 600, seed: 8)
+        defer { w.storage.deallocate() }
+        // Element 7 lies in a run; 555 in the row's leftover sub-blocks (600 = 16 + 2 full + 24).
+        for bad in [Float.nan, .infinity, -.infinity] {
+            for at in [7, 555] {
+                var x = rng.normals(600, std: 1)
+                x[at] = bad
+                var y = [Float](repeating: 0, count: 2)
+                MatVec.run(w.data, x, &y)
+                let allNaN = y.allSatisfy { $0.isNaN }
+                #expect(allNaN, "\(bad) at \(at) in the input: \(y)")
             }
         }
     }

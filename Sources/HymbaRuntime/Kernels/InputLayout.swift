@@ -92,39 +92,158 @@ package enum InputLayout {
         }
     }
 
-    /// Sums of each 32-element sub-block of `x` (zero padded): the q4 kernels' min terms.
-    package static func subBlockSums(_ x: UnsafePointer<Float>, _ n: Int, into sums: UnsafeMutablePointer<Float>) {
-        let nsub = (n + 31) / 32
+    /// Whether q4 sub-block `s` of a row of `subBlocks` lies in a complete run of 4 (groups of
+    /// 16 sub-blocks; only the last group of a row can end with 1–3 leftover sub-blocks).
+    @inline(__always)
+    static func q4InRun(subBlock s: Int, subBlocks nsub: Int) -> Bool {
+        let groupStart = s / Q4Layout.subBlocksPerGroup * Q4Layout.subBlocksPerGroup
+        let k = min(Q4Layout.subBlocksPerGroup, nsub - groupStart)
+        return s - groupStart < k / 4 * 4
+    }
+}
+
+/// The q4 matrix-vector product's activations: int8 values per 32-element sub-block.
+///
+/// Each sub-block of x gets a scale a = max|x|/127 and codes q = round(x/a) in −127…127; the
+/// product is then W·x̂ with x̂ = a·q, computed with 16-bit integer multiplies (4-bit weight
+/// code × int8 activation ≤ 1905, four of them per 16-bit lane ≤ 7620) instead of widening
+/// every code to fp32. This is what makes decoding compute-light; the price is x's rounding to
+/// 8 bits per sub-block (relative error ≤ 1/254 of the sub-block's largest value), the same
+/// activation precision llama.cpp's q4 kernels use.
+///
+/// Layout of a run of 4 sub-blocks (128 elements, the 64 code bytes of the weights read as
+/// 16 × UInt32 and taken apart by `(v >> 4k) & 0x000F000F` into 32 × Int16 for k = 0…3): Int16
+/// position `32k + i` holds element `32·(i/8) + 2·(i%8) + (k/2) + 16·(k%2)`. Per run also 16
+/// floats of scales (lane L: the scale of sub-block L/4) and 16 of sums (lane L: a quarter of
+/// sub-block L/4's sum Σx̂, for the q4 mins). Sub-blocks after a row's last complete run (the
+/// tail of a last group) use the float q4 layout with x̂ and `sums` (Σx̂ per sub-block).
+package enum Q8Activations {
+    /// Quantizes sub-block `x[0..<32]` (already zero padded); returns the scale and the codes'
+    /// sum. Non-finite input gives a NaN scale, so the products come out NaN rather than wrong.
+    @inline(__always)
+    static func quantize(_ x: UnsafePointer<Float>, into q: UnsafeMutablePointer<Int16>) -> (scale: Float, codeSum: Int) {
+        var m: Float = 0, finite = true
+        for i in 0..<32 { m = max(m, abs(x[i])); finite = finite && x[i].isFinite }
+        guard finite else {
+            q.update(repeating: 0, count: 32)
+            return (.nan, 0)
+        }
+        guard m > 0 else {
+            q.update(repeating: 0, count: 32)
+            return (0, 0)
+        }
+        let inv = 127 / m
+        var total = 0
+        for i in 0..<32 {
+            // x·inv + 1.5·2²³ rounds to an integer (half to even) in the low mantissa bits.
+            let r = (x[i] * inv + 12_582_912).bitPattern
+            let c = Int16(truncatingIfNeeded: Int32(bitPattern: r) - 0x4B40_0000)
+            q[i] = c
+            total += Int(c)
+        }
+        return (m / 127, total)
+    }
+
+    /// The dequantized values x̂ of `x[0..<n]` (what the q4 matrix-vector product multiplies).
+    package static func dequantized(_ x: [Float]) -> [Float] {
+        let nsub = (x.count + 31) / 32
+        var out = [Float](repeating: 0, count: x.count)
+        var block = [Float](repeating: 0, count: 32), codes = [Int16](repeating: 0, count: 32)
         for s in 0..<nsub {
-            var acc: Float = 0
-            for i in (32 * s)..<min(n, 32 * s + 32) { acc += x[i] }
-            sums[s] = acc
+            for i in 0..<32 { block[i] = 32 * s + i < x.count ? x[32 * s + i] : 0 }
+            let a = quantize(block, into: &codes).scale
+            for i in 0..<32 where 32 * s + i < x.count { out[32 * s + i] = a * Float(codes[i]) }
+        }
+        return out
+    }
+
+    /// Fills `input`'s q4 buffers from `x[0..<n]`.
+    static func arrange(_ x: UnsafePointer<Float>, _ n: Int, into input: ArrangedInput) {
+        let nsub = (n + 31) / 32
+        var block = (SIMD32<Float>(), SIMD32<Int16>())
+        withUnsafeMutableBytes(of: &block) { raw in
+            let xs = raw.baseAddress!.assumingMemoryBound(to: Float.self)
+            let qs = (raw.baseAddress! + 128).assumingMemoryBound(to: Int16.self)
+            for s in 0..<nsub {
+                let count = min(32, n - 32 * s)
+                xs.update(from: x + 32 * s, count: count)
+                (xs + count).update(repeating: 0, count: 32 - count)
+                let (a, codeSum) = quantize(xs, into: qs)
+                let sum = a * Float(codeSum)
+                if InputLayout.q4InRun(subBlock: s, subBlocks: nsub) {
+                    let r = s / 4, j = s % 4
+                    let codes = input.codes + 128 * r
+                    for e in 0..<32 {
+                        let k = 2 * (e % 2) + e / 16, i = 8 * j + (e % 16) / 2
+                        codes[32 * k + i] = qs[e]
+                    }
+                    for m in 0..<4 {
+                        input.runScales[16 * r + 4 * j + m] = a
+                        input.runSums[16 * r + 4 * j + m] = sum / 4
+                    }
+                } else {
+                    // The float q4 layout's rule for leftover sub-blocks, with x̂.
+                    let base = input.values + 32 * s
+                    for m in 0..<4 {
+                        for b in 0..<4 {
+                            base[8 * b + m] = a * Float(qs[4 * m + b])
+                            base[8 * b + 4 + m] = a * Float(qs[4 * m + b + 16])
+                        }
+                    }
+                    input.sums[s] = sum
+                }
+            }
         }
     }
 }
 
-/// An activation row arranged for one weight type (`InputLayout`), in buffers owned by the
-/// caller and reused across calls. Holds room for rows of up to `capacity` elements.
+/// An activation row arranged for one weight type (`InputLayout`; for q4 `Q8Activations`), in
+/// buffers owned by the caller and reused across calls. Holds room for rows of up to
+/// `capacity` elements.
 package struct ArrangedInput {
+    /// fp32 values in the type's order (q4: only the sub-blocks after the last complete run).
     package let values: UnsafeMutablePointer<Float>
+    /// q4: Σx̂ of each sub-block outside the runs.
     package let sums: UnsafeMutablePointer<Float>
+    /// q4: the int8 activations of each run of 4 sub-blocks as Int16, 128 per run.
+    package let codes: UnsafeMutablePointer<Int16>
+    /// q4: per run, 16 lanes of sub-block scales and 16 of quarter sums.
+    package let runScales: UnsafeMutablePointer<Float>
+    package let runSums: UnsafeMutablePointer<Float>
     package let capacity: Int
 
-    /// Floats of storage needed for rows of up to `capacity` elements.
-    package static func floats(capacity: Int) -> Int { (capacity + 31) / 32 * 32 + (capacity + 31) / 32 }
+    /// Floats of storage needed for rows of up to `capacity` elements: the padded row, the
+    /// sub-block sums, the Int16 codes (half a float each) and 32 floats per run of 128.
+    package static func floats(capacity: Int) -> Int {
+        let padded = (capacity + 31) / 32 * 32, runs = padded / 128
+        return padded + padded / 32 + padded / 2 + 32 * runs
+    }
 
     /// Views `storage` (at least `floats(capacity:)` floats).
     package init(storage: UnsafeMutablePointer<Float>, capacity: Int) {
         self.capacity = capacity
+        let padded = (capacity + 31) / 32 * 32, runs = padded / 128
         values = storage
-        sums = storage + (capacity + 31) / 32 * 32
+        sums = storage + padded
+        runScales = sums + padded / 32
+        runSums = runScales + 16 * runs
+        codes = UnsafeMutableRawPointer(runSums + 16 * runs).assumingMemoryBound(to: Int16.self)
     }
+
+    /// Run r's 16 lanes of sub-block scales and of quarter sums.
+    @inline(__always)
+    func runScale(_ r: Int) -> SIMD16<Float> { UnsafeRawPointer(runScales).loadUnaligned(fromByteOffset: 64 * r, as: SIMD16<Float>.self) }
+    @inline(__always)
+    func runSum(_ r: Int) -> SIMD16<Float> { UnsafeRawPointer(runSums).loadUnaligned(fromByteOffset: 64 * r, as: SIMD16<Float>.self) }
 
     /// Arranges `x[0..<n]` for `type`.
     @inline(__always)
     package func arrange(_ type: StorageType, _ x: UnsafePointer<Float>, _ n: Int) {
         precondition(n <= capacity, "input of \(n) elements exceeds the arranged buffer (\(capacity))")
-        InputLayout.arrange(type, x, n, into: values)
-        if type == .q4 { InputLayout.subBlockSums(x, n, into: sums) }
+        if type == .q4 {
+            Q8Activations.arrange(x, n, into: self)
+        } else {
+            InputLayout.arrange(type, x, n, into: values)
+        }
     }
 }

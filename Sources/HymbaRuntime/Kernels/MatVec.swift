@@ -8,13 +8,15 @@ import HymbaFormat
 package enum MatVec {
     /// `input` must hold x arranged for `w.type` (`ArrangedInput.arrange`).
     package static func run(_ w: TensorData, _ input: ArrangedInput, _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
-        let n = w.rowLength, x = UnsafePointer(input.values), sums = UnsafePointer(input.sums)
+        let n = w.rowLength, x = UnsafePointer(input.values)
         switch w.type {
         case .f32: w.forEachRow(in: rows) { r, row in y[r] = Dot.f32(row, x, n) }
         case .bf16: w.forEachRow(in: rows) { r, row in y[r] = Dot.bf16(row, x, n) }
         case .f16: w.forEachRow(in: rows) { r, row in y[r] = Dot.f16(row, x, n) }
         case .q8: w.forEachRow(in: rows) { r, row in y[r] = Q8Rows.dot(row, x, n) }
-        case .q4: w.forEachRow(in: rows) { r, row in y[r] = Q4Rows.dot(row, x, sums, n) }
+        case .q4:
+            w.forEachRowPair(in: rows, { r, a, b in (y[r], y[r + 1]) = Q4Rows.dotPair(a, b, input, n) },
+                             { r, row in y[r] = Q4Rows.dot(row, input, n) })
         }
     }
 
@@ -42,6 +44,27 @@ extension TensorData {
                 body(r, p)
                 p += rowBytes
             }
+        }
+    }
+}
+
+extension TensorData {
+    /// Like `forEachRow`, but hands consecutive rows of a segment over two at a time
+    /// (`pair(r, row r, row r+1)`), and a segment's odd last row to `single`.
+    @inline(__always)
+    func forEachRowPair(in rows: Range<Int>, _ pair: (Int, UnsafeRawPointer, UnsafeRawPointer) -> Void,
+                        _ single: (Int, UnsafeRawPointer) -> Void) {
+        for s in segments {
+            let lo = max(rows.lowerBound, s.firstRow), hi = min(rows.upperBound, s.firstRow + s.rowCount)
+            if lo >= hi { continue }
+            var p = s.base + (lo - s.firstRow) * rowBytes
+            var r = lo
+            while r + 2 <= hi {
+                pair(r, p, p + rowBytes)
+                p += 2 * rowBytes
+                r += 2
+            }
+            if r < hi { single(r, p) }
         }
     }
 }

@@ -18,17 +18,23 @@ func codesToFloat(_ v: SIMD4<UInt32>, shift: UInt32, mask: UInt32, bias: Float) 
     unsafeBitCast(((v &>> shift) & mask) | 0x4B00_0000, to: SIMD4<Float>.self) - bias
 }
 
+/// Two vectors as one, and (in `horizontalSum`) one as two, by bit casts: the standard
+/// library's `init(lowHalf:highHalf:)`, `lowHalf` and `highHalf` are generic and were left as
+/// calls inside the large kernels (8% of prefill time).
+@inline(__always)
+func joined<S: SIMDScalar>(_ a: SIMD8<S>, _ b: SIMD8<S>) -> SIMD16<S> { unsafeBitCast((a, b), to: SIMD16<S>.self) }
+
 /// Sum of the lanes as a balanced tree (`SIMD.sum()` adds them one after another).
 @inline(__always)
 func horizontalSum(_ v: SIMD16<Float>) -> Float {
-    let a = v.lowHalf + v.highHalf
-    let b = a.lowHalf + a.highHalf
-    return b[0] + b[1] + (b[2] + b[3])
+    let (lo, hi) = unsafeBitCast(v, to: (SIMD8<Float>, SIMD8<Float>).self)
+    return horizontalSum(lo + hi)
 }
 
 @inline(__always)
 func horizontalSum(_ v: SIMD8<Float>) -> Float {
-    let b = v.lowHalf + v.highHalf
+    let (lo, hi) = unsafeBitCast(v, to: (SIMD4<Float>, SIMD4<Float>).self)
+    let b = lo + hi
     return b[0] + b[1] + (b[2] + b[3])
 }
 
@@ -40,7 +46,8 @@ private func half(_ p: UnsafeRawPointer, _ offset: Int = 0) -> Float {
     HalfFloat.f16ToFloat(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
 }
 
-/// q4 rows (Q4Layout) against activations in the q4 `InputLayout`.
+/// q4 rows (Q4Layout): against int8 activations (`Q8Activations`) for matrix-vector
+/// products, decoded to fp32 for the matrix-matrix product.
 package enum Q4Rows {
     /// The q4 element bias: nibble codes are unsigned.
     private static let bias: Float = 8_388_608
@@ -57,51 +64,140 @@ package enum Q4Rows {
         return (scale, mins)
     }
 
-    /// Σ w·x for one row of `n` elements; `x` arranged (`InputLayout`), `sums` its sub-block sums.
+    /// A run of 4 sub-blocks of int8 activations (`Q8Activations` layout): the four 32 × Int16
+    /// vectors that meet nibble shifts 0, 4, 8 and 12.
+    struct ActivationRun {
+        let x0, x1, x2, x3: SIMD32<Int16>
+        @inline(__always)
+        init(_ p: UnsafeRawPointer) {
+            x0 = p.loadUnaligned(as: SIMD32<Int16>.self)
+            x1 = p.loadUnaligned(fromByteOffset: 64, as: SIMD32<Int16>.self)
+            x2 = p.loadUnaligned(fromByteOffset: 128, as: SIMD32<Int16>.self)
+            x3 = p.loadUnaligned(fromByteOffset: 192, as: SIMD32<Int16>.self)
+        }
+    }
+
+    /// Σ_i (code_i × activation code_i) for each lane's 8 elements of a run of 4 sub-blocks,
+    /// as floats; lane L belongs to sub-block L/4. The nibbles are cut out as 16-bit values
+    /// (two per 32-bit lane), multiplied and added in 16 bits (at most 4 × 15 × 127 per lane),
+    /// then each 32-bit lane's two halves are sign-extended and added. Lanes are little-endian
+    /// halves (x86-64 and arm64).
     @inline(__always)
-    package static func dot(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ sums: UnsafePointer<Float>, _ n: Int) -> Float {
-        let xr = UnsafeRawPointer(x), sr = UnsafeRawPointer(sums)
+    private static func runProducts(_ codes: UnsafeRawPointer, _ x: ActivationRun) -> SIMD16<Float> {
+        let v = codes.loadUnaligned(as: SIMD16<UInt32>.self)
+        @inline(__always) func nibbles(_ shift: UInt32) -> SIMD32<Int16> {
+            unsafeBitCast((v &>> shift) & 0x000F_000F, to: SIMD32<Int16>.self)
+        }
+        var p = nibbles(0) &* x.x0
+        p = p &+ nibbles(4) &* x.x1
+        p = p &+ nibbles(8) &* x.x2
+        p = p &+ nibbles(12) &* x.x3
+        let w = unsafeBitCast(p, to: SIMD16<Int32>.self)
+        let sums = ((w &<< 16) &>> 16) &+ (w &>> 16)
+        // |sum| < 2²² placed under the exponent of 1.5·2²³ is that float plus the sum exactly.
+        return unsafeBitCast(sums &+ 0x4B40_0000, to: SIMD16<Float>.self) - 12_582_912
+    }
+
+    /// The 6-bit scales and mins of run q's sub-blocks 4q…4q+3, four lanes each: entries
+    /// 4q…4q+3 are the 48 bits at byte 6q of the packed entries (the load may read into the
+    /// codes, which follow the entries in every group).
+    @inline(__always)
+    private static func runEntries(_ g: Q4Layout.Group, run q: Int) -> (sc: SIMD16<Float>, mn: SIMD16<Float>) {
+        let e = g.entries.loadUnaligned(fromByteOffset: 6 * q, as: UInt64.self)
+        let fields = joined(SIMD8(repeating: UInt32(truncatingIfNeeded: e)), SIMD8(repeating: UInt32(truncatingIfNeeded: e &>> 24)))
+            &>> SIMD16<UInt32>(0, 0, 0, 0, 12, 12, 12, 12, 0, 0, 0, 0, 12, 12, 12, 12)
+        return (codesToFloat(fields, shift: 0, mask: 63, bias: 8_388_608), codesToFloat(fields, shift: 6, mask: 63, bias: 8_388_608))
+    }
+
+    /// Σ w·x̂ for one row of `n` elements against `input` arranged for q4 (`Q8Activations`).
+    @inline(__always)
+    package static func dot(_ row: UnsafeRawPointer, _ input: ArrangedInput, _ n: Int) -> Float {
         let nsub = Q4Layout.subBlocks(length: n)
-        var acc = SIMD16<Float>(), minAcc = SIMD4<Float>()
+        var acc = SIMD16<Float>()
         var rest: Float = 0
         var group = row
         var sub = 0
         while sub < nsub {
             let k = min(Q4Layout.subBlocksPerGroup, nsub - sub)
             let g = Q4Layout.Group(at: group, subBlocks: k)
+            var scaled = SIMD16<Float>(), mins = SIMD16<Float>()
             var j = 0
             while j + 4 <= k {
-                let v = g.codes.loadUnaligned(fromByteOffset: 16 * j, as: SIMD16<UInt32>.self)
-                let xo = 128 * (sub + j)
-                var t = codesToFloat(v, shift: 0, mask: 0xF, bias: bias) * xr.loadUnaligned(fromByteOffset: xo, as: SIMD16<Float>.self)
-                t = t.addingProduct(codesToFloat(v, shift: 4, mask: 0xF, bias: bias), xr.loadUnaligned(fromByteOffset: xo + 64, as: SIMD16<Float>.self))
-                t = t.addingProduct(codesToFloat(v, shift: 8, mask: 0xF, bias: bias), xr.loadUnaligned(fromByteOffset: xo + 128, as: SIMD16<Float>.self))
-                t = t.addingProduct(codesToFloat(v, shift: 12, mask: 0xF, bias: bias), xr.loadUnaligned(fromByteOffset: xo + 192, as: SIMD16<Float>.self))
-                t = t.addingProduct(codesToFloat(v, shift: 16, mask: 0xF, bias: bias), xr.loadUnaligned(fromByteOffset: xo + 256, as: SIMD16<Float>.self))
-                t = t.addingProduct(codesToFloat(v, shift: 20, mask: 0xF, bias: bias), xr.loadUnaligned(fromByteOffset: xo + 320, as: SIMD16<Float>.self))
-                t = t.addingProduct(codesToFloat(v, shift: 24, mask: 0xF, bias: bias), xr.loadUnaligned(fromByteOffset: xo + 384, as: SIMD16<Float>.self))
-                t = t.addingProduct(codesToFloat(v, shift: 28, mask: 0xF, bias: bias), xr.loadUnaligned(fromByteOffset: xo + 448, as: SIMD16<Float>.self))
-                let (scale, mins) = runScales(g, run: j / 4)
-                acc = acc.addingProduct(scale, t)
-                minAcc = minAcc.addingProduct(mins, sr.loadUnaligned(fromByteOffset: 4 * (sub + j), as: SIMD4<Float>.self))
+                let r = (sub + j) / 4
+                let x = ActivationRun(UnsafeRawPointer(input.codes) + 256 * r)
+                let scales = input.runScale(r), sums = input.runSum(r)
+                let (sc, mn) = runEntries(g, run: j / 4)
+                scaled = scaled.addingProduct(sc * scales, runProducts(g.codes + 16 * j, x))
+                mins = mins.addingProduct(mn, sums)
                 j += 4
             }
-            while j < k {
-                let v = g.codes.loadUnaligned(fromByteOffset: 16 * j, as: SIMD4<UInt32>.self)
-                let xo = 128 * (sub + j)
-                var t = SIMD4<Float>()
-                for nib in 0..<8 {
-                    t = t.addingProduct(codesToFloat(v, shift: UInt32(4 * nib), mask: 0xF, bias: bias),
-                                        xr.loadUnaligned(fromByteOffset: xo + 16 * nib, as: SIMD4<Float>.self))
-                }
-                let (scale, minv) = g.scaleAndMin(j)
-                rest += scale * horizontalSum(t) - minv * sums[sub + j]
-                j += 1
-            }
+            acc = acc.addingProduct(g.d, scaled)
+            acc = acc.addingProduct(-g.dmin, mins)
+            if j < k { rest += leftovers(g, from: j, to: k, firstSubBlock: sub, input) }
             group += g.byteCount
             sub += k
         }
-        return horizontalSum(acc) - horizontalSum(minAcc) + rest
+        return horizontalSum(acc) + rest
+    }
+
+    /// Two rows at once (the same length): each activation run is loaded once for both, and
+    /// the two rows' weight streams are read side by side.
+    @inline(__always)
+    package static func dotPair(_ rowA: UnsafeRawPointer, _ rowB: UnsafeRawPointer, _ input: ArrangedInput, _ n: Int) -> (Float, Float) {
+        let nsub = Q4Layout.subBlocks(length: n)
+        var accA = SIMD16<Float>(), accB = SIMD16<Float>()
+        var restA: Float = 0, restB: Float = 0
+        var groupA = rowA, groupB = rowB
+        var sub = 0
+        while sub < nsub {
+            let k = min(Q4Layout.subBlocksPerGroup, nsub - sub)
+            let ga = Q4Layout.Group(at: groupA, subBlocks: k), gb = Q4Layout.Group(at: groupB, subBlocks: k)
+            var scaledA = SIMD16<Float>(), minsA = SIMD16<Float>(), scaledB = SIMD16<Float>(), minsB = SIMD16<Float>()
+            var j = 0
+            while j + 4 <= k {
+                let r = (sub + j) / 4
+                let x = ActivationRun(UnsafeRawPointer(input.codes) + 256 * r)
+                let scales = input.runScale(r), sums = input.runSum(r)
+                let (scA, mnA) = runEntries(ga, run: j / 4), (scB, mnB) = runEntries(gb, run: j / 4)
+                scaledA = scaledA.addingProduct(scA * scales, runProducts(ga.codes + 16 * j, x))
+                scaledB = scaledB.addingProduct(scB * scales, runProducts(gb.codes + 16 * j, x))
+                minsA = minsA.addingProduct(mnA, sums)
+                minsB = minsB.addingProduct(mnB, sums)
+                j += 4
+            }
+            accA = accA.addingProduct(ga.d, scaledA)
+            accA = accA.addingProduct(-ga.dmin, minsA)
+            accB = accB.addingProduct(gb.d, scaledB)
+            accB = accB.addingProduct(-gb.dmin, minsB)
+            if j < k {
+                restA += leftovers(ga, from: j, to: k, firstSubBlock: sub, input)
+                restB += leftovers(gb, from: j, to: k, firstSubBlock: sub, input)
+            }
+            groupA += ga.byteCount
+            groupB += gb.byteCount
+            sub += k
+        }
+        return (horizontalSum(accA) + restA, horizontalSum(accB) + restB)
+    }
+
+    /// Sub-blocks j ..< k of a row's last group, after its last complete run: the float q4
+    /// layout of x̂ with its sub-block sums (`Q8Activations`).
+    @inline(never)
+    private static func leftovers(_ g: Q4Layout.Group, from j0: Int, to k: Int, firstSubBlock sub: Int, _ input: ArrangedInput) -> Float {
+        let xr = UnsafeRawPointer(input.values)
+        var rest: Float = 0
+        for j in j0..<k {
+            let v = g.codes.loadUnaligned(fromByteOffset: 16 * j, as: SIMD4<UInt32>.self)
+            let xo = 128 * (sub + j)
+            var t = SIMD4<Float>()
+            for nib in 0..<8 {
+                t = t.addingProduct(codesToFloat(v, shift: UInt32(4 * nib), mask: 0xF, bias: bias),
+                                    xr.loadUnaligned(fromByteOffset: xo + 16 * nib, as: SIMD4<Float>.self))
+            }
+            let (scale, minv) = g.scaleAndMin(j)
+            rest += scale * horizontalSum(t) - minv * input.sums[sub + j]
+        }
+        return rest
     }
 
     /// Decodes group `groupIndex` of a row (512 elements, fewer for a row's last group) into
@@ -151,12 +247,12 @@ package enum Q8Rows {
     private static func pairCodes(_ block: UnsafeRawPointer) -> SIMD16<UInt32> {
         let a = block.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt32>.self)
         let b = block.loadUnaligned(fromByteOffset: 2 + Q8Layout.blockBytes, as: SIMD8<UInt32>.self)
-        return SIMD16<UInt32>(lowHalf: a, highHalf: b) ^ flip
+        return joined(a, b) ^ flip
     }
 
     @inline(__always)
     private static func pairScales(_ block: UnsafeRawPointer) -> SIMD16<Float> {
-        SIMD16<Float>(lowHalf: SIMD8<Float>(repeating: half(block)), highHalf: SIMD8<Float>(repeating: half(block, Q8Layout.blockBytes)))
+        joined(SIMD8<Float>(repeating: half(block)), SIMD8<Float>(repeating: half(block, Q8Layout.blockBytes)))
     }
 
     /// Σ w·x for one row of `n` elements; `x` arranged (`InputLayout`).
