@@ -187,6 +187,52 @@ struct KernelTests {
         }
     }
 
+    /// The vector log over the whole positive range (sub-normals excluded: never an input),
+    /// and softplus against
+    /// Foundation's log1p(exp(x)) from −100 to 100 (the Δ of the scan; below −87.3 within
+    /// 1.2e−38 absolute, exp's clamp), NaN propagated.
+    @Test("vector log within 2 ulp; softplus within 3e-7 relative")
+    func logAndSoftplus() {
+        var worst: Double = 0
+        var x: Float = Float.leastNormalMagnitude
+        while x < Float.greatestFiniteMagnitude / 2 {
+            let lanes = (0..<16).map { x * (1 + Float($0) * 0.037) }
+            let v = VectorMath.log(SIMD8<Float>(lanes[0..<8])), w = VectorMath.log(SIMD8<Float>(lanes[8...]))
+            for i in 0..<16 {
+                let got = i < 8 ? v[i] : w[i - 8]
+                let ref = Foundation.log(Double(lanes[i]))
+                worst = max(worst, abs(Double(got) - ref) / max(abs(ref), 1e-3))
+            }
+            x *= 1.7
+        }
+        #expect(worst <= 2.5e-7, "log relative error \(worst)")
+        let ones = VectorMath.log(SIMD8<Float>(repeating: 1))
+        #expect(ones == SIMD8<Float>(repeating: 0))
+
+        var sp: Double = 0
+        var t: Float = -100
+        while t < 100 {
+            let lanes = (0..<8).map { t + Float($0) * 0.0113 }
+            let v = VectorMath.softplus(SIMD8<Float>(lanes))
+            for i in 0..<8 {
+                let ref = Foundation.log1p(Foundation.exp(Double(lanes[i])))
+                // Below −87.3 exp's clamp leaves ≤ 1.2e−38 (absolute), harmless for Δ.
+                sp = max(sp, max(0, abs(Double(v[i]) - ref) - 1.2e-38) / ref)
+            }
+            t += 0.173
+        }
+        #expect(sp <= 3e-7, "softplus relative error \(sp)")
+        var withNaN = SIMD8<Float>(repeating: 1)
+        withNaN[3] = .nan
+        #expect(VectorMath.softplus(withNaN)[3].isNaN)
+        // softplusBias: vector body and scalar tail agree with the scalar definition.
+        var xs = (0..<37).map { Float($0) * 0.9 - 15 }
+        let bias = (0..<37).map { Float($0 % 5) * 0.1 }
+        let refs = zip(xs, bias).map { Norms.softplus($0 + $1) }
+        Norms.softplusBias(&xs, bias, 37)
+        for i in 0..<37 { #expect(abs(xs[i] - refs[i]) <= 3e-7 * refs[i], "softplusBias \(i)") }
+    }
+
     @Test("vector exp within 3e-7 relative; SiLU and softmax")
     func exp() {
         var worst: Double = 0

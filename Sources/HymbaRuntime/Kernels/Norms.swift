@@ -65,7 +65,14 @@ package enum Norms {
     /// x[i] = softplus(x[i] + bias[i]) (Δ of MODEL.md 2b). Like torch, softplus(v) = v above 20.
     @inline(__always)
     package static func softplusBias(_ x: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, _ n: Int) {
-        for i in 0..<n { x[i] = softplus(x[i] + bias[i]) }
+        let xr = UnsafeMutableRawPointer(x), br = UnsafeRawPointer(bias)
+        var i = 0
+        while i + 8 <= n {
+            let v = xr.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) + br.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+            xr.storeBytes(of: VectorMath.softplus(v), toByteOffset: 4 * i, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < n { x[i] = softplus(x[i] + bias[i]); i += 1 }
     }
 
     @inline(__always)

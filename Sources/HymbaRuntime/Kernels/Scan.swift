@@ -43,7 +43,6 @@ package enum SSMKernels {
                                  B: UnsafePointer<Float>, C: UnsafePointer<Float>, D: UnsafePointer<Float>,
                                  gate: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
                                  stateSize N: Int, range: Range<Int>) {
-        let vec = N / 8 * 8
         let Br = UnsafeRawPointer(B), Cr = UnsafeRawPointer(C)
         for i in range {
             let s = state + i * N, a = A + i * N
@@ -51,15 +50,15 @@ package enum SSMKernels {
             let dt = delta[i], du = delta[i] * u[i]
             var accv = SIMD8<Float>()
             var n = 0
-            while n < vec {
+            while n + 8 <= N {
                 let decay = VectorMath.exp(dt * ar.loadUnaligned(fromByteOffset: 4 * n, as: SIMD8<Float>.self))
                 let sv = decay * sr.loadUnaligned(fromByteOffset: 4 * n, as: SIMD8<Float>.self)
                     + du * Br.loadUnaligned(fromByteOffset: 4 * n, as: SIMD8<Float>.self)
                 sr.storeBytes(of: sv, toByteOffset: 4 * n, as: SIMD8<Float>.self)
-                accv += sv * Cr.loadUnaligned(fromByteOffset: 4 * n, as: SIMD8<Float>.self)
+                accv = accv.addingProduct(sv, Cr.loadUnaligned(fromByteOffset: 4 * n, as: SIMD8<Float>.self))
                 n += 8
             }
-            var acc = accv.sum()
+            var acc = horizontalSum(accv)
             while n < N {
                 let sv = Foundation.exp(dt * a[n]) * s[n] + du * B[n]
                 s[n] = sv

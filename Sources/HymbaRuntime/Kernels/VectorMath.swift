@@ -1,5 +1,5 @@
 /// Elementwise building blocks on SIMD vectors shared by the kernels: bit-exact half-float
-/// widening and a vectorized `exp`. All fp32.
+/// widening, and vectorized `exp`, `log`, `softplus` and SiLU. All fp32.
 package enum VectorMath {
     /// binary16 → binary32 for 8 lanes, exact for every input (normals, subnormals, ±0, inf,
     /// NaN). The 15 non-sign bits shifted into a float's position give value·2⁻¹¹² for normal
@@ -37,7 +37,10 @@ package enum VectorMath {
         unsafeBitCast(SIMD8<UInt32>(truncatingIfNeeded: h) &<< 16, to: SIMD8<Float>.self)
     }
 
-    /// exp(x) for 8 lanes (Cephes `expf` scheme: x = n·ln2 + r, |r| ≤ ln2/2, degree-6
+    /// 8 lanes: comparisons and `replace(with:where:)` on 16-lane vectors compile to loops over
+    /// the lanes, on 8-lane ones to vector compares and blends.
+    ///
+    /// exp(x) (Cephes `expf` scheme: x = n·ln2 + r, |r| ≤ ln2/2, degree-6
     /// polynomial, scale by 2ⁿ through the exponent bits); within 2 ulp of the correctly rounded
     /// result for x in [−87.3, 88]. Inputs are clamped to that range, so exp(−∞) gives
     /// 1.2e−38 rather than 0, harmless wherever it is used here (scan decay, SiLU, softmax).
@@ -63,6 +66,53 @@ package enum VectorMath {
         let ni = unsafeBitCast(k, to: SIMD8<UInt32>.self) &- 0x4B40_0000
         let scale = unsafeBitCast((ni &+ 127) &<< 23, to: SIMD8<Float>.self)
         return y * scale
+    }
+
+    /// ln(x) for 8 lanes for finite x > 0 (Cephes `logf`: x = m·2^e with m in [√½, √2),
+    /// degree-8 polynomial in m − 1); within 2 ulp.
+    @inline(__always)
+    package static func log(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        let bits = unsafeBitCast(x, to: SIMD8<UInt32>.self)
+        // m in [0.5, 1) from the mantissa, e the unbiased exponent + 1.
+        var m = unsafeBitCast((bits & 0x007F_FFFF) | 0x3F00_0000, to: SIMD8<Float>.self)
+        let exponent = unsafeBitCast(((bits &>> 23) & 0xFF) | 0x4B00_0000, to: SIMD8<Float>.self) - 8_388_608 - 126
+        // Below √½, use 2m and e − 1, so that m − 1 lies in [−0.29, 0.41].
+        let low = m .< 0.707_106_78
+        var e = exponent
+        e.replace(with: exponent - 1, where: low)
+        m.replace(with: m + m, where: low)
+        let f = m - 1
+        let z = f * f
+        var p = SIMD8<Float>(repeating: 7.037_683_6e-2)
+        p = p * f - 1.151_461_0e-1
+        p = p * f + 1.167_699_9e-1
+        p = p * f - 1.242_014_1e-1
+        p = p * f + 1.424_932_3e-1
+        p = p * f - 1.666_805_8e-1
+        p = p * f + 2.000_071_5e-1
+        p = p * f - 2.499_999_4e-1
+        p = p * f + 3.333_333_1e-1
+        var y = p * f * z
+        y = y + e * -2.121_944_4e-4
+        y = y - z * 0.5
+        return f + y + e * 0.693_359_375
+    }
+
+    /// softplus(x) = ln(1 + eˣ) for 8 lanes, as max(x, 0) + ln(1 + e^−|x|): no overflow for
+    /// large x, and ln(1 + y) evaluated as ln(u)·y/(u − 1) with u = 1 + y (exact to rounding
+    /// even when y is tiny and u rounds to 1, where the result is y itself).
+    @inline(__always)
+    package static func softplus(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        var negAbs = x
+        negAbs.replace(with: -x, where: x .> 0)
+        let y = exp(negAbs)
+        let u = 1 + y
+        let d = u - 1
+        var l = log(u) * (y / d)
+        l.replace(with: y, where: d .== 0)
+        var positive = x
+        positive.replace(with: 0, where: x .< 0)
+        return positive + l
     }
 
     /// SiLU(x) = x·sigmoid(x) for 8 lanes.
