@@ -8,18 +8,31 @@ extension HymbaSession {
     /// across the thread pool. The input is first arranged in the order the weight type's
     /// kernels read (`InputLayout`), once for all rows.
     func linear(_ w: TensorData, _ x: UnsafePointer<Float>, ldx: Int, _ y: UnsafeMutablePointer<Float>, ldy: Int, rows T: Int) {
-        let n = w.rowLength
+        arrangeInput(for: w.type, x, ldx: ldx, n: w.rowLength, rows: T)
+        pool.parallelFor(count: w.rows, granularity: T == 1 ? 16 : MatMul.rowTile, work: w.rows * w.rowLength * T) { thread, range in
+            linearRows(w, y, ldy: ldy, rows: T, outputs: range, thread: thread)
+        }
+    }
+
+    /// Arranges T input rows for weights of `type` (the decode buffer for one row, the prefill
+    /// buffer for more), for `linearRows` calls that follow.
+    func arrangeInput(for type: StorageType, _ x: UnsafePointer<Float>, ldx: Int, n: Int, rows T: Int) {
         if T == 1 {
-            arranged.arrange(w.type, x, n)
-            pool.parallelFor(count: w.rows, granularity: 16, work: w.rows * n) { _, range in
-                MatVec.run(w, arranged, y, rows: range)
-            }
+            arranged.arrange(type, x, n)
         } else {
-            MatMul.arrangeRows(w.type, x, ldx: ldx, tokens: T, n: n, into: arrangedRows, ldo: arrangedStride)
-            pool.parallelFor(count: w.rows, granularity: MatMul.rowTile, work: w.rows * n * T) { thread, range in
-                MatMul.run(w, arranged: arrangedRows, ldxa: arrangedStride, tokens: T, y: y, ldy: ldy, rows: range,
-                           tile: tiles + thread * MatMul.tileFloats)
-            }
+            MatMul.arrangeRows(type, x, ldx: ldx, tokens: T, n: n, into: arrangedRows, ldo: arrangedStride)
+        }
+    }
+
+    /// Output rows `outputs` of y = x·Wᵀ from the input `arrangeInput` left (on any thread;
+    /// `thread` picks the matmul tile).
+    @inline(__always)
+    func linearRows(_ w: TensorData, _ y: UnsafeMutablePointer<Float>, ldy: Int, rows T: Int, outputs: Range<Int>, thread: Int) {
+        if T == 1 {
+            MatVec.run(w, arranged, y, rows: outputs)
+        } else {
+            MatMul.run(w, arranged: arrangedRows, ldxa: arrangedStride, tokens: T, y: y, ldy: ldy, rows: outputs,
+                       tile: tiles + thread * MatMul.tileFloats)
         }
     }
 
@@ -119,13 +132,17 @@ extension HymbaSession {
                 Norms.rmsNorm(xp + R + N, weight: cN.p, count: N, eps: eps, out: xp + R + N)
             }
         }
-        linear(L.dtProj, XP, ldx: xpDim, DT, ldy: E, rows: T)
-        for t in 0..<T { Norms.softplusBias(DT + t * E, L.dtBias.p, E) }
-
-        // Selective scan, D skip, gate by SiLU(g): channels are independent, so each thread
-        // scans its channels through the whole chunk.
+        // Δ = softplus(δ·dt_projᵀ + bias), then the selective scan, D skip and SiLU(g) gate.
+        // Output channel i of dt_proj is channel i of the scan, so one split of the channels
+        // serves both (one fork-join instead of two); each thread scans its channels through
+        // the whole chunk.
         let S = ssmState[L.index]
-        pool.parallelFor(count: E, granularity: 16, work: 8 * T * E * N) { _, channels in
+        arrangeInput(for: L.dtProj.type, XP, ldx: xpDim, n: L.dtProj.rowLength, rows: T)
+        pool.parallelFor(count: E, granularity: 16, work: T * E * (L.dtProj.rowLength + 8 * N)) { thread, channels in
+            linearRows(L.dtProj, DT, ldy: E, rows: T, outputs: channels, thread: thread)
+            for t in 0..<T {
+                Norms.softplusBias(DT + t * E + channels.lowerBound, L.dtBias.p + channels.lowerBound, channels.count)
+            }
             for t in 0..<T {
                 let xp = XP + t * xpDim
                 SSMKernels.scanStep(state: S, A: L.A.p, u: U + t * E, delta: DT + t * E, B: xp + R, C: xp + R + N,
@@ -145,9 +162,21 @@ extension HymbaSession {
 
         // MLP: X += (SiLU(h2·gateᵀ) ⊙ h2·upᵀ)·downᵀ with h2 = RMSNorm(X; pre_moe_layernorm).
         for t in 0..<T { Norms.rmsNorm(X + t * d, weight: L.preMoENorm.p, count: d, eps: eps, out: Hn + t * d) }
-        linear(L.gateProj, Hn, ldx: d, G, ldy: F, rows: T)
-        linear(L.upProj, Hn, ldx: d, Up, ldy: F, rows: T)
-        Norms.siluMul(G, Up, T * F)
+        if L.gateProj.type == L.upProj.type {
+            // One arranged input and one fork-join for both products and the SiLU product.
+            arrangeInput(for: L.gateProj.type, Hn, ldx: d, n: d, rows: T)
+            // Ranges of 16 rows: the SiLU product's vector body and scalar tail then split the same
+            // way for any thread count (bit-identical results).
+            pool.parallelFor(count: F, granularity: 16, work: 2 * F * d * T) { thread, range in
+                linearRows(L.gateProj, G, ldy: F, rows: T, outputs: range, thread: thread)
+                linearRows(L.upProj, Up, ldy: F, rows: T, outputs: range, thread: thread)
+                for t in 0..<T { Norms.siluMul(G + t * F + range.lowerBound, Up + t * F + range.lowerBound, range.count) }
+            }
+        } else {
+            linear(L.gateProj, Hn, ldx: d, G, ldy: F, rows: T)
+            linear(L.upProj, Hn, ldx: d, Up, ldy: F, rows: T)
+            Norms.siluMul(G, Up, T * F)
+        }
         linear(L.downProj, G, ldx: F, O, ldy: d, rows: T)
         Norms.add(X, O, T * d)
     }

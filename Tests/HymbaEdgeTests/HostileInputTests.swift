@@ -78,14 +78,20 @@ struct HostileInputTests {
 
     @Test("threads: 0 means one per core; more threads than cores work and give the same logits; < 0 and > 256 are refused")
     func threadCounts() throws {
-        let model = try Fixtures.codeModel(.q8).model
-        var logits: [[Float]] = []
-        for threads in [0, 1, 3] {
-            let s = try HymbaSession(model: model, options: HymbaOptions(contextLength: 32, prefillChunk: 8, threads: threads))
-            #expect(s.options.resolvedThreads == (threads == 0 ? ThreadPool.availableCores : threads))
-            logits.append(try s.eval(ids: [1, 822, 18755, 29871, 13], mode: .chunked(8)))
+        // Both weight types, prefill (a chunk of 5) and decoding (one row at a time).
+        for type in [StorageType.q8, .q4] {
+            let model = try Fixtures.codeModel(type).model
+            for mode in [EvalMode.chunked(8), .incremental] {
+                var logits: [[Float]] = []
+                for threads in [0, 1, 3] {
+                    let s = try HymbaSession(model: model, options: HymbaOptions(contextLength: 32, prefillChunk: 8, threads: threads))
+                    #expect(s.options.resolvedThreads == (threads == 0 ? ThreadPool.availableCores : threads))
+                    logits.append(try s.eval(ids: [1, 822, 18755, 29871, 13], mode: mode))
+                }
+                #expect(logits[0] == logits[1] && logits[1] == logits[2], "\(type) \(mode): rows are split between threads, never the sums inside one")
+            }
         }
-        #expect(logits[0] == logits[1] && logits[1] == logits[2], "rows are split between threads, never the sums inside one")
+        let model = try Fixtures.codeModel(.q8).model
         for bad in [-1, HymbaOptions.maximumThreads + 1, Int.max] {
             #expect(throws: HymbaRuntimeError.invalidOption("threads \(bad) must be in 0…\(HymbaOptions.maximumThreads) (0: one per core)")) {
                 try HymbaSession(model: model, options: HymbaOptions(threads: bad))
