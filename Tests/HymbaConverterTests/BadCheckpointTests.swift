@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import HymbaConverter
+@testable import HymbaConverter
 import HymbaFormat
 import HymbaRuntime
 
@@ -307,16 +307,8 @@ import HymbaRuntime
         #expect(refused > 350 && refused + accepted == cuts.filter { $0 < n }.count + 11 + 400)
     }
 
-    struct SplitMix {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    /// The mutations' fixed-seed generator: the converter's SplitMix64.
+    typealias SplitMix = SyntheticWeights.SplitMix64
 
     @Test func missingShardListedInIndex() throws {
         let dir = try Fixtures.copy(Fixtures.tinyHymbaUntied)
