@@ -26,6 +26,12 @@ struct CommandLineTests {
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = args
         if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        return try collect(p, stdin: stdin)
+    }
+
+    /// Runs `p` with `stdin` (nil: none) as its input and returns its status and output. Both
+    /// pipes are read at once so that neither can fill up and block the child.
+    static func collect(_ p: Process, stdin: String? = nil) throws -> Run {
         let out = Pipe(), err = Pipe(), input = Pipe()
         p.standardOutput = out
         p.standardError = err
@@ -35,7 +41,6 @@ struct CommandLineTests {
         signal(SIGPIPE, SIG_IGN)
         if let stdin { try? input.fileHandleForWriting.write(contentsOf: Data(stdin.utf8)) }
         try? input.fileHandleForWriting.close()
-        // Read both pipes at once so neither can fill up and block the child.
         let errData = LockedData()
         let group = DispatchGroup()
         group.enter()

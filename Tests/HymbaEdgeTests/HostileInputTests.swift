@@ -143,26 +143,14 @@ struct HostileInputTests {
 
     /// Runs `hymba-edge` through the shell, so that arguments and stdin can hold any bytes
     /// (`printf` escapes); returns status, stdout and stderr.
-    static func shell(_ script: String) throws -> (status: Int32, stdout: String, stderr: String) {
+    static func shell(_ script: String) throws -> CommandLineTests.Run {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/sh")
         p.arguments = ["-c", script]
         var env = ProcessInfo.processInfo.environment
         env["HYMBA_EDGE"] = CommandLineTests.binary
         p.environment = env
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        let errData = LockedData()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async { errData.append(err.fileHandleForReading.readDataToEndOfFile()); group.leave() }
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), errData.text)
+        return try CommandLineTests.collect(p)
     }
 
     @Test("command line: text that is not UTF-8 is refused, naming where it came from and the byte (-p, @file, stdin, tokenize, perplexity); chat skips that message")
