@@ -17,6 +17,13 @@ private func run(_ function: StaticString, _ body: () throws -> Void) -> hymba_s
     }
 }
 
+/// A count for C: `body`'s value, or −1 with the error recorded for `hymba_last_error`.
+private func count(_ function: StaticString, _ body: () throws -> Int) -> Int32 {
+    var n: Int32 = -1
+    _ = run(function) { n = Int32(try body()) }
+    return n
+}
+
 private func fail(_ function: StaticString, _ e: HymbaError) -> hymba_status {
     LastError.set("\(function): \(e.message)")
     return status(of: e.kind)
@@ -106,16 +113,12 @@ public func hymba_model_free_c(_ model: OpaquePointer?) {
 
 @_cdecl("hymba_model_vocab_size")
 public func hymba_model_vocab_size_c(_ model: OpaquePointer?) -> Int32 {
-    var n: Int32 = -1
-    _ = run("hymba_model_vocab_size") { n = Int32(try Handles.model(model).vocabularySize) }
-    return n
+    count("hymba_model_vocab_size") { try Handles.model(model).vocabularySize }
 }
 
 @_cdecl("hymba_model_context_length")
 public func hymba_model_context_length_c(_ model: OpaquePointer?) -> Int32 {
-    var n: Int32 = -1
-    _ = run("hymba_model_context_length") { n = Int32(try Handles.model(model).contextLength) }
-    return n
+    count("hymba_model_context_length") { try Handles.model(model).contextLength }
 }
 
 // MARK: Contexts
@@ -161,16 +164,12 @@ public func hymba_context_reset_c(_ ctx: OpaquePointer?) -> hymba_status {
 
 @_cdecl("hymba_context_n_tokens")
 public func hymba_context_n_tokens_c(_ ctx: OpaquePointer?) -> Int32 {
-    var n: Int32 = -1
-    _ = run("hymba_context_n_tokens") { n = Int32(try Handles.context(ctx).tokenCount) }
-    return n
+    count("hymba_context_n_tokens") { try Handles.context(ctx).tokenCount }
 }
 
 @_cdecl("hymba_context_size")
 public func hymba_context_size_c(_ ctx: OpaquePointer?) -> Int32 {
-    var n: Int32 = -1
-    _ = run("hymba_context_size") { n = Int32(try Handles.context(ctx).contextLength) }
-    return n
+    count("hymba_context_size") { try Handles.context(ctx).contextLength }
 }
 
 // MARK: Tokens
