@@ -62,12 +62,7 @@ package enum InputLayout {
                 }
                 for s in (sub + 4 * runs)..<(sub + k) {
                     let base = 32 * s
-                    for m in 0..<4 {
-                        for b in 0..<4 {
-                            out[base + 8 * b + m] = value(base + 4 * m + b)
-                            out[base + 8 * b + 4 + m] = value(base + 4 * m + b + 16)
-                        }
-                    }
+                    q4Leftover({ value(base + $0) }, into: out + base)
                 }
                 sub += k
             }
@@ -88,6 +83,18 @@ package enum InputLayout {
                 for m in 0..<8 {
                     for b in 0..<4 { out[base + 8 * b + m] = value(base + 4 * m + b) }
                 }
+            }
+        }
+    }
+
+    /// One leftover q4 sub-block (32 elements, `value(i)` for i in 0..<32) into `out` in the
+    /// 4-lane order: position `4k + L` holds element `4L + k/2 + 16·(k%2)`.
+    @inline(__always)
+    static func q4Leftover(_ value: (Int) -> Float, into out: UnsafeMutablePointer<Float>) {
+        for m in 0..<4 {
+            for b in 0..<4 {
+                out[8 * b + m] = value(4 * m + b)
+                out[8 * b + 4 + m] = value(4 * m + b + 16)
             }
         }
     }
@@ -183,13 +190,7 @@ package enum Q8Activations {
                     }
                 } else {
                     // The float q4 layout's rule for leftover sub-blocks, with x̂.
-                    let base = input.values + 32 * s
-                    for m in 0..<4 {
-                        for b in 0..<4 {
-                            base[8 * b + m] = a * Float(qs[4 * m + b])
-                            base[8 * b + 4 + m] = a * Float(qs[4 * m + b + 16])
-                        }
-                    }
+                    InputLayout.q4Leftover({ a * Float(qs[$0]) }, into: input.values + 32 * s)
                     input.sums[s] = sum
                 }
             }

@@ -109,35 +109,11 @@ package enum Q4Rows {
         return (codesToFloat(fields, shift: 0, mask: 63, bias: 8_388_608), codesToFloat(fields, shift: 6, mask: 63, bias: 8_388_608))
     }
 
-    /// Σ w·x̂ for one row of `n` elements against `input` arranged for q4 (`Q8Activations`).
+    /// Σ w·x̂ for one row of `n` elements against `input` arranged for q4 (`Q8Activations`):
+    /// the pair kernel with the row twice (a matrix's odd last row only).
     @inline(__always)
     package static func dot(_ row: UnsafeRawPointer, _ input: ArrangedInput, _ n: Int) -> Float {
-        let nsub = Q4Layout.subBlocks(length: n)
-        var acc = SIMD16<Float>()
-        var rest: Float = 0
-        var group = row
-        var sub = 0
-        while sub < nsub {
-            let k = min(Q4Layout.subBlocksPerGroup, nsub - sub)
-            let g = Q4Layout.Group(at: group, subBlocks: k)
-            var scaled = SIMD16<Float>(), mins = SIMD16<Float>()
-            var j = 0
-            while j + 4 <= k {
-                let r = (sub + j) / 4
-                let x = ActivationRun(UnsafeRawPointer(input.codes) + 256 * r)
-                let scales = input.runScale(r), sums = input.runSum(r)
-                let (sc, mn) = runEntries(g, run: j / 4)
-                scaled = scaled.addingProduct(sc * scales, runProducts(g.codes + 16 * j, x))
-                mins = mins.addingProduct(mn, sums)
-                j += 4
-            }
-            acc = acc.addingProduct(g.d, scaled)
-            acc = acc.addingProduct(-g.dmin, mins)
-            if j < k { rest += leftovers(g, from: j, to: k, firstSubBlock: sub, input) }
-            group += g.byteCount
-            sub += k
-        }
-        return horizontalSum(acc) + rest
+        dotPair(row, row, input, n).0
     }
 
     /// Two rows at once (the same length): each activation run is loaded once for both, and
