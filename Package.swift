@@ -19,9 +19,34 @@ import PackageDescription
 // HYMBA_TARGET_CPU picks another target (an LLVM CPU name such as haswell, icelake-server,
 // neoverse-n1), or "generic" for the toolchain's portable baseline. The manifest is cached:
 // after changing the variable, build in a fresh --scratch-path (or `swift package clean`).
-let targetCPU = ProcessInfo.processInfo.environment["HYMBA_TARGET_CPU"] ?? "native"
+let environment = ProcessInfo.processInfo.environment
+let targetCPU = environment["HYMBA_TARGET_CPU"] ?? "native"
+
+// The prefill's q4/q8 product has an x86-64 kernel on AVX-512 VNNI instructions
+// (Sources/HymbaRuntime/Kernels/IntegerMatMul.swift), compiled in when the target CPU has them:
+// "native" on a host whose /proc/cpuinfo lists avx512_vnni and avx512bw, or a named CPU that
+// has them. HYMBA_AVX512VNNI=0 or 1 overrides the choice.
+let cpusWithVNNI: Set<String> = [
+    "cascadelake", "cooperlake", "icelake-client", "icelake-server", "tigerlake", "rocketlake",
+    "sapphirerapids", "emeraldrapids", "graniterapids", "graniterapids-d", "znver4", "znver5",
+]
+func hostHasVNNI() -> Bool {
+    guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+          let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return false }
+    let set = Set(flags.split(separator: " ").map(String.init))
+    return set.contains("avx512_vnni") && set.contains("avx512bw")
+}
+let useVNNI: Bool = {
+    if let forced = environment["HYMBA_AVX512VNNI"] { return forced == "1" }
+    #if arch(x86_64)
+    return targetCPU == "native" ? hostHasVNNI() : cpusWithVNNI.contains(targetCPU)
+    #else
+    return false
+    #endif
+}()
 let cpuSettings: [SwiftSetting] = targetCPU == "generic" ? [] :
     [.unsafeFlags(["-target-cpu", targetCPU], .when(configuration: .release))]
+        + (useVNNI ? [.define("HYMBA_AVX512VNNI", .when(configuration: .release))] : [])
 
 let package = Package(
     name: "hymba-edge",

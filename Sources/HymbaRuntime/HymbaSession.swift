@@ -177,7 +177,7 @@ public final class HymbaSession {
         let threads = options.resolvedThreads
         scoresStride = Attention.scratchFloats(groupSize: H / Hkv, positions: M + largestRing, keyDim: dk, valueDim: dv)
         scores = alloc(threads * scoresStride); tiles = alloc(threads * MatMul.tileFloats); logitsBuffer = alloc(V)
-        arrangedStride = InputLayout.paddedLength(.q4, maxRow)
+        arrangedStride = MatMul.arrangedRowFloats(maxRow)
         arrangedRows = alloc(T * arrangedStride)
         arranged = ArrangedInput(storage: alloc(ArrangedInput.floats(capacity: maxRow)), capacity: maxRow)
         pool = ThreadPool(threads: threads)

@@ -224,7 +224,7 @@ public struct MemoryPlan: Sendable, Equatable, CustomStringConvertible {
         let maxRow = max(d, E, F, c.dtRank)
         return T * (3 * d + maxIn + 5 * E + c.dtRank + 2 * c.stateSize + 2 * F) + 2 * (T * c.headDim / 2)
             + (c.convKernel - 1 + T) * E
-            + T * InputLayout.paddedLength(.q4, maxRow) + ArrangedInput.floats(capacity: maxRow)
+            + T * MatMul.arrangedRowFloats(maxRow) + ArrangedInput.floats(capacity: maxRow)
             + threads * (Attention.scratchFloats(groupSize: c.numHeads / c.numKVHeads, positions: c.numMetaTokens + largestRing,
                                                  keyDim: c.headDim, valueDim: c.valueHeadDim) + MatMul.tileFloats)
     }

@@ -63,20 +63,32 @@ struct KernelTests {
         }
     }
 
-    @Test("matmul equals matvec per token (row tiles, depth blocks, tails, strided rows)", arguments: types)
+    static let matMulShapes = [(7, 33, 5), (9, 100, 9), (4, 16, 4), (1, 5, 3), (13, 1600, 6), (6, 1100, 2)]
+
+    /// Runs the blocked product (`integer`: the integer kernel where the build has one) on
+    /// tokens rows of x (`ldx` apart); y rows `ldy` apart, NaN where not written.
+    static func matMul(_ w: Encoded, x: [Float], ldx: Int, tokens: Int, ldy: Int, rows: [Range<Int>], integer: Bool) -> [Float] {
+        let n = w.data.rowLength
+        var y = [Float](repeating: .nan, count: tokens * ldy)
+        let lda = MatMul.arrangedRowFloats(n) + 32
+        var arranged = [Float](repeating: .nan, count: tokens * lda)
+        var tile = [Float](repeating: .nan, count: MatMul.tileFloats)
+        MatMul.arrangeRows(w.data.type, x, ldx: ldx, tokens: tokens, n: n, into: &arranged, ldo: lda, integer: integer)
+        for part in rows {
+            MatMul.run(w.data, arranged: arranged, ldxa: lda, tokens: tokens, y: &y, ldy: ldy, rows: part, tile: &tile, integer: integer)
+        }
+        return y
+    }
+
+    @Test("fp32 matmul equals matvec per token (row tiles, depth blocks, tails, strided rows)", arguments: types)
     func matMul(type: StorageType) {
-        for (rows, n, tokens) in [(7, 33, 5), (9, 100, 9), (4, 16, 4), (1, 5, 3), (13, 1600, 6), (6, 1100, 2)] {
+        for (rows, n, tokens) in Self.matMulShapes {
             let w = Self.encode(type, rows: rows, length: n, seed: 17)
             defer { w.storage.deallocate() }
             let ldx = n + 3, ldy = rows + 2
             var rng = SyntheticModels.Random(seed: 3)
             let x = rng.normals(tokens * ldx, std: 1)
-            var y = [Float](repeating: .nan, count: tokens * ldy)
-            let lda = InputLayout.paddedLength(type, n) + 32
-            var arranged = [Float](repeating: .nan, count: tokens * lda)
-            var tile = [Float](repeating: .nan, count: MatMul.tileFloats)
-            MatMul.arrangeRows(type, x, ldx: ldx, tokens: tokens, n: n, into: &arranged, ldo: lda)
-            MatMul.run(w.data, arranged: arranged, ldxa: lda, tokens: tokens, y: &y, ldy: ldy, rows: 0..<rows, tile: &tile)
+            let y = Self.matMul(w, x: x, ldx: ldx, tokens: tokens, ldy: ldy, rows: [0..<rows], integer: false)
             for t in 0..<tokens {
                 var yv = [Float](repeating: 0, count: rows)
                 Array(x[(t * ldx)..<(t * ldx + n)]).withUnsafeBufferPointer { MatVec.run(w.data, $0.baseAddress!, &yv) }
@@ -95,6 +107,50 @@ struct KernelTests {
                 }
                 // Padding columns of y are untouched.
                 #expect(y[t * ldy + rows].isNaN && y[t * ldy + rows + 1].isNaN)
+            }
+        }
+    }
+
+    /// The integer kernel computes W'·x̂: x rounded to 16-bit codes per 512 elements (|x − x̂| ≤
+    /// a/2, a = max|x|/8191 over the block) and, for q8, the weights re-expressed on one scale
+    /// per 512 (|w − w'| ≤ D/2, D = max|w|·128/(127·8191)). The error against W·x is bounded by
+    /// those roundings; a wrong layout or scale would be off by the size of the products.
+    @Test("integer matmul (AVX-512 VNNI) equals W·x within its 16-bit roundings; row splits agree bitwise",
+          .enabled(if: MatMul.hasIntegerKernel), arguments: [StorageType.q8, .q4])
+    func integerMatMul(type: StorageType) {
+        for (rows, n, tokens) in Self.matMulShapes + [(5, 8320, 7), (8, 96, 4), (3, 600, 5), (11, 2048, 9)] {
+            let w = Self.encode(type, rows: rows, length: n, seed: 23)
+            defer { w.storage.deallocate() }
+            let ldx = n + 3, ldy = rows + 2
+            var rng = SyntheticModels.Random(seed: 5)
+            let x = rng.normals(tokens * ldx, std: 2)
+            let y = Self.matMul(w, x: x, ldx: ldx, tokens: tokens, ldy: ldy, rows: [0..<rows], integer: true)
+            let split = Self.matMul(w, x: x, ldx: ldx, tokens: tokens, ldy: ldy, rows: [0..<min(3, rows), min(3, rows)..<rows], integer: true)
+            #expect(zip(y, split).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }, "\(type) \(rows)x\(n): row split changed the results")
+            for t in 0..<tokens {
+                for r in 0..<rows {
+                    var ref: Double = 0, bound: Double = 0
+                    for g in 0..<((n + 511) / 512) {
+                        let block = (512 * g)..<min(n, 512 * g + 512)
+                        let a = Double(block.map { abs(x[t * ldx + $0]) }.max()!) / 8191
+                        let D = Double(block.map { abs(w.decoded[r * n + $0]) }.max()!) * 128 / (127 * 8191)
+                        for i in block {
+                            let wi = Double(w.decoded[r * n + i]), xi = Double(x[t * ldx + i])
+                            ref += wi * xi
+                            bound += abs(wi) * a / 2 + (type == .q8 ? (abs(xi) + a) * D / 2 : 0) + 1e-5 * abs(wi * xi)
+                        }
+                    }
+                    #expect(abs(Double(y[t * ldy + r]) - ref) <= bound * 1.001 + 1e-6, "\(type) \(rows)x\(n) token \(t) row \(r): \(y[t * ldy + r]) vs \(ref) (bound \(bound))")
+                }
+                #expect(y[t * ldy + rows].isNaN && y[t * ldy + rows + 1].isNaN)
+            }
+            // A non-finite input makes its token's outputs NaN and leaves the others alone.
+            for bad in [Float.nan, .infinity] where tokens > 1 {
+                var xb = x
+                xb[ldx + n - 1] = bad
+                let yb = Self.matMul(w, x: xb, ldx: ldx, tokens: tokens, ldy: ldy, rows: [0..<rows], integer: true)
+                #expect((0..<rows).allSatisfy { yb[ldy + $0].isNaN }, "\(type) \(rows)x\(n): \(bad) input")
+                #expect((0..<rows).allSatisfy { yb[$0] == y[$0] }, "\(type) \(rows)x\(n): \(bad) leaked into another token")
             }
         }
     }

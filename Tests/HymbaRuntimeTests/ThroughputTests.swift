@@ -28,4 +28,31 @@ struct ThroughputTests {
         print("[throughput] hymba-125m shape, \(type) weights, f16 KV, 1 thread: meta prefix \(String(format: "%.2f", prefixTime)) s, prefill \(String(format: "%.1f", prefill)) tok/s (256 tokens, chunk 128), decode \(String(format: "%.1f", decode)) tok/s")
         #expect(prefill > 0 && decode > 0)
     }
+
+    @Test("matrix-matrix product multiply-adds per second, fp32 and integer kernels", .enabled(if: ProcessInfo.processInfo.environment["HYMBA_BENCH"] != nil))
+    func matMulRate() {
+        for type in [StorageType.q8, .q4] { matMulRate(type) }
+    }
+
+    func matMulRate(_ type: StorageType) {
+        let rows = 2048, n = 1536, tokens = 128
+        let w = KernelTests.encode(type, rows: rows, length: n, seed: 1)
+        defer { w.storage.deallocate() }
+        var rng = SyntheticModels.Random(seed: 2)
+        let x = rng.normals(tokens * n, std: 1)
+        for integer in [false, true] where !integer || MatMul.hasIntegerKernel {
+            let lda = MatMul.arrangedRowFloats(n)
+            var arranged = [Float](repeating: 0, count: tokens * lda), y = [Float](repeating: 0, count: tokens * rows)
+            var tile = [Float](repeating: 0, count: MatMul.tileFloats)
+            var best = Double.infinity
+            for _ in 0..<5 {
+                let t = Date()
+                MatMul.arrangeRows(type, x, ldx: n, tokens: tokens, n: n, into: &arranged, ldo: lda, integer: integer)
+                MatMul.run(w.data, arranged: arranged, ldxa: lda, tokens: tokens, y: &y, ldy: rows, rows: 0..<rows, tile: &tile, integer: integer)
+                best = min(best, Date().timeIntervalSince(t))
+            }
+            print("[throughput] \(type) matmul \(rows)x\(n) x \(tokens) tokens, \(integer ? "integer" : "fp32") kernel, 1 thread: \(String(format: "%.1f", Double(rows * n * tokens) / best / 1e9)) GMAC/s")
+            #expect(best > 0)
+        }
+    }
 }

@@ -11,37 +11,93 @@ import HymbaFormat
 /// Partial sums of successive depth blocks are added into Y.
 ///
 /// The inputs must be arranged for the weight type (`arrangeRows`, `InputLayout`) so that the
-/// quantized tiles decode without widening conversions. `rows` lets a thread pool split the
+/// quantized tiles decode without widening conversions. On x86-64 CPUs with AVX-512 VNNI, q4
+/// and q8 weights go through `IntegerMatMul` instead (16-bit integer products, twice the
+/// multiply-adds per instruction). `rows` lets a thread pool split the
 /// product; `tile` (`tileFloats`) must be private to the calling thread.
 package enum MatMul {
     package static let rowTile = 4
     package static let tokenTile = 4
     package static let depthBlock = 512
-    /// Floats of per-thread scratch `run` needs.
-    package static let tileFloats = rowTile * depthBlock
+    /// Rows of weights the integer kernel decodes at once (`IntegerMatMul`).
+    package static let panelRows = 32
+    /// Floats of per-thread scratch `run` needs: the integer kernel's panel (32 rows of 512
+    /// int16, 16 float mins and a float scale each); the fp32 kernel uses the first
+    /// `rowTile · depthBlock`. The same on every build, so that memory plans do not depend on it.
+    package static let tileFloats = panelRows * (1024 + 64 + 4) / 4
+
+    /// Whether q4 and q8 products run on 16-bit integers (`IntegerMatMul`, x86-64 builds for
+    /// CPUs with AVX-512 VNNI) rather than on fp32 tiles.
+    package static let hasIntegerKernel: Bool = {
+        #if HYMBA_AVX512VNNI && arch(x86_64)
+        return true
+        #else
+        return false
+        #endif
+    }()
+
+    /// Which kernel multiplies rows of `type` (`integer`: the integer kernel where the build has
+    /// it; tests pass `false` to check the fp32 kernel on every machine).
+    @inline(__always)
+    static func usesIntegerKernel(_ type: StorageType, _ integer: Bool) -> Bool {
+        integer && hasIntegerKernel && (type == .q4 || type == .q8)
+    }
+
+    /// Floats per arranged input row for rows of up to `n` elements, whatever the weight type.
+    package static func arrangedRowFloats(_ n: Int) -> Int {
+        #if HYMBA_AVX512VNNI && arch(x86_64)
+        return max(InputLayout.paddedLength(.q4, n), IntegerMatMul.rowFloats(n))
+        #else
+        return InputLayout.paddedLength(.q4, n)
+        #endif
+    }
 
     /// Arranges `tokens` rows of `n` inputs (`ldx` apart) into `out` (rows `ldo` ≥
-    /// `InputLayout.paddedLength(type, n)` apart).
+    /// `arrangedRowFloats(n)` apart) for the kernel `run` will use.
     package static func arrangeRows(_ type: StorageType, _ x: UnsafePointer<Float>, ldx: Int, tokens: Int, n: Int,
-                                    into out: UnsafeMutablePointer<Float>, ldo: Int) {
+                                    into out: UnsafeMutablePointer<Float>, ldo: Int, integer: Bool = true) {
+        #if HYMBA_AVX512VNNI && arch(x86_64)
+        if usesIntegerKernel(type, integer) {
+            IntegerMatMul.arrangeRows(x, ldx: ldx, tokens: tokens, n: n, into: out, ldo: ldo)
+            return
+        }
+        #endif
         for t in 0..<tokens { InputLayout.arrange(type, x + t * ldx, n, into: out + t * ldo) }
     }
 
     package static func run(_ w: TensorData, arranged xa: UnsafePointer<Float>, ldxa: Int, tokens: Int,
                             y: UnsafeMutablePointer<Float>, ldy: Int, rows: Range<Int>,
-                            tile: UnsafeMutablePointer<Float>) {
-        let n = w.rowLength
-        let padded = InputLayout.paddedLength(w.type, n)
+                            tile: UnsafeMutablePointer<Float>, integer: Bool = true) {
+        #if HYMBA_AVX512VNNI && arch(x86_64)
+        if usesIntegerKernel(w.type, integer) {
+            IntegerMatMul.run(w, arranged: xa, ldxa: ldxa, tokens: tokens, y: y, ldy: ldy, rows: rows, tile: tile)
+            return
+        }
+        #endif
+        tiledProduct(depth: InputLayout.paddedLength(w.type, w.rowLength), x: xa, ldx: ldxa, tokens: tokens,
+                     y: y, ldy: ldy, rows: rows, tile: tile, accumulate: false) { r, kb, depth, out in
+            decode(w, row: r, block: kb, depth: depth, into: out)
+        }
+    }
+
+    /// The blocked fp32 product over `depth` (a multiple of 16) inputs per token: for each depth
+    /// block, `decode(row, block, depth, into)` writes a row's block (`depth` floats) into the
+    /// tile, which then meets every token. Adds to y when `accumulate`, else overwrites it.
+    @inline(__always)
+    static func tiledProduct(depth padded: Int, x xa: UnsafePointer<Float>, ldx ldxa: Int, tokens: Int,
+                             y: UnsafeMutablePointer<Float>, ldy: Int, rows: Range<Int>,
+                             tile: UnsafeMutablePointer<Float>, accumulate initial: Bool,
+                             decode: (Int, Int, Int, UnsafeMutablePointer<Float>) -> Void) {
         let blocks = (padded + depthBlock - 1) / depthBlock
         for kb in 0..<blocks {
             let start = kb * depthBlock
             let depth = min(depthBlock, padded - start)
-            let accumulate = kb > 0
+            let accumulate = initial || kb > 0
             var r = rows.lowerBound
             while r < rows.upperBound {
                 let tileRows = min(rowTile, rows.upperBound - r)
                 for i in 0..<tileRows {
-                    decode(w, row: r + i, block: kb, depth: depth, into: tile + i * depthBlock)
+                    decode(r + i, kb, depth, tile + i * depthBlock)
                 }
                 let xs = xa + start
                 var t = 0

@@ -239,7 +239,10 @@ int main(int argc, char **argv) {
     CHECK(hymba_context_n_tokens(ctx) == 0);
     CHECK(hymba_eval(ctx, ids, n, logits) == HYMBA_OK && hymba_context_n_tokens(ctx) == n);
     CHECK(hymba_eval(ctx, NULL, 0, logits2) == HYMBA_OK && memcmp(logits, logits2, sizeof(float) * (size_t)vocab) == 0);
-    /* The same ids one call at a time give the same final logits (one-row prefills). */
+    /* The same ids one call at a time give the same final logits (one-row prefills). The
+       multi-row eval runs the prefill kernels, which on AVX-512 VNNI builds round activations
+       to 14 bits per 512 elements and re-express q8 weights on one scale per 512 elements:
+       2.6e-3 apart on this model (1e-4 of the logits' range); a wrong kernel is off by O(1). */
     hymba_context *ctx2 = NULL;
     CHECK(hymba_context_new(model, NULL, &ctx2) == HYMBA_OK);
     for (int i = 0; i < n; i++) CHECK(hymba_eval(ctx2, ids + i, 1, i + 1 == n ? logits2 : NULL) == HYMBA_OK);
@@ -249,7 +252,7 @@ int main(int argc, char **argv) {
         if (d < 0) d = -d;
         if (d > maxdiff) maxdiff = d;
     }
-    CHECK(maxdiff < 1e-3f);
+    CHECK(maxdiff < 1e-2f);
 
     /* Generation from what eval fed = generation from the prompt on a fresh context. */
     hymba_sampling_params sp = greedy(12);

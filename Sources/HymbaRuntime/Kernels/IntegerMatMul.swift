@@ -1,0 +1,331 @@
+#if HYMBA_AVX512VNNI && arch(x86_64)
+import _Builtin_intrinsics.intel
+import HymbaFormat
+
+/// The q4 and q8 matrix-matrix product (prefill) on 16-bit integers, for x86-64 CPUs with
+/// AVX-512 VNNI (`Package.swift` defines `HYMBA_AVX512VNNI` when the build targets one).
+/// `vpdpwssd` does 32 multiply-adds of 16-bit integers per instruction, twice what an fp32 FMA
+/// does, and the operands take half the bytes; portable SIMD code cannot express it, so this
+/// file uses the compiler's x86 intrinsics. Everywhere else `MatMul`'s fp32 kernel runs.
+///
+/// Numbers. Per token and depth block of 512 elements g (one q4 group, sixteen q8 blocks), the
+/// input becomes codes c = round(x/a) with a = max|x|/8191 over the block. Weight rows become
+/// integer codes w' with one float scale D per row and block:
+/// - q4: w' = sc·q (6-bit sub-block scale × 4-bit code ≤ 945), D = d; the mins part
+///   −dmin·mn·Σx̂ = a·Σ_j (dmin·mn_j)·(−Σc over sub-block j) is added per block in fp32, 16
+///   sub-blocks in one vector;
+/// - q8: w' = round(q·d_b/D) with D = max_b|d_b|·128/8191, so |w'| ≤ 8191 — the stored block
+///   scales re-expressed on one scale per 512 elements (an extra rounding of at most D/2 per
+///   weight, ≤ 1/16382 of the block's largest weight scale × 128).
+/// Then y += D·a·Σ w'·c. Each 32-bit lane sums 32 products of at most 8191² (< 2³¹), so the
+/// integer sums cannot overflow; lanes are converted to fp32 before they are added together.
+///
+/// Layout of an arranged row (`Layout`): int16 codes, block g at element 512g; within a block
+/// each pair of 32-element sub-blocks (s0, s1) is [s0 0…15 | s1 0…15 | s0 16…31 | s1 16…31],
+/// the order in which a q4 pair's 32 code bytes widen to 16-bit lanes (low nibbles: elements
+/// 0…15, high nibbles: 16…31). Then one float a per block, then per block 16 floats −Σc of its
+/// sub-blocks (for the q4 mins). Missing elements are zero.
+package enum IntegerMatMul {
+    static let codeLimit: Float = 8191
+
+    /// Where the parts of an arranged row of `n` elements lie.
+    struct Layout {
+        let n: Int
+        let groups: Int
+        /// int16 codes in the row (a multiple of 64: whole sub-block pairs).
+        let codeCount: Int
+
+        init(_ n: Int) {
+            self.n = n
+            let nsub = (n + 31) / 32
+            groups = (nsub + 15) / 16
+            let lastPairs = (nsub - 16 * (groups - 1) + 1) / 2
+            codeCount = groups == 0 ? 0 : 512 * (groups - 1) + 64 * lastPairs
+        }
+
+        /// Sub-blocks of block g (16 except in a row's last block).
+        @inline(__always) func subBlocks(_ g: Int) -> Int { min(16, (n + 31) / 32 - 16 * g) }
+        /// Floats from the row's start to the block scales, the sub-block sums, and the end.
+        var scalesOffset: Int { codeCount / 2 }
+        var sumsOffset: Int { scalesOffset + groups }
+        var floats: Int { sumsOffset + 16 * groups }
+    }
+
+    /// Floats an arranged row of `n` elements needs.
+    package static func rowFloats(_ n: Int) -> Int { Layout(n).floats }
+
+    // MARK: Activations
+
+    /// Arranges `tokens` rows of `n` inputs (`ldx` apart) into `out` (rows `ldo` ≥ `rowFloats(n)` apart).
+    package static func arrangeRows(_ x: UnsafePointer<Float>, ldx: Int, tokens: Int, n: Int,
+                                    into out: UnsafeMutablePointer<Float>, ldo: Int) {
+        let layout = Layout(n)
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 512) { tmp in
+            for t in 0..<tokens { arrangeRow(x + t * ldx, layout, into: out + t * ldo, padded: tmp.baseAddress!) }
+        }
+    }
+
+    private static func arrangeRow(_ x: UnsafePointer<Float>, _ layout: Layout, into out: UnsafeMutablePointer<Float>,
+                                   padded: UnsafeMutablePointer<Float>) {
+        let codes = UnsafeMutableRawPointer(out)
+        for g in 0..<layout.groups {
+            let k = layout.subBlocks(g), pairs = (k + 1) / 2
+            let start = 512 * g, count = min(512, layout.n - start), span = 64 * pairs
+            // The block's elements, zero padded to whole pairs of sub-blocks.
+            var src = x + start
+            if count < span {
+                padded.update(from: src, count: count)
+                (padded + count).update(repeating: 0, count: span - count)
+                src = UnsafePointer(padded)
+            }
+            let raw = UnsafeRawPointer(src)
+            var m = _mm512_setzero_ps(), poison = SIMD16<Float>()
+            for o in stride(from: 0, to: 4 * span, by: 64) {
+                let v = raw.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
+                poison += v * 0  // NaN if any element is NaN or infinite
+                m = _mm512_max_ps(m, _mm512_abs_ps(unsafeBitCast(v, to: __m512.self)))
+            }
+            let largest = _mm512_reduce_max_ps(m)
+            let finite = !horizontalSum(poison).isNaN
+            let a: Float = finite ? largest / codeLimit : .nan
+            // Non-finite input: codes 0 and a NaN scale, so the products come out NaN.
+            let inv = _mm512_set1_ps(finite && largest > 0 ? codeLimit / largest : 0)
+            let sums = out + layout.sumsOffset + 16 * g
+            for s in 0..<(2 * pairs) {
+                let slot = 512 * g + 64 * (s / 2) + 16 * (s % 2)
+                let lo = _mm512_cvtps_epi32(_mm512_mul_ps(unsafeBitCast(raw.loadUnaligned(fromByteOffset: 128 * s, as: SIMD16<Float>.self), to: __m512.self), inv))
+                let hi = _mm512_cvtps_epi32(_mm512_mul_ps(unsafeBitCast(raw.loadUnaligned(fromByteOffset: 128 * s + 64, as: SIMD16<Float>.self), to: __m512.self), inv))
+                codes.storeBytes(of: _mm512_cvtepi32_epi16(lo), toByteOffset: 2 * slot, as: __m256i.self)
+                codes.storeBytes(of: _mm512_cvtepi32_epi16(hi), toByteOffset: 2 * (slot + 32), as: __m256i.self)
+                sums[s] = -Float(_mm512_reduce_add_epi32(_mm512_add_epi32(lo, hi)))
+            }
+            for s in (2 * pairs)..<16 { sums[s] = 0 }
+            out[layout.scalesOffset + g] = a
+        }
+    }
+
+    // MARK: Weights
+
+    /// Row `r`'s block g as int16 codes (`2·pairs` sub-blocks, the pair order) into `tile`;
+    /// returns D.
+    @inline(__always)
+    private static func decode(_ w: TensorData, row r: Int, group g: Int, subBlocks k: Int, pairs: Int,
+                               into tile: UnsafeMutableRawPointer) -> Float {
+        switch w.type {
+        case .q4: return decodeQ4(w.row(r) + g * Q4Layout.groupBytes(subBlocks: Q4Layout.subBlocksPerGroup), k, pairs, tile)
+        case .q8: return decodeQ8(w.row(r) + 16 * g * Q8Layout.blockBytes, k, pairs, tile)
+        default: preconditionFailure("integer matmul of \(w.type) rows")
+        }
+    }
+
+    /// A q4 group: w' = sc·q, D = d.
+    @inline(__always)
+    private static func decodeQ4(_ p: UnsafeRawPointer, _ k: Int, _ pairs: Int, _ tile: UnsafeMutableRawPointer) -> Float {
+        let g = Q4Layout.Group(at: p, subBlocks: k)
+        let low = _mm512_set1_epi16(15)
+        for q in 0..<pairs {
+            let second = 2 * q + 1 < k
+            // The pair's 32 code bytes (16 and zeros for a lone last sub-block: never read past the group).
+            let first16 = g.codes.loadUnaligned(fromByteOffset: 32 * q, as: SIMD16<UInt8>.self)
+            let next16 = second ? g.codes.loadUnaligned(fromByteOffset: 32 * q + 16, as: SIMD16<UInt8>.self) : SIMD16<UInt8>()
+            let v = _mm512_cvtepu8_epi16(unsafeBitCast((first16, next16), to: __m256i.self))
+            let sc0 = Int16(Q4Layout.entry(g.entries, 2 * q).sc), sc1 = second ? Int16(Q4Layout.entry(g.entries, 2 * q + 1).sc) : 0
+            let scales = _mm512_mask_blend_epi16(0xFFFF_0000, _mm512_set1_epi16(sc0), _mm512_set1_epi16(sc1))
+            tile.storeBytes(of: _mm512_mullo_epi16(_mm512_and_si512(v, low), scales), toByteOffset: 128 * q, as: __m512i.self)
+            tile.storeBytes(of: _mm512_mullo_epi16(_mm512_srli_epi16(v, 4), scales), toByteOffset: 128 * q + 64, as: __m512i.self)
+        }
+        return g.d
+    }
+
+    /// Sixteen (or k) q8 blocks: w' = round(q·d_b/D) on one scale D.
+    @inline(__always)
+    private static func decodeQ8(_ p: UnsafeRawPointer, _ k: Int, _ pairs: Int, _ tile: UnsafeMutableRawPointer) -> Float {
+        @inline(__always) func scale(_ b: Int) -> Float {
+            HalfFloat.f16ToFloat(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: b * Q8Layout.blockBytes, as: UInt16.self)))
+        }
+        var largest: Float = 0, finite = true
+        for b in 0..<k {
+            let d = scale(b)
+            finite = finite && d.isFinite
+            largest = max(largest, abs(d))
+        }
+        let D: Float = finite ? largest * 128 / codeLimit : .nan
+        for s in 0..<(2 * pairs) {
+            let slot = 2 * (64 * (s / 2) + 16 * (s % 2))
+            var lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256()
+            if s < k && finite && largest > 0 {
+                let f = _mm512_set1_ps(scale(s) / D)
+                let blk = p + s * Q8Layout.blockBytes + 2
+                @inline(__always) func codes(_ o: Int) -> __m256i {
+                    let q = _mm512_cvtepi8_epi32(unsafeBitCast(blk.loadUnaligned(fromByteOffset: o, as: SIMD16<Int8>.self), to: __m128i.self))
+                    return _mm512_cvtepi32_epi16(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_cvtepi32_ps(q), f)))
+                }
+                lo = codes(0)
+                hi = codes(16)
+            }
+            tile.storeBytes(of: lo, toByteOffset: slot, as: __m256i.self)
+            tile.storeBytes(of: hi, toByteOffset: slot + 64, as: __m256i.self)
+        }
+        return D
+    }
+
+    // MARK: The product
+
+    /// The weight panel (`MatMul.panelRows` rows of one block, in the thread's tile buffer):
+    /// int16 rows 1024 bytes apart; then each row's 16 q4 mins (dmin·mn of the block's
+    /// sub-blocks, 0 past the last) as floats; then each row's D. A panel of 32 rows (34 KiB)
+    /// and a tile of 4 tokens' codes (4 KiB) stay in L1 while every token tile meets every row
+    /// tile of the panel: each loaded input vector serves 32 rows, not 4.
+    private static let tileRowBytes = 1024
+    private static let panelMinsOffset = MatMul.panelRows * tileRowBytes
+    private static let panelScalesOffset = panelMinsOffset + 64 * MatMul.panelRows
+
+    /// y[t·ldy + r] = W[r,:]·x̂_t for r in `rows`, from inputs arranged by `arrangeRows`;
+    /// `tile` (`MatMul.tileFloats`) private to the calling thread.
+    package static func run(_ w: TensorData, arranged xa: UnsafePointer<Float>, ldxa: Int, tokens: Int,
+                            y: UnsafeMutablePointer<Float>, ldy: Int, rows: Range<Int>,
+                            tile: UnsafeMutablePointer<Float>) {
+        let layout = Layout(w.rowLength)
+        let tileRaw = UnsafeMutableRawPointer(tile)
+        for g in 0..<layout.groups {
+            let k = layout.subBlocks(g), pairs = (k + 1) / 2
+            var p = rows.lowerBound
+            while p < rows.upperBound {
+                let panelRows = min(MatMul.panelRows, rows.upperBound - p)
+                let rowTiles = (panelRows + 3) / 4
+                let scales = (tileRaw + panelScalesOffset).assumingMemoryBound(to: Float.self)
+                for i in 0..<(4 * rowTiles) {
+                    let dst = tileRaw + i * tileRowBytes, mins = tileRaw + panelMinsOffset + 64 * i
+                    if i < panelRows {
+                        scales[i] = decode(w, row: p + i, group: g, subBlocks: k, pairs: pairs, into: dst)
+                        if w.type == .q4 { decodeMins(w.row(p + i), group: g, subBlocks: k, into: mins) }
+                    } else {
+                        dst.initializeMemory(as: UInt8.self, repeating: 0, count: 128 * pairs)
+                        mins.initializeMemory(as: UInt8.self, repeating: 0, count: 64)
+                        scales[i] = 0
+                    }
+                }
+                var t = 0
+                while t < tokens {
+                    let tokenCount = min(4, tokens - t)
+                    // A short last tile repeats its first token; those lanes are not stored.
+                    @inline(__always) func token(_ i: Int) -> UnsafePointer<Float> { xa + (t + (i < tokenCount ? i : 0)) * ldxa }
+                    let x0 = token(0), x1 = token(1), x2 = token(2), x3 = token(3)
+                    let a0 = x0[layout.scalesOffset + g], a1 = x1[layout.scalesOffset + g]
+                    let a2 = x2[layout.scalesOffset + g], a3 = x3[layout.scalesOffset + g]
+                    let tokenScales = SIMD16<Float>(a0, a0, a0, a0, a1, a1, a1, a1, a2, a2, a2, a2, a3, a3, a3, a3)
+                    @inline(__always) func codes(_ x: UnsafePointer<Float>) -> UnsafeRawPointer { UnsafeRawPointer(x) + 1024 * g }
+                    @inline(__always) func sums(_ x: UnsafePointer<Float>) -> UnsafeRawPointer { UnsafeRawPointer(x + layout.sumsOffset + 16 * g) }
+                    for q in 0..<rowTiles {
+                        let r = p + 4 * q, tileRows = min(4, panelRows - 4 * q)
+                        let wt = UnsafeRawPointer(tileRaw + 4 * q * tileRowBytes)
+                        let D = UnsafeRawPointer(scales + 4 * q).loadUnaligned(as: SIMD4<Float>.self)
+                        let products = w.type == .q4
+                            ? kernel(wt, codes(x0), codes(x1), codes(x2), codes(x3), steps: 2 * pairs, D: D,
+                                     mins: (UnsafeRawPointer(tileRaw + panelMinsOffset + 256 * q), sums(x0), sums(x1), sums(x2), sums(x3)))
+                            : kernel(wt, codes(x0), codes(x1), codes(x2), codes(x3), steps: 2 * pairs, D: D, mins: nil)
+                        let v = products * tokenScales
+                        for i in 0..<tokenCount {
+                            let out = y + (t + i) * ldy + r
+                            if tileRows == 4 {
+                                let lanes = unsafeBitCast(v, to: (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>).self)
+                                let part = i == 0 ? lanes.0 : i == 1 ? lanes.1 : i == 2 ? lanes.2 : lanes.3
+                                let raw = UnsafeMutableRawPointer(out)
+                                raw.storeBytes(of: g > 0 ? raw.loadUnaligned(as: SIMD4<Float>.self) + part : part, as: SIMD4<Float>.self)
+                            } else {
+                                for j in 0..<tileRows { out[j] = g > 0 ? out[j] + v[4 * i + j] : v[4 * i + j] }
+                            }
+                        }
+                    }
+                    t += 4
+                }
+                p += panelRows
+            }
+        }
+    }
+
+    /// Row `row`'s 16 q4 mins of block g as floats (dmin·mn_j, 0 for j ≥ k).
+    @inline(__always)
+    private static func decodeMins(_ row: UnsafeRawPointer, group g: Int, subBlocks k: Int, into out: UnsafeMutableRawPointer) {
+        let group = Q4Layout.Group(at: row + g * Q4Layout.groupBytes(subBlocks: Q4Layout.subBlocksPerGroup), subBlocks: k)
+        let m = out.assumingMemoryBound(to: Float.self)
+        for j in 0..<16 { m[j] = j < k ? group.dmin * Float(Q4Layout.entry(group.entries, j).mn) : 0 }
+    }
+
+    /// 4 weight rows (`tile`, 1024 bytes apart) × 4 tokens over `steps` × 32 int16 codes, each
+    /// integer dot product times its row's D, plus (q4) the row's mins times the token's −Σc
+    /// (`mins`: the 4 rows' 16 mins, then the 4 tokens' 16 sums): lane 4t + r, still to be
+    /// multiplied by token t's a.
+    @inline(__always)
+    private static func kernel(_ tile: UnsafeRawPointer, _ x0: UnsafeRawPointer, _ x1: UnsafeRawPointer,
+                               _ x2: UnsafeRawPointer, _ x3: UnsafeRawPointer, steps: Int, D: SIMD4<Float>,
+                               mins: (UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer)?) -> SIMD16<Float> {
+        let w0 = tile, w1 = tile + tileRowBytes, w2 = tile + 2 * tileRowBytes, w3 = tile + 3 * tileRowBytes
+        var c00 = _mm512_setzero_si512(), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00, c13 = c00
+        var c20 = c00, c21 = c00, c22 = c00, c23 = c00, c30 = c00, c31 = c00, c32 = c00, c33 = c00
+        var o = 0
+        let end = 64 * steps
+        while o < end {
+            let a0 = w0.loadUnaligned(fromByteOffset: o, as: __m512i.self), a1 = w1.loadUnaligned(fromByteOffset: o, as: __m512i.self)
+            let a2 = w2.loadUnaligned(fromByteOffset: o, as: __m512i.self), a3 = w3.loadUnaligned(fromByteOffset: o, as: __m512i.self)
+            let b0 = x0.loadUnaligned(fromByteOffset: o, as: __m512i.self)
+            c00 = _mm512_dpwssd_epi32(c00, a0, b0); c01 = _mm512_dpwssd_epi32(c01, a1, b0)
+            c02 = _mm512_dpwssd_epi32(c02, a2, b0); c03 = _mm512_dpwssd_epi32(c03, a3, b0)
+            let b1 = x1.loadUnaligned(fromByteOffset: o, as: __m512i.self)
+            c10 = _mm512_dpwssd_epi32(c10, a0, b1); c11 = _mm512_dpwssd_epi32(c11, a1, b1)
+            c12 = _mm512_dpwssd_epi32(c12, a2, b1); c13 = _mm512_dpwssd_epi32(c13, a3, b1)
+            let b2 = x2.loadUnaligned(fromByteOffset: o, as: __m512i.self)
+            c20 = _mm512_dpwssd_epi32(c20, a0, b2); c21 = _mm512_dpwssd_epi32(c21, a1, b2)
+            c22 = _mm512_dpwssd_epi32(c22, a2, b2); c23 = _mm512_dpwssd_epi32(c23, a3, b2)
+            let b3 = x3.loadUnaligned(fromByteOffset: o, as: __m512i.self)
+            c30 = _mm512_dpwssd_epi32(c30, a0, b3); c31 = _mm512_dpwssd_epi32(c31, a1, b3)
+            c32 = _mm512_dpwssd_epi32(c32, a2, b3); c33 = _mm512_dpwssd_epi32(c33, a3, b3)
+            o += 64
+        }
+        let d0 = _mm512_set1_ps(D[0]), d1 = _mm512_set1_ps(D[1]), d2 = _mm512_set1_ps(D[2]), d3 = _mm512_set1_ps(D[3])
+        if let (mr, s0, s1, s2, s3) = mins {
+            let m0 = mr.loadUnaligned(as: __m512.self), m1 = mr.loadUnaligned(fromByteOffset: 64, as: __m512.self)
+            let m2 = mr.loadUnaligned(fromByteOffset: 128, as: __m512.self), m3 = mr.loadUnaligned(fromByteOffset: 192, as: __m512.self)
+            @inline(__always) func f(_ c: __m512i, _ d: __m512, _ m: __m512, _ s: __m512) -> __m512 {
+                _mm512_fmadd_ps(_mm512_cvtepi32_ps(c), d, _mm512_mul_ps(m, s))
+            }
+            let t0 = s0.loadUnaligned(as: __m512.self), t1 = s1.loadUnaligned(as: __m512.self)
+            let t2 = s2.loadUnaligned(as: __m512.self), t3 = s3.loadUnaligned(as: __m512.self)
+            return sixteenSums(f(c00, d0, m0, t0), f(c01, d1, m1, t0), f(c02, d2, m2, t0), f(c03, d3, m3, t0),
+                               f(c10, d0, m0, t1), f(c11, d1, m1, t1), f(c12, d2, m2, t1), f(c13, d3, m3, t1),
+                               f(c20, d0, m0, t2), f(c21, d1, m1, t2), f(c22, d2, m2, t2), f(c23, d3, m3, t2),
+                               f(c30, d0, m0, t3), f(c31, d1, m1, t3), f(c32, d2, m2, t3), f(c33, d3, m3, t3))
+        }
+        @inline(__always) func f(_ c: __m512i, _ d: __m512) -> __m512 { _mm512_mul_ps(_mm512_cvtepi32_ps(c), d) }
+        return sixteenSums(f(c00, d0), f(c01, d1), f(c02, d2), f(c03, d3), f(c10, d0), f(c11, d1), f(c12, d2), f(c13, d3),
+                           f(c20, d0), f(c21, d1), f(c22, d2), f(c23, d3), f(c30, d0), f(c31, d1), f(c32, d2), f(c33, d3))
+    }
+
+    /// The lane sums of 16 vectors as one vector (lane i: Σ of vector i), by a tree of
+    /// interleaves and adds: 45 instructions instead of 16 separate reductions.
+    @inline(__always)
+    private static func sixteenSums(_ v0: __m512, _ v1: __m512, _ v2: __m512, _ v3: __m512,
+                                    _ v4: __m512, _ v5: __m512, _ v6: __m512, _ v7: __m512,
+                                    _ v8: __m512, _ v9: __m512, _ v10: __m512, _ v11: __m512,
+                                    _ v12: __m512, _ v13: __m512, _ v14: __m512, _ v15: __m512) -> SIMD16<Float> {
+        // Pairs: in each 128-bit lane, floats 0 and 2 belong to a, 1 and 3 to b.
+        @inline(__always) func pair(_ a: __m512, _ b: __m512) -> __m512 {
+            _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b))
+        }
+        // Quads: in each 128-bit lane, float i belongs to vector i of the four.
+        @inline(__always) func quad(_ ab: __m512, _ cd: __m512) -> __m512 {
+            let x = unsafeBitCast(ab, to: __m512d.self), y = unsafeBitCast(cd, to: __m512d.self)
+            return _mm512_add_ps(unsafeBitCast(_mm512_unpacklo_pd(x, y), to: __m512.self), unsafeBitCast(_mm512_unpackhi_pd(x, y), to: __m512.self))
+        }
+        // Halves of the 128-bit lanes: [a.l0 + a.l1, a.l2 + a.l3, b.l0 + b.l1, b.l2 + b.l3].
+        let even = unsafeBitCast(SIMD16<Int32>(0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27), to: __m512i.self)
+        let odd = unsafeBitCast(SIMD16<Int32>(4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31), to: __m512i.self)
+        @inline(__always) func fold(_ a: __m512, _ b: __m512) -> __m512 {
+            _mm512_add_ps(_mm512_permutex2var_ps(a, even, b), _mm512_permutex2var_ps(a, odd, b))
+        }
+        let q0 = quad(pair(v0, v1), pair(v2, v3)), q1 = quad(pair(v4, v5), pair(v6, v7))
+        let q2 = quad(pair(v8, v9), pair(v10, v11)), q3 = quad(pair(v12, v13), pair(v14, v15))
+        return unsafeBitCast(fold(fold(q0, q1), fold(q2, q3)), to: SIMD16<Float>.self)
+    }
+}
+#endif
