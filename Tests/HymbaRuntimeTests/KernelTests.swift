@@ -231,7 +231,7 @@ struct KernelTests {
         }
     }
 
-    @Test("f16 widening is bit-exact for all 65536 inputs")
+    @Test("f16 widening is bit-exact for all 65536 inputs, 8 and 16 lanes")
     func halfWidening() {
         for base in stride(from: 0, to: 65536, by: 8) {
             let h = SIMD8<UInt16>((0..<8).map { UInt16(base + $0) })
@@ -239,6 +239,14 @@ struct KernelTests {
             for i in 0..<8 {
                 let ref = HalfFloat.f16ToFloat(h[i])
                 #expect(ref.isNaN ? f[i].isNaN : f[i].bitPattern == ref.bitPattern, "f16 bits \(h[i])")
+            }
+        }
+        for base in stride(from: 0, to: 65536, by: 16) {
+            let u = SIMD16<UInt32>((0..<16).map { UInt32(base + $0) })
+            let f = VectorMath.f16BitsToFloat(u)
+            for i in 0..<16 {
+                let ref = HalfFloat.f16ToFloat(UInt16(u[i]))
+                #expect(ref.isNaN ? f[i].isNaN : f[i].bitPattern == ref.bitPattern, "f16 bits \(u[i]) (16 lanes)")
             }
         }
     }
@@ -334,7 +342,7 @@ struct KernelTests {
     /// Attention over a ring that has wrapped, against the mask of MODEL.md 2a evaluated
     /// directly on the positions.
     @Test("attention: GQA, meta tokens, window, ring wrap-around, heads split across calls",
-          arguments: KVType.allCases, [(10, 20), (64, 80)])
+          arguments: KVType.allCases, [(10, 20), (64, 80), (64, 128)])
     func attention(kv: KVType, dims: (Int, Int)) {
         let (dk, dv) = dims
         let M = 3, W = 4, H = 6, Hkv = 2, ring = W + 3

@@ -97,12 +97,22 @@ package enum Attention {
         var j = 0
         for s in runs.meta {
             let k = cache.metaKeys + (g * M + s) * dk
-            for i in 0..<nh { scores[i * span + j] = dotF32(k, q + (heads.lowerBound + i) * dk, dk) * scale }
+            if dk == 64 {
+                let key = Vector64(k)
+                for i in 0..<nh { scores[i * span + j] = key.dot(q + (heads.lowerBound + i) * dk) * scale }
+            } else {
+                for i in 0..<nh { scores[i * span + j] = dotF32(k, q + (heads.lowerBound + i) * dk, dk) * scale }
+            }
             j += 1
         }
         for s in runs.regular {
             let k = cache.widenKey(head: g, slot: s, into: kbuf)
-            for i in 0..<nh { scores[i * span + j] = dotF32(k, qa + i * dk, dk) * scale }
+            if dk == 64 {
+                let key = Vector64(k)
+                for i in 0..<nh { scores[i * span + j] = key.dot(qa + i * dk) * scale }
+            } else {
+                for i in 0..<nh { scores[i * span + j] = dotF32(k, qa + i * dk, dk) * scale }
+            }
             j += 1
         }
         for i in 0..<nh { softmax(scores + i * span, span) }
@@ -114,20 +124,98 @@ package enum Attention {
             oh.initialize(repeating: 0, count: dv)
             (acc + i * dv).initialize(repeating: 0, count: dv)
         }
-        j = 0
-        for s in runs.meta {
-            let v = cache.metaValues + (g * M + s) * dv
-            for i in 0..<nh { axpyF32(scores[i * span + j], v, out + (heads.lowerBound + i) * dv, dv) }
-            j += 1
+        // The meta values are fp32 and contiguous: one head at a time, its sum in registers.
+        let metaValues = cache.metaValues + g * M * dv
+        if dv % 64 == 0 {
+            for i in 0..<nh {
+                for part in stride(from: 0, to: dv, by: 64) {
+                    var sum = Vector64()
+                    var v = UnsafeRawPointer(metaValues + part)
+                    for jj in 0..<runs.meta.count {
+                        sum.add(scores[i * span + jj], v)
+                        v += 4 * dv
+                    }
+                    sum.add(to: out + (heads.lowerBound + i) * dv + part)
+                }
+            }
+        } else {
+            for (jj, s) in runs.meta.enumerated() {
+                for i in 0..<nh { axpyF32(scores[i * span + jj], metaValues + s * dv, out + (heads.lowerBound + i) * dv, dv) }
+            }
         }
+        j = runs.meta.count
         for s in runs.regular {
             let v = cache.widenValue(head: g, slot: s, into: vbuf)
-            for i in 0..<nh { axpyF32(scores[i * span + j], v, acc + i * dv, dv) }
+            if dv % 64 == 0 {
+                for part in stride(from: 0, to: dv, by: 64) {
+                    let value = Vector64(v + part)
+                    for i in 0..<nh { value.scaled(scores[i * span + j], addedTo: acc + i * dv + part) }
+                }
+            } else {
+                for i in 0..<nh { axpyF32(scores[i * span + j], v, acc + i * dv, dv) }
+            }
             j += 1
         }
         for i in 0..<nh {
             let oh = out + (heads.lowerBound + i) * dv
             if pairs { PairOrder.addRestoring(acc + i * dv, dv, into: oh) } else { Norms.add(oh, acc + i * dv, dv) }
+        }
+    }
+
+    /// 64 floats in four registers: the key head size of every Hymba model (values: 128, two
+    /// of these), for which the attention loops are unrolled (the generic loops spent more on loop control and bounds
+    /// checks than on arithmetic at this length).
+    struct Vector64 {
+        var a = SIMD16<Float>(), b = SIMD16<Float>(), c = SIMD16<Float>(), d = SIMD16<Float>()
+
+        init() {}
+
+        @inline(__always)
+        init(_ p: UnsafePointer<Float>) {
+            let r = UnsafeRawPointer(p)
+            a = r.loadUnaligned(as: SIMD16<Float>.self)
+            b = r.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
+            c = r.loadUnaligned(fromByteOffset: 128, as: SIMD16<Float>.self)
+            d = r.loadUnaligned(fromByteOffset: 192, as: SIMD16<Float>.self)
+        }
+
+        /// Σ self·x over the 64 floats at x.
+        @inline(__always)
+        func dot(_ x: UnsafePointer<Float>) -> Float {
+            let r = UnsafeRawPointer(x)
+            let s0 = (a * r.loadUnaligned(as: SIMD16<Float>.self)).addingProduct(c, r.loadUnaligned(fromByteOffset: 128, as: SIMD16<Float>.self))
+            let s1 = (b * r.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)).addingProduct(d, r.loadUnaligned(fromByteOffset: 192, as: SIMD16<Float>.self))
+            return horizontalSum(s0 + s1)
+        }
+
+        /// self += w·v (64 floats at v).
+        @inline(__always)
+        mutating func add(_ w: Float, _ v: UnsafeRawPointer) {
+            let s = SIMD16<Float>(repeating: w)
+            a = a.addingProduct(s, v.loadUnaligned(as: SIMD16<Float>.self))
+            b = b.addingProduct(s, v.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self))
+            c = c.addingProduct(s, v.loadUnaligned(fromByteOffset: 128, as: SIMD16<Float>.self))
+            d = d.addingProduct(s, v.loadUnaligned(fromByteOffset: 192, as: SIMD16<Float>.self))
+        }
+
+        /// y += self (64 floats at y).
+        @inline(__always)
+        func add(to y: UnsafeMutablePointer<Float>) {
+            let r = UnsafeMutableRawPointer(y)
+            r.storeBytes(of: r.loadUnaligned(as: SIMD16<Float>.self) + a, as: SIMD16<Float>.self)
+            r.storeBytes(of: r.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self) + b, toByteOffset: 64, as: SIMD16<Float>.self)
+            r.storeBytes(of: r.loadUnaligned(fromByteOffset: 128, as: SIMD16<Float>.self) + c, toByteOffset: 128, as: SIMD16<Float>.self)
+            r.storeBytes(of: r.loadUnaligned(fromByteOffset: 192, as: SIMD16<Float>.self) + d, toByteOffset: 192, as: SIMD16<Float>.self)
+        }
+
+        /// y += w·self (64 floats at y).
+        @inline(__always)
+        func scaled(_ w: Float, addedTo y: UnsafeMutablePointer<Float>) {
+            let r = UnsafeMutableRawPointer(y), s = SIMD16<Float>(repeating: w)
+            r.storeBytes(of: r.loadUnaligned(as: SIMD16<Float>.self).addingProduct(s, a), as: SIMD16<Float>.self)
+            r.storeBytes(of: r.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self).addingProduct(s, b), toByteOffset: 64, as: SIMD16<Float>.self)
+            r.storeBytes(of: r.loadUnaligned(fromByteOffset: 128, as: SIMD16<Float>.self).addingProduct(s, c), toByteOffset: 128, as: SIMD16<Float>.self)
+            r.storeBytes(of: r.loadUnaligned(fromByteOffset: 192, as: SIMD16<Float>.self).addingProduct(s, d), toByteOffset: 192, as: SIMD16<Float>.self)
         }
     }
 
