@@ -65,7 +65,25 @@ package enum SSMKernels {
                 acc += sv * C[n]
                 n += 1
             }
-            y[i] = (acc + D[i] * u[i]) * Norms.silu(gate[i])
+            y[i] = acc + D[i] * u[i]
+        }
+        // The gate, eight channels at a time (a scalar exp per channel cost more than the
+        // scan's vector arithmetic); a short last piece goes through the same vector code, so a
+        // channel's result does not depend on how the channels are split.
+        var i = range.lowerBound
+        while i < range.upperBound {
+            let count = min(8, range.upperBound - i)
+            if count == 8 {
+                let yr = UnsafeMutableRawPointer(y + i)
+                let gated = yr.loadUnaligned(as: SIMD8<Float>.self) * VectorMath.silu(UnsafeRawPointer(gate + i).loadUnaligned(as: SIMD8<Float>.self))
+                yr.storeBytes(of: gated, as: SIMD8<Float>.self)
+            } else {
+                var g = SIMD8<Float>(), v = SIMD8<Float>()
+                for k in 0..<count { g[k] = gate[i + k]; v[k] = y[i + k] }
+                let gated = v * VectorMath.silu(g)
+                for k in 0..<count { y[i + k] = gated[k] }
+            }
+            i += 8
         }
     }
 }
