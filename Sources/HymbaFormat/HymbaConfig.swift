@@ -151,7 +151,7 @@ extension HymbaConfig {
     }
 
     public init(json: [String: Any]) throws {
-        var r = ConfigReader(json)
+        let r = ConfigReader(json)
         if let mt = r.optionalString("model_type"), mt != "hymba" {
             throw ConfigError("model_type is \"\(mt)\", expected \"hymba\"")
         }

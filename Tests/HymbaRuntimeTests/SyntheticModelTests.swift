@@ -185,7 +185,7 @@ struct ErrorTests {
         #expect(throws: HymbaRuntimeError.tokenOutOfVocabulary(token: -1, index: 0, vocabSize: V)) { try s.decode(token: -1) }
         #expect(s.position == 0)
         var small = [Float](repeating: 0, count: V)
-        small.withUnsafeMutableBufferPointer { buf in
+        _ = small.withUnsafeMutableBufferPointer { buf in
             #expect(throws: HymbaRuntimeError.bufferTooSmall(what: "prefill logits", needed: 2 * V, found: V)) { try s.prefill(tokens: [1, 2], allLogits: buf) }
         }
         #expect(throws: HymbaRuntimeError.self) { try HymbaSession(model: model, options: HymbaOptions(contextLength: 0)) }

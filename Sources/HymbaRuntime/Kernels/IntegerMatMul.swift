@@ -83,7 +83,7 @@ package enum IntegerMatMul {
             for o in stride(from: 0, to: 4 * span, by: 64) {
                 let v = raw.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
                 poison += v * 0  // NaN if any element is NaN or infinite
-                m = _mm512_max_ps(m, _mm512_abs_ps(unsafeBitCast(v, to: __m512.self)))
+                m = _mm512_max_ps(m, _mm512_abs_ps(v))
             }
             let largest = _mm512_reduce_max_ps(m)
             let finite = !horizontalSum(poison).isNaN
@@ -93,8 +93,8 @@ package enum IntegerMatMul {
             let sums = out + layout.sumsOffset + 16 * g
             for s in 0..<(2 * pairs) {
                 let slot = 512 * g + 64 * (s / 2) + 16 * (s % 2)
-                let lo = _mm512_cvtps_epi32(_mm512_mul_ps(unsafeBitCast(raw.loadUnaligned(fromByteOffset: 128 * s, as: SIMD16<Float>.self), to: __m512.self), inv))
-                let hi = _mm512_cvtps_epi32(_mm512_mul_ps(unsafeBitCast(raw.loadUnaligned(fromByteOffset: 128 * s + 64, as: SIMD16<Float>.self), to: __m512.self), inv))
+                let lo = _mm512_cvtps_epi32(_mm512_mul_ps(raw.loadUnaligned(fromByteOffset: 128 * s, as: __m512.self), inv))
+                let hi = _mm512_cvtps_epi32(_mm512_mul_ps(raw.loadUnaligned(fromByteOffset: 128 * s + 64, as: __m512.self), inv))
                 codes.storeBytes(of: _mm512_cvtepi32_epi16(lo), toByteOffset: 2 * slot, as: __m256i.self)
                 codes.storeBytes(of: _mm512_cvtepi32_epi16(hi), toByteOffset: 2 * (slot + 32), as: __m256i.self)
                 sums[s] = -Float(_mm512_reduce_add_epi32(_mm512_add_epi32(lo, hi)))
@@ -325,7 +325,7 @@ package enum IntegerMatMul {
         }
         let q0 = quad(pair(v0, v1), pair(v2, v3)), q1 = quad(pair(v4, v5), pair(v6, v7))
         let q2 = quad(pair(v8, v9), pair(v10, v11)), q3 = quad(pair(v12, v13), pair(v14, v15))
-        return unsafeBitCast(fold(fold(q0, q1), fold(q2, q3)), to: SIMD16<Float>.self)
+        return fold(fold(q0, q1), fold(q2, q3))
     }
 }
 #endif

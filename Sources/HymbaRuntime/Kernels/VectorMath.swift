@@ -14,7 +14,7 @@ package enum VectorMath {
     package static func f16ToFloat(_ h: SIMD8<UInt16>) -> SIMD8<Float> {
         #if HYMBA_AVX512VNNI && arch(x86_64)
         // The conversion instruction of every AVX-512 CPU (F16C): one instruction, same values.
-        return unsafeBitCast(_mm256_cvtph_ps(unsafeBitCast(h, to: __m128i.self)), to: SIMD8<Float>.self)
+        return _mm256_cvtph_ps(unsafeBitCast(h, to: __m128i.self))
         #else
         let u = SIMD8<UInt32>(truncatingIfNeeded: h)
         let sign = (u & 0x8000) &<< 16
@@ -34,7 +34,7 @@ package enum VectorMath {
     package static func f16BitsToFloat(_ u: SIMD16<UInt32>) -> SIMD16<Float> {
         #if HYMBA_AVX512VNNI && arch(x86_64)
         // Narrow the lanes to 16 bits and convert with the instruction: two instructions.
-        return unsafeBitCast(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(unsafeBitCast(u, to: __m512i.self))), to: SIMD16<Float>.self)
+        return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(unsafeBitCast(u, to: __m512i.self)))
         #else
         let sign = (u & 0x8000) &<< 16
         let magnitude = u & 0x7FFF
