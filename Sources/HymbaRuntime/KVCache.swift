@@ -183,7 +183,7 @@ package final class KVCache {
                 out.storeBytes(of: odd, toByteOffset: 4 * i + 64, as: SIMD16<Float>.self)
                 i += 32
             }
-            while i < count { buffer[i] = HalfFloat.f16ToFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)); i += 1 }
+            while i < count { buffer[i] = HalfFloat.f16ToFloat(src.load(unalignedAt: 2 * i, as: UInt16.self)); i += 1 }
             return UnsafePointer(buffer)
         }
     }
@@ -243,7 +243,7 @@ package enum KVInt8 {
         var i = 0
         while i + 16 <= n {
             // 16 codes as 4 lanes of 4 bytes; byte k of lane L is element 4L + k.
-            let v = q.loadUnaligned(fromByteOffset: i, as: SIMD4<UInt32>.self) ^ 0x8080_8080
+            let v = q.load(unalignedAt: i, as: SIMD4<UInt32>.self) ^ 0x8080_8080
             let b0 = codesToFloat(v, shift: 0, mask: 0xFF, bias: 8_388_736), b1 = codesToFloat(v, shift: 8, mask: 0xFF, bias: 8_388_736)
             let b2 = codesToFloat(v, shift: 16, mask: 0xFF, bias: 8_388_736), b3 = codesToFloat(v, shift: 24, mask: 0xFF, bias: 8_388_736)
             for L in 0..<4 {

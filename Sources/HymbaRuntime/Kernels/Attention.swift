@@ -173,18 +173,18 @@ package enum Attention {
         @inline(__always)
         init(_ p: UnsafePointer<Float>) {
             let r = UnsafeRawPointer(p)
-            a = r.loadUnaligned(as: SIMD16<Float>.self)
-            b = r.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
-            c = r.loadUnaligned(fromByteOffset: 128, as: SIMD16<Float>.self)
-            d = r.loadUnaligned(fromByteOffset: 192, as: SIMD16<Float>.self)
+            a = r.load(unalignedAt: 0, as: SIMD16<Float>.self)
+            b = r.load(unalignedAt: 64, as: SIMD16<Float>.self)
+            c = r.load(unalignedAt: 128, as: SIMD16<Float>.self)
+            d = r.load(unalignedAt: 192, as: SIMD16<Float>.self)
         }
 
         /// Σ self·x over the 64 floats at x.
         @inline(__always)
         func dot(_ x: UnsafePointer<Float>) -> Float {
             let r = UnsafeRawPointer(x)
-            let s0 = (a * r.loadUnaligned(as: SIMD16<Float>.self)).addingProduct(c, r.loadUnaligned(fromByteOffset: 128, as: SIMD16<Float>.self))
-            let s1 = (b * r.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)).addingProduct(d, r.loadUnaligned(fromByteOffset: 192, as: SIMD16<Float>.self))
+            let s0 = (a * r.load(unalignedAt: 0, as: SIMD16<Float>.self)).addingProduct(c, r.load(unalignedAt: 128, as: SIMD16<Float>.self))
+            let s1 = (b * r.load(unalignedAt: 64, as: SIMD16<Float>.self)).addingProduct(d, r.load(unalignedAt: 192, as: SIMD16<Float>.self))
             return horizontalSum(s0 + s1)
         }
 
@@ -192,30 +192,30 @@ package enum Attention {
         @inline(__always)
         mutating func add(_ w: Float, _ v: UnsafeRawPointer) {
             let s = SIMD16<Float>(repeating: w)
-            a = a.addingProduct(s, v.loadUnaligned(as: SIMD16<Float>.self))
-            b = b.addingProduct(s, v.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self))
-            c = c.addingProduct(s, v.loadUnaligned(fromByteOffset: 128, as: SIMD16<Float>.self))
-            d = d.addingProduct(s, v.loadUnaligned(fromByteOffset: 192, as: SIMD16<Float>.self))
+            a = a.addingProduct(s, v.load(unalignedAt: 0, as: SIMD16<Float>.self))
+            b = b.addingProduct(s, v.load(unalignedAt: 64, as: SIMD16<Float>.self))
+            c = c.addingProduct(s, v.load(unalignedAt: 128, as: SIMD16<Float>.self))
+            d = d.addingProduct(s, v.load(unalignedAt: 192, as: SIMD16<Float>.self))
         }
 
         /// y += self (64 floats at y).
         @inline(__always)
         func add(to y: UnsafeMutablePointer<Float>) {
             let r = UnsafeMutableRawPointer(y)
-            r.storeBytes(of: r.loadUnaligned(as: SIMD16<Float>.self) + a, as: SIMD16<Float>.self)
-            r.storeBytes(of: r.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self) + b, toByteOffset: 64, as: SIMD16<Float>.self)
-            r.storeBytes(of: r.loadUnaligned(fromByteOffset: 128, as: SIMD16<Float>.self) + c, toByteOffset: 128, as: SIMD16<Float>.self)
-            r.storeBytes(of: r.loadUnaligned(fromByteOffset: 192, as: SIMD16<Float>.self) + d, toByteOffset: 192, as: SIMD16<Float>.self)
+            r.storeBytes(of: r.load(unalignedAt: 0, as: SIMD16<Float>.self) + a, as: SIMD16<Float>.self)
+            r.storeBytes(of: r.load(unalignedAt: 64, as: SIMD16<Float>.self) + b, toByteOffset: 64, as: SIMD16<Float>.self)
+            r.storeBytes(of: r.load(unalignedAt: 128, as: SIMD16<Float>.self) + c, toByteOffset: 128, as: SIMD16<Float>.self)
+            r.storeBytes(of: r.load(unalignedAt: 192, as: SIMD16<Float>.self) + d, toByteOffset: 192, as: SIMD16<Float>.self)
         }
 
         /// y += w·self (64 floats at y).
         @inline(__always)
         func scaled(_ w: Float, addedTo y: UnsafeMutablePointer<Float>) {
             let r = UnsafeMutableRawPointer(y), s = SIMD16<Float>(repeating: w)
-            r.storeBytes(of: r.loadUnaligned(as: SIMD16<Float>.self).addingProduct(s, a), as: SIMD16<Float>.self)
-            r.storeBytes(of: r.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self).addingProduct(s, b), toByteOffset: 64, as: SIMD16<Float>.self)
-            r.storeBytes(of: r.loadUnaligned(fromByteOffset: 128, as: SIMD16<Float>.self).addingProduct(s, c), toByteOffset: 128, as: SIMD16<Float>.self)
-            r.storeBytes(of: r.loadUnaligned(fromByteOffset: 192, as: SIMD16<Float>.self).addingProduct(s, d), toByteOffset: 192, as: SIMD16<Float>.self)
+            r.storeBytes(of: r.load(unalignedAt: 0, as: SIMD16<Float>.self).addingProduct(s, a), as: SIMD16<Float>.self)
+            r.storeBytes(of: r.load(unalignedAt: 64, as: SIMD16<Float>.self).addingProduct(s, b), toByteOffset: 64, as: SIMD16<Float>.self)
+            r.storeBytes(of: r.load(unalignedAt: 128, as: SIMD16<Float>.self).addingProduct(s, c), toByteOffset: 128, as: SIMD16<Float>.self)
+            r.storeBytes(of: r.load(unalignedAt: 192, as: SIMD16<Float>.self).addingProduct(s, d), toByteOffset: 192, as: SIMD16<Float>.self)
         }
     }
 
@@ -228,7 +228,7 @@ package enum Attention {
         var i = 0
         var sv = SIMD8<Float>()
         while i + 8 <= n {
-            let e = VectorMath.exp(xr.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) - m)
+            let e = VectorMath.exp(xr.load(unalignedAt: 4 * i, as: SIMD8<Float>.self) - m)
             xr.storeBytes(of: e, toByteOffset: 4 * i, as: SIMD8<Float>.self)
             sv += e
             i += 8
@@ -256,7 +256,7 @@ package enum Attention {
         let av = SIMD16<Float>(repeating: a)
         var i = 0
         while i + 16 <= n {
-            let s = yr.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self).addingProduct(av, vr.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self))
+            let s = yr.load(unalignedAt: 4 * i, as: SIMD16<Float>.self).addingProduct(av, vr.load(unalignedAt: 4 * i, as: SIMD16<Float>.self))
             yr.storeBytes(of: s, toByteOffset: 4 * i, as: SIMD16<Float>.self)
             i += 16
         }
@@ -299,7 +299,7 @@ package enum PairOrder {
     /// 32 f16 values (64 bytes at `src`) → two fp32 vectors: the even elements, the odd ones.
     @inline(__always)
     package static func widen(_ src: UnsafeRawPointer) -> (even: SIMD16<Float>, odd: SIMD16<Float>) {
-        let w = src.loadUnaligned(as: SIMD16<UInt32>.self)
+        let w = src.load(unalignedAt: 0, as: SIMD16<UInt32>.self)
         return (VectorMath.f16BitsToFloat(w & 0xFFFF), VectorMath.f16BitsToFloat(w &>> 16))
     }
 }

@@ -12,16 +12,16 @@ package enum Dot {
         var a0 = SIMD16<Float>(), a1 = SIMD16<Float>()
         var i = 0
         while i + 32 <= n {
-            a0 = a0.addingProduct(w.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self), xr.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self))
-            a1 = a1.addingProduct(w.loadUnaligned(fromByteOffset: 4 * i + 64, as: SIMD16<Float>.self), xr.loadUnaligned(fromByteOffset: 4 * i + 64, as: SIMD16<Float>.self))
+            a0 = a0.addingProduct(w.load(unalignedAt: 4 * i, as: SIMD16<Float>.self), xr.load(unalignedAt: 4 * i, as: SIMD16<Float>.self))
+            a1 = a1.addingProduct(w.load(unalignedAt: 4 * i + 64, as: SIMD16<Float>.self), xr.load(unalignedAt: 4 * i + 64, as: SIMD16<Float>.self))
             i += 32
         }
         if i + 16 <= n {
-            a0 = a0.addingProduct(w.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self), xr.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self))
+            a0 = a0.addingProduct(w.load(unalignedAt: 4 * i, as: SIMD16<Float>.self), xr.load(unalignedAt: 4 * i, as: SIMD16<Float>.self))
             i += 16
         }
         var s = horizontalSum(a0 + a1)
-        while i < n { s += Float(bitPattern: UInt32(littleEndian: w.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) * x[i]; i += 1 }
+        while i < n { s += Float(bitPattern: UInt32(littleEndian: w.load(unalignedAt: 4 * i, as: UInt32.self))) * x[i]; i += 1 }
         return s
     }
 
@@ -31,18 +31,18 @@ package enum Dot {
         var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
         var i = 0
         while i + 16 <= n {
-            let h0 = w.loadUnaligned(fromByteOffset: 2 * i, as: SIMD8<UInt16>.self)
-            let h1 = w.loadUnaligned(fromByteOffset: 2 * i + 16, as: SIMD8<UInt16>.self)
-            a0 = a0.addingProduct(VectorMath.bf16ToFloat(h0), xr.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self))
-            a1 = a1.addingProduct(VectorMath.bf16ToFloat(h1), xr.loadUnaligned(fromByteOffset: 4 * i + 32, as: SIMD8<Float>.self))
+            let h0 = w.load(unalignedAt: 2 * i, as: SIMD8<UInt16>.self)
+            let h1 = w.load(unalignedAt: 2 * i + 16, as: SIMD8<UInt16>.self)
+            a0 = a0.addingProduct(VectorMath.bf16ToFloat(h0), xr.load(unalignedAt: 4 * i, as: SIMD8<Float>.self))
+            a1 = a1.addingProduct(VectorMath.bf16ToFloat(h1), xr.load(unalignedAt: 4 * i + 32, as: SIMD8<Float>.self))
             i += 16
         }
         if i + 8 <= n {
-            a0 = a0.addingProduct(VectorMath.bf16ToFloat(w.loadUnaligned(fromByteOffset: 2 * i, as: SIMD8<UInt16>.self)), xr.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self))
+            a0 = a0.addingProduct(VectorMath.bf16ToFloat(w.load(unalignedAt: 2 * i, as: SIMD8<UInt16>.self)), xr.load(unalignedAt: 4 * i, as: SIMD8<Float>.self))
             i += 8
         }
         var s = horizontalSum(a0 + a1)
-        while i < n { s += HalfFloat.bf16ToFloat(UInt16(littleEndian: w.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) * x[i]; i += 1 }
+        while i < n { s += HalfFloat.bf16ToFloat(UInt16(littleEndian: w.load(unalignedAt: 2 * i, as: UInt16.self))) * x[i]; i += 1 }
         return s
     }
 
@@ -52,18 +52,18 @@ package enum Dot {
         var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
         var i = 0
         while i + 16 <= n {
-            let h0 = w.loadUnaligned(fromByteOffset: 2 * i, as: SIMD8<UInt16>.self)
-            let h1 = w.loadUnaligned(fromByteOffset: 2 * i + 16, as: SIMD8<UInt16>.self)
-            a0 = a0.addingProduct(VectorMath.f16ToFloat(h0), xr.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self))
-            a1 = a1.addingProduct(VectorMath.f16ToFloat(h1), xr.loadUnaligned(fromByteOffset: 4 * i + 32, as: SIMD8<Float>.self))
+            let h0 = w.load(unalignedAt: 2 * i, as: SIMD8<UInt16>.self)
+            let h1 = w.load(unalignedAt: 2 * i + 16, as: SIMD8<UInt16>.self)
+            a0 = a0.addingProduct(VectorMath.f16ToFloat(h0), xr.load(unalignedAt: 4 * i, as: SIMD8<Float>.self))
+            a1 = a1.addingProduct(VectorMath.f16ToFloat(h1), xr.load(unalignedAt: 4 * i + 32, as: SIMD8<Float>.self))
             i += 16
         }
         if i + 8 <= n {
-            a0 = a0.addingProduct(VectorMath.f16ToFloat(w.loadUnaligned(fromByteOffset: 2 * i, as: SIMD8<UInt16>.self)), xr.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self))
+            a0 = a0.addingProduct(VectorMath.f16ToFloat(w.load(unalignedAt: 2 * i, as: SIMD8<UInt16>.self)), xr.load(unalignedAt: 4 * i, as: SIMD8<Float>.self))
             i += 8
         }
         var s = horizontalSum(a0 + a1)
-        while i < n { s += HalfFloat.f16ToFloat(UInt16(littleEndian: w.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) * x[i]; i += 1 }
+        while i < n { s += HalfFloat.f16ToFloat(UInt16(littleEndian: w.load(unalignedAt: 2 * i, as: UInt16.self))) * x[i]; i += 1 }
         return s
     }
 

@@ -233,9 +233,9 @@ package struct ArrangedInput {
 
     /// Run r's 16 lanes of sub-block scales and of quarter sums.
     @inline(__always)
-    func runScale(_ r: Int) -> SIMD16<Float> { UnsafeRawPointer(runScales).loadUnaligned(fromByteOffset: 64 * r, as: SIMD16<Float>.self) }
+    func runScale(_ r: Int) -> SIMD16<Float> { UnsafeRawPointer(runScales).load(unalignedAt: 64 * r, as: SIMD16<Float>.self) }
     @inline(__always)
-    func runSum(_ r: Int) -> SIMD16<Float> { UnsafeRawPointer(runSums).loadUnaligned(fromByteOffset: 64 * r, as: SIMD16<Float>.self) }
+    func runSum(_ r: Int) -> SIMD16<Float> { UnsafeRawPointer(runSums).load(unalignedAt: 64 * r, as: SIMD16<Float>.self) }
 
     /// Arranges `x[0..<n]` for `type`.
     @inline(__always)

@@ -81,7 +81,7 @@ package enum IntegerMatMul {
             let raw = UnsafeRawPointer(src)
             var m = _mm512_setzero_ps(), poison = SIMD16<Float>()
             for o in stride(from: 0, to: 4 * span, by: 64) {
-                let v = raw.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
+                let v = raw.load(unalignedAt: o, as: SIMD16<Float>.self)
                 poison += v * 0  // NaN if any element is NaN or infinite
                 m = _mm512_max_ps(m, _mm512_abs_ps(v))
             }
@@ -93,8 +93,8 @@ package enum IntegerMatMul {
             let sums = out + layout.sumsOffset + 16 * g
             for s in 0..<(2 * pairs) {
                 let slot = 512 * g + 64 * (s / 2) + 16 * (s % 2)
-                let lo = _mm512_cvtps_epi32(_mm512_mul_ps(raw.loadUnaligned(fromByteOffset: 128 * s, as: __m512.self), inv))
-                let hi = _mm512_cvtps_epi32(_mm512_mul_ps(raw.loadUnaligned(fromByteOffset: 128 * s + 64, as: __m512.self), inv))
+                let lo = _mm512_cvtps_epi32(_mm512_mul_ps(raw.load(unalignedAt: 128 * s, as: __m512.self), inv))
+                let hi = _mm512_cvtps_epi32(_mm512_mul_ps(raw.load(unalignedAt: 128 * s + 64, as: __m512.self), inv))
                 codes.storeBytes(of: _mm512_cvtepi32_epi16(lo), toByteOffset: 2 * slot, as: __m256i.self)
                 codes.storeBytes(of: _mm512_cvtepi32_epi16(hi), toByteOffset: 2 * (slot + 32), as: __m256i.self)
                 sums[s] = -Float(_mm512_reduce_add_epi32(_mm512_add_epi32(lo, hi)))
@@ -126,8 +126,8 @@ package enum IntegerMatMul {
         for q in 0..<pairs {
             let second = 2 * q + 1 < k
             // The pair's 32 code bytes (16 and zeros for a lone last sub-block: never read past the group).
-            let first16 = g.codes.loadUnaligned(fromByteOffset: 32 * q, as: SIMD16<UInt8>.self)
-            let next16 = second ? g.codes.loadUnaligned(fromByteOffset: 32 * q + 16, as: SIMD16<UInt8>.self) : SIMD16<UInt8>()
+            let first16 = g.codes.load(unalignedAt: 32 * q, as: SIMD16<UInt8>.self)
+            let next16 = second ? g.codes.load(unalignedAt: 32 * q + 16, as: SIMD16<UInt8>.self) : SIMD16<UInt8>()
             let v = _mm512_cvtepu8_epi16(unsafeBitCast((first16, next16), to: __m256i.self))
             let sc0 = Int16(Q4Layout.entry(g.entries, 2 * q).sc), sc1 = second ? Int16(Q4Layout.entry(g.entries, 2 * q + 1).sc) : 0
             let scales = _mm512_mask_blend_epi16(0xFFFF_0000, _mm512_set1_epi16(sc0), _mm512_set1_epi16(sc1))
@@ -141,7 +141,7 @@ package enum IntegerMatMul {
     @inline(__always)
     private static func decodeQ8(_ p: UnsafeRawPointer, _ k: Int, _ pairs: Int, _ tile: UnsafeMutableRawPointer) -> Float {
         @inline(__always) func scale(_ b: Int) -> Float {
-            HalfFloat.f16ToFloat(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: b * Q8Layout.blockBytes, as: UInt16.self)))
+            HalfFloat.f16ToFloat(UInt16(littleEndian: p.load(unalignedAt: b * Q8Layout.blockBytes, as: UInt16.self)))
         }
         var largest: Float = 0, finite = true
         for b in 0..<k {
@@ -157,7 +157,7 @@ package enum IntegerMatMul {
                 let f = _mm512_set1_ps(scale(s) / D)
                 let blk = p + s * Q8Layout.blockBytes + 2
                 @inline(__always) func codes(_ o: Int) -> __m256i {
-                    let q = _mm512_cvtepi8_epi32(unsafeBitCast(blk.loadUnaligned(fromByteOffset: o, as: SIMD16<Int8>.self), to: __m128i.self))
+                    let q = _mm512_cvtepi8_epi32(unsafeBitCast(blk.load(unalignedAt: o, as: SIMD16<Int8>.self), to: __m128i.self))
                     return _mm512_cvtepi32_epi16(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_cvtepi32_ps(q), f)))
                 }
                 lo = codes(0)
@@ -219,7 +219,7 @@ package enum IntegerMatMul {
                     for q in 0..<rowTiles {
                         let r = p + 4 * q, tileRows = min(4, panelRows - 4 * q)
                         let wt = UnsafeRawPointer(tileRaw + 4 * q * tileRowBytes)
-                        let D = UnsafeRawPointer(scales + 4 * q).loadUnaligned(as: SIMD4<Float>.self)
+                        let D = UnsafeRawPointer(scales + 4 * q).load(unalignedAt: 0, as: SIMD4<Float>.self)
                         let products = w.type == .q4
                             ? kernel(wt, codes(x0), codes(x1), codes(x2), codes(x3), steps: 2 * pairs, D: D,
                                      mins: (UnsafeRawPointer(tileRaw + panelMinsOffset + 256 * q), sums(x0), sums(x1), sums(x2), sums(x3)))
@@ -231,7 +231,7 @@ package enum IntegerMatMul {
                                 let lanes = unsafeBitCast(v, to: (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>).self)
                                 let part = i == 0 ? lanes.0 : i == 1 ? lanes.1 : i == 2 ? lanes.2 : lanes.3
                                 let raw = UnsafeMutableRawPointer(out)
-                                raw.storeBytes(of: g > 0 ? raw.loadUnaligned(as: SIMD4<Float>.self) + part : part, as: SIMD4<Float>.self)
+                                raw.storeBytes(of: g > 0 ? raw.load(unalignedAt: 0, as: SIMD4<Float>.self) + part : part, as: SIMD4<Float>.self)
                             } else {
                                 for j in 0..<tileRows { out[j] = g > 0 ? out[j] + v[4 * i + j] : v[4 * i + j] }
                             }
@@ -266,31 +266,31 @@ package enum IntegerMatMul {
         var o = 0
         let end = 64 * steps
         while o < end {
-            let a0 = w0.loadUnaligned(fromByteOffset: o, as: __m512i.self), a1 = w1.loadUnaligned(fromByteOffset: o, as: __m512i.self)
-            let a2 = w2.loadUnaligned(fromByteOffset: o, as: __m512i.self), a3 = w3.loadUnaligned(fromByteOffset: o, as: __m512i.self)
-            let b0 = x0.loadUnaligned(fromByteOffset: o, as: __m512i.self)
+            let a0 = w0.load(unalignedAt: o, as: __m512i.self), a1 = w1.load(unalignedAt: o, as: __m512i.self)
+            let a2 = w2.load(unalignedAt: o, as: __m512i.self), a3 = w3.load(unalignedAt: o, as: __m512i.self)
+            let b0 = x0.load(unalignedAt: o, as: __m512i.self)
             c00 = _mm512_dpwssd_epi32(c00, a0, b0); c01 = _mm512_dpwssd_epi32(c01, a1, b0)
             c02 = _mm512_dpwssd_epi32(c02, a2, b0); c03 = _mm512_dpwssd_epi32(c03, a3, b0)
-            let b1 = x1.loadUnaligned(fromByteOffset: o, as: __m512i.self)
+            let b1 = x1.load(unalignedAt: o, as: __m512i.self)
             c10 = _mm512_dpwssd_epi32(c10, a0, b1); c11 = _mm512_dpwssd_epi32(c11, a1, b1)
             c12 = _mm512_dpwssd_epi32(c12, a2, b1); c13 = _mm512_dpwssd_epi32(c13, a3, b1)
-            let b2 = x2.loadUnaligned(fromByteOffset: o, as: __m512i.self)
+            let b2 = x2.load(unalignedAt: o, as: __m512i.self)
             c20 = _mm512_dpwssd_epi32(c20, a0, b2); c21 = _mm512_dpwssd_epi32(c21, a1, b2)
             c22 = _mm512_dpwssd_epi32(c22, a2, b2); c23 = _mm512_dpwssd_epi32(c23, a3, b2)
-            let b3 = x3.loadUnaligned(fromByteOffset: o, as: __m512i.self)
+            let b3 = x3.load(unalignedAt: o, as: __m512i.self)
             c30 = _mm512_dpwssd_epi32(c30, a0, b3); c31 = _mm512_dpwssd_epi32(c31, a1, b3)
             c32 = _mm512_dpwssd_epi32(c32, a2, b3); c33 = _mm512_dpwssd_epi32(c33, a3, b3)
             o += 64
         }
         let d0 = _mm512_set1_ps(D[0]), d1 = _mm512_set1_ps(D[1]), d2 = _mm512_set1_ps(D[2]), d3 = _mm512_set1_ps(D[3])
         if let (mr, s0, s1, s2, s3) = mins {
-            let m0 = mr.loadUnaligned(as: __m512.self), m1 = mr.loadUnaligned(fromByteOffset: 64, as: __m512.self)
-            let m2 = mr.loadUnaligned(fromByteOffset: 128, as: __m512.self), m3 = mr.loadUnaligned(fromByteOffset: 192, as: __m512.self)
+            let m0 = mr.load(unalignedAt: 0, as: __m512.self), m1 = mr.load(unalignedAt: 64, as: __m512.self)
+            let m2 = mr.load(unalignedAt: 128, as: __m512.self), m3 = mr.load(unalignedAt: 192, as: __m512.self)
             @inline(__always) func f(_ c: __m512i, _ d: __m512, _ m: __m512, _ s: __m512) -> __m512 {
                 _mm512_fmadd_ps(_mm512_cvtepi32_ps(c), d, _mm512_mul_ps(m, s))
             }
-            let t0 = s0.loadUnaligned(as: __m512.self), t1 = s1.loadUnaligned(as: __m512.self)
-            let t2 = s2.loadUnaligned(as: __m512.self), t3 = s3.loadUnaligned(as: __m512.self)
+            let t0 = s0.load(unalignedAt: 0, as: __m512.self), t1 = s1.load(unalignedAt: 0, as: __m512.self)
+            let t2 = s2.load(unalignedAt: 0, as: __m512.self), t3 = s3.load(unalignedAt: 0, as: __m512.self)
             return sixteenSums(f(c00, d0, m0, t0), f(c01, d1, m1, t0), f(c02, d2, m2, t0), f(c03, d3, m3, t0),
                                f(c10, d0, m0, t1), f(c11, d1, m1, t1), f(c12, d2, m2, t1), f(c13, d3, m3, t1),
                                f(c20, d0, m0, t2), f(c21, d1, m1, t2), f(c22, d2, m2, t2), f(c23, d3, m3, t2),

@@ -147,7 +147,7 @@ package enum MatMul {
         var acc = SIMD16<Float>()
         var i = 0
         while i < depth {
-            acc = acc.addingProduct(ar.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self), br.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self))
+            acc = acc.addingProduct(ar.load(unalignedAt: 4 * i, as: SIMD16<Float>.self), br.load(unalignedAt: 4 * i, as: SIMD16<Float>.self))
             i += 16
         }
         return horizontalSum(acc)
@@ -167,17 +167,17 @@ package enum MatMul {
         var o = 0
         let end = 4 * depth
         while o < end {
-            let a0 = w0.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
-            let a1 = w1.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
-            let a2 = w2.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
-            let a3 = w3.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
-            let b0 = x0.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
+            let a0 = w0.load(unalignedAt: o, as: SIMD16<Float>.self)
+            let a1 = w1.load(unalignedAt: o, as: SIMD16<Float>.self)
+            let a2 = w2.load(unalignedAt: o, as: SIMD16<Float>.self)
+            let a3 = w3.load(unalignedAt: o, as: SIMD16<Float>.self)
+            let b0 = x0.load(unalignedAt: o, as: SIMD16<Float>.self)
             c00 = c00.addingProduct(a0, b0); c10 = c10.addingProduct(a1, b0); c20 = c20.addingProduct(a2, b0); c30 = c30.addingProduct(a3, b0)
-            let b1 = x1.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
+            let b1 = x1.load(unalignedAt: o, as: SIMD16<Float>.self)
             c01 = c01.addingProduct(a0, b1); c11 = c11.addingProduct(a1, b1); c21 = c21.addingProduct(a2, b1); c31 = c31.addingProduct(a3, b1)
-            let b2 = x2.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
+            let b2 = x2.load(unalignedAt: o, as: SIMD16<Float>.self)
             c02 = c02.addingProduct(a0, b2); c12 = c12.addingProduct(a1, b2); c22 = c22.addingProduct(a2, b2); c32 = c32.addingProduct(a3, b2)
-            let b3 = x3.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
+            let b3 = x3.load(unalignedAt: o, as: SIMD16<Float>.self)
             c03 = c03.addingProduct(a0, b3); c13 = c13.addingProduct(a1, b3); c23 = c23.addingProduct(a2, b3); c33 = c33.addingProduct(a3, b3)
             o += 64
         }

@@ -80,30 +80,30 @@ package enum RowDecode {
             var i = 0
             if type == .bf16 {
                 while i + 8 <= n {
-                    out.storeBytes(of: VectorMath.bf16ToFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: SIMD8<UInt16>.self)), toByteOffset: 4 * i, as: SIMD8<Float>.self)
+                    out.storeBytes(of: VectorMath.bf16ToFloat(src.load(unalignedAt: 2 * i, as: SIMD8<UInt16>.self)), toByteOffset: 4 * i, as: SIMD8<Float>.self)
                     i += 8
                 }
-                while i < n { dst[i] = HalfFloat.bf16ToFloat(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))); i += 1 }
+                while i < n { dst[i] = HalfFloat.bf16ToFloat(UInt16(littleEndian: src.load(unalignedAt: 2 * i, as: UInt16.self))); i += 1 }
             } else {
                 while i + 8 <= n {
-                    out.storeBytes(of: VectorMath.f16ToFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: SIMD8<UInt16>.self)), toByteOffset: 4 * i, as: SIMD8<Float>.self)
+                    out.storeBytes(of: VectorMath.f16ToFloat(src.load(unalignedAt: 2 * i, as: SIMD8<UInt16>.self)), toByteOffset: 4 * i, as: SIMD8<Float>.self)
                     i += 8
                 }
-                while i < n { dst[i] = HalfFloat.f16ToFloat(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))); i += 1 }
+                while i < n { dst[i] = HalfFloat.f16ToFloat(UInt16(littleEndian: src.load(unalignedAt: 2 * i, as: UInt16.self))); i += 1 }
             }
         case .q8:
             let full = n / 32
             var blk = src
             for b in 0..<full {
-                let d = HalfFloat.f16ToFloat(UInt16(littleEndian: blk.loadUnaligned(as: UInt16.self)))
+                let d = HalfFloat.f16ToFloat(UInt16(littleEndian: blk.load(unalignedAt: 0, as: UInt16.self)))
                 for k in 0..<4 {
-                    let q = Dot.int8ToFloat(blk.loadUnaligned(fromByteOffset: 2 + 8 * k, as: SIMD8<UInt8>.self))
+                    let q = Dot.int8ToFloat(blk.load(unalignedAt: 2 + 8 * k, as: SIMD8<UInt8>.self))
                     out.storeBytes(of: d * q, toByteOffset: 128 * b + 32 * k, as: SIMD8<Float>.self)
                 }
                 blk += Q8Layout.blockBytes
             }
             if n > 32 * full {
-                let d = HalfFloat.f16ToFloat(UInt16(littleEndian: blk.loadUnaligned(as: UInt16.self)))
+                let d = HalfFloat.f16ToFloat(UInt16(littleEndian: blk.load(unalignedAt: 0, as: UInt16.self)))
                 for i in 0..<(n - 32 * full) { dst[32 * full + i] = d * Float(blk.load(fromByteOffset: 2 + i, as: Int8.self)) }
             }
         case .q4:
@@ -119,7 +119,7 @@ package enum RowDecode {
                     let qs = quants + 16 * j
                     let base = (sub + j) * 32
                     if base + 32 <= n {
-                        let b0 = qs.loadUnaligned(as: SIMD8<UInt8>.self), b1 = qs.loadUnaligned(fromByteOffset: 8, as: SIMD8<UInt8>.self)
+                        let b0 = qs.load(unalignedAt: 0, as: SIMD8<UInt8>.self), b1 = qs.load(unalignedAt: 8, as: SIMD8<UInt8>.self)
                         out.storeBytes(of: scale * Dot.nibbleToFloat(b0 & 0x0F) - minv, toByteOffset: 4 * base, as: SIMD8<Float>.self)
                         out.storeBytes(of: scale * Dot.nibbleToFloat(b1 & 0x0F) - minv, toByteOffset: 4 * base + 32, as: SIMD8<Float>.self)
                         out.storeBytes(of: scale * Dot.nibbleToFloat(b0 &>> 4) - minv, toByteOffset: 4 * base + 64, as: SIMD8<Float>.self)

@@ -9,8 +9,8 @@ package enum Norms {
         var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
         var i = 0
         while i + 16 <= n {
-            let v0 = raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
-            let v1 = raw.loadUnaligned(fromByteOffset: 4 * i + 32, as: SIMD8<Float>.self)
+            let v0 = raw.load(unalignedAt: 4 * i, as: SIMD8<Float>.self)
+            let v1 = raw.load(unalignedAt: 4 * i + 32, as: SIMD8<Float>.self)
             a0 += v0 * v0
             a1 += v1 * v1
             i += 16
@@ -28,8 +28,8 @@ package enum Norms {
         let xr = UnsafeRawPointer(x), wr = UnsafeRawPointer(w), o = UnsafeMutableRawPointer(out)
         var i = 0
         while i + 8 <= n {
-            let v = xr.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) * inv
-            o.storeBytes(of: wr.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) * v, toByteOffset: 4 * i, as: SIMD8<Float>.self)
+            let v = xr.load(unalignedAt: 4 * i, as: SIMD8<Float>.self) * inv
+            o.storeBytes(of: wr.load(unalignedAt: 4 * i, as: SIMD8<Float>.self) * v, toByteOffset: 4 * i, as: SIMD8<Float>.self)
             i += 8
         }
         while i < n { out[i] = w[i] * (x[i] * inv); i += 1 }
@@ -41,8 +41,8 @@ package enum Norms {
         let xr = UnsafeMutableRawPointer(x), yr = UnsafeRawPointer(y)
         var i = 0
         while i + 8 <= n {
-            let v = xr.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
-            let m = yr.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+            let v = xr.load(unalignedAt: 4 * i, as: SIMD8<Float>.self)
+            let m = yr.load(unalignedAt: 4 * i, as: SIMD8<Float>.self)
             xr.storeBytes(of: VectorMath.silu(v) * m, toByteOffset: 4 * i, as: SIMD8<Float>.self)
             i += 8
         }
@@ -55,7 +55,7 @@ package enum Norms {
         let xr = UnsafeMutableRawPointer(x)
         var i = 0
         while i + 8 <= n {
-            let v = xr.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+            let v = xr.load(unalignedAt: 4 * i, as: SIMD8<Float>.self)
             xr.storeBytes(of: VectorMath.silu(v), toByteOffset: 4 * i, as: SIMD8<Float>.self)
             i += 8
         }
@@ -68,7 +68,7 @@ package enum Norms {
         let xr = UnsafeMutableRawPointer(x), br = UnsafeRawPointer(bias)
         var i = 0
         while i + 8 <= n {
-            let v = xr.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) + br.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+            let v = xr.load(unalignedAt: 4 * i, as: SIMD8<Float>.self) + br.load(unalignedAt: 4 * i, as: SIMD8<Float>.self)
             xr.storeBytes(of: VectorMath.softplus(v), toByteOffset: 4 * i, as: SIMD8<Float>.self)
             i += 8
         }
@@ -87,7 +87,7 @@ package enum Norms {
         let yr = UnsafeMutableRawPointer(y), xr = UnsafeRawPointer(x)
         var i = 0
         while i + 8 <= n {
-            let s = yr.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) + xr.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+            let s = yr.load(unalignedAt: 4 * i, as: SIMD8<Float>.self) + xr.load(unalignedAt: 4 * i, as: SIMD8<Float>.self)
             yr.storeBytes(of: s, toByteOffset: 4 * i, as: SIMD8<Float>.self)
             i += 8
         }

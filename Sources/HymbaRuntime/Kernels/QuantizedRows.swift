@@ -43,7 +43,7 @@ func horizontalSum(_ v: SIMD4<Float>) -> Float { v[0] + v[1] + (v[2] + v[3]) }
 
 @inline(__always)
 private func half(_ p: UnsafeRawPointer, _ offset: Int = 0) -> Float {
-    HalfFloat.f16ToFloat(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
+    HalfFloat.f16ToFloat(UInt16(littleEndian: p.load(unalignedAt: offset, as: UInt16.self)))
 }
 
 /// q4 rows (Q4Layout): against int8 activations (`Q8Activations`) for matrix-vector
@@ -56,7 +56,7 @@ package enum Q4Rows {
     /// lanes four by four: entries 4q…4q+3 are the 48 bits at byte 6q of the packed entries.
     @inline(__always)
     private static func runScales(_ g: Q4Layout.Group, run q: Int) -> (scale: SIMD16<Float>, min: SIMD4<Float>) {
-        let e = g.entries.loadUnaligned(fromByteOffset: 6 * q, as: UInt64.self)
+        let e = g.entries.load(unalignedAt: 6 * q, as: UInt64.self)
         @inline(__always) func field(_ shift: UInt64) -> Float { Float(UInt32(truncatingIfNeeded: e &>> shift) & 63) }
         let a = field(0), b = field(12), c = field(24), d = field(36)
         let scale = SIMD16<Float>(a, a, a, a, b, b, b, b, c, c, c, c, d, d, d, d) * g.d
@@ -70,10 +70,10 @@ package enum Q4Rows {
         let x0, x1, x2, x3: SIMD32<Int16>
         @inline(__always)
         init(_ p: UnsafeRawPointer) {
-            x0 = p.loadUnaligned(as: SIMD32<Int16>.self)
-            x1 = p.loadUnaligned(fromByteOffset: 64, as: SIMD32<Int16>.self)
-            x2 = p.loadUnaligned(fromByteOffset: 128, as: SIMD32<Int16>.self)
-            x3 = p.loadUnaligned(fromByteOffset: 192, as: SIMD32<Int16>.self)
+            x0 = p.load(unalignedAt: 0, as: SIMD32<Int16>.self)
+            x1 = p.load(unalignedAt: 64, as: SIMD32<Int16>.self)
+            x2 = p.load(unalignedAt: 128, as: SIMD32<Int16>.self)
+            x3 = p.load(unalignedAt: 192, as: SIMD32<Int16>.self)
         }
     }
 
@@ -84,7 +84,7 @@ package enum Q4Rows {
     /// halves (x86-64 and arm64).
     @inline(__always)
     private static func runProducts(_ codes: UnsafeRawPointer, _ x: ActivationRun) -> SIMD16<Float> {
-        let v = codes.loadUnaligned(as: SIMD16<UInt32>.self)
+        let v = codes.load(unalignedAt: 0, as: SIMD16<UInt32>.self)
         @inline(__always) func nibbles(_ shift: UInt32) -> SIMD32<Int16> {
             unsafeBitCast((v &>> shift) & 0x000F_000F, to: SIMD32<Int16>.self)
         }
@@ -103,7 +103,7 @@ package enum Q4Rows {
     /// codes, which follow the entries in every group).
     @inline(__always)
     private static func runEntries(_ g: Q4Layout.Group, run q: Int) -> (sc: SIMD16<Float>, mn: SIMD16<Float>) {
-        let e = g.entries.loadUnaligned(fromByteOffset: 6 * q, as: UInt64.self)
+        let e = g.entries.load(unalignedAt: 6 * q, as: UInt64.self)
         let fields = joined(SIMD8(repeating: UInt32(truncatingIfNeeded: e)), SIMD8(repeating: UInt32(truncatingIfNeeded: e &>> 24)))
             &>> SIMD16<UInt32>(0, 0, 0, 0, 12, 12, 12, 12, 0, 0, 0, 0, 12, 12, 12, 12)
         return (codesToFloat(fields, shift: 0, mask: 63, bias: 8_388_608), codesToFloat(fields, shift: 6, mask: 63, bias: 8_388_608))
@@ -163,12 +163,12 @@ package enum Q4Rows {
         let xr = UnsafeRawPointer(input.values)
         var rest: Float = 0
         for j in j0..<k {
-            let v = g.codes.loadUnaligned(fromByteOffset: 16 * j, as: SIMD4<UInt32>.self)
+            let v = g.codes.load(unalignedAt: 16 * j, as: SIMD4<UInt32>.self)
             let xo = 128 * (sub + j)
             var t = SIMD4<Float>()
             for nib in 0..<8 {
                 t = t.addingProduct(codesToFloat(v, shift: UInt32(4 * nib), mask: 0xF, bias: bias),
-                                    xr.loadUnaligned(fromByteOffset: xo + 16 * nib, as: SIMD4<Float>.self))
+                                    xr.load(unalignedAt: xo + 16 * nib, as: SIMD4<Float>.self))
             }
             let (scale, minv) = g.scaleAndMin(j)
             rest += scale * horizontalSum(t) - minv * input.sums[sub + j]
@@ -189,7 +189,7 @@ package enum Q4Rows {
         let o = UnsafeMutableRawPointer(out)
         var j = 0
         while j + 4 <= k {
-            let v = g.codes.loadUnaligned(fromByteOffset: 16 * j, as: SIMD16<UInt32>.self)
+            let v = g.codes.load(unalignedAt: 16 * j, as: SIMD16<UInt32>.self)
             let (scale, mins) = runScales(g, run: j / 4)
             let minLanes = SIMD16<Float>(mins[0], mins[0], mins[0], mins[0], mins[1], mins[1], mins[1], mins[1],
                                          mins[2], mins[2], mins[2], mins[2], mins[3], mins[3], mins[3], mins[3])
@@ -200,7 +200,7 @@ package enum Q4Rows {
             j += 4
         }
         while j < k {
-            let v = g.codes.loadUnaligned(fromByteOffset: 16 * j, as: SIMD4<UInt32>.self)
+            let v = g.codes.load(unalignedAt: 16 * j, as: SIMD4<UInt32>.self)
             let (scale, minv) = g.scaleAndMin(j)
             for nib in 0..<8 {
                 let w = scale * codesToFloat(v, shift: UInt32(4 * nib), mask: 0xF, bias: bias) - minv
@@ -221,8 +221,8 @@ package enum Q8Rows {
 
     @inline(__always)
     private static func pairCodes(_ block: UnsafeRawPointer) -> SIMD16<UInt32> {
-        let a = block.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt32>.self)
-        let b = block.loadUnaligned(fromByteOffset: 2 + Q8Layout.blockBytes, as: SIMD8<UInt32>.self)
+        let a = block.load(unalignedAt: 2, as: SIMD8<UInt32>.self)
+        let b = block.load(unalignedAt: 2 + Q8Layout.blockBytes, as: SIMD8<UInt32>.self)
         return joined(a, b) ^ flip
     }
 
@@ -242,22 +242,22 @@ package enum Q8Rows {
             let blk = row + b * Q8Layout.blockBytes
             let v = pairCodes(blk)
             let xo = 128 * b
-            var t = codesToFloat(v, shift: 0, mask: 0xFF, bias: bias) * xr.loadUnaligned(fromByteOffset: xo, as: SIMD16<Float>.self)
-            t = t.addingProduct(codesToFloat(v, shift: 8, mask: 0xFF, bias: bias), xr.loadUnaligned(fromByteOffset: xo + 64, as: SIMD16<Float>.self))
-            t = t.addingProduct(codesToFloat(v, shift: 16, mask: 0xFF, bias: bias), xr.loadUnaligned(fromByteOffset: xo + 128, as: SIMD16<Float>.self))
-            t = t.addingProduct(codesToFloat(v, shift: 24, mask: 0xFF, bias: bias), xr.loadUnaligned(fromByteOffset: xo + 192, as: SIMD16<Float>.self))
+            var t = codesToFloat(v, shift: 0, mask: 0xFF, bias: bias) * xr.load(unalignedAt: xo, as: SIMD16<Float>.self)
+            t = t.addingProduct(codesToFloat(v, shift: 8, mask: 0xFF, bias: bias), xr.load(unalignedAt: xo + 64, as: SIMD16<Float>.self))
+            t = t.addingProduct(codesToFloat(v, shift: 16, mask: 0xFF, bias: bias), xr.load(unalignedAt: xo + 128, as: SIMD16<Float>.self))
+            t = t.addingProduct(codesToFloat(v, shift: 24, mask: 0xFF, bias: bias), xr.load(unalignedAt: xo + 192, as: SIMD16<Float>.self))
             acc = acc.addingProduct(pairScales(blk), t)
             b += 2
         }
         var total = horizontalSum(acc)
         if b < blocks {
             let blk = row + b * Q8Layout.blockBytes
-            let v = blk.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt32>.self) ^ flip
+            let v = blk.load(unalignedAt: 2, as: SIMD8<UInt32>.self) ^ flip
             let xo = 128 * b
             var t = SIMD8<Float>()
             for byte in 0..<4 {
                 t = t.addingProduct(codesToFloat(v, shift: UInt32(8 * byte), mask: 0xFF, bias: bias),
-                                    xr.loadUnaligned(fromByteOffset: xo + 32 * byte, as: SIMD8<Float>.self))
+                                    xr.load(unalignedAt: xo + 32 * byte, as: SIMD8<Float>.self))
             }
             total += half(blk) * horizontalSum(t)
         }
@@ -282,7 +282,7 @@ package enum Q8Rows {
         }
         if b < count {
             let blk = row + (firstBlock + b) * Q8Layout.blockBytes
-            let v = blk.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt32>.self) ^ flip
+            let v = blk.load(unalignedAt: 2, as: SIMD8<UInt32>.self) ^ flip
             let d = half(blk)
             for byte in 0..<4 {
                 o.storeBytes(of: d * codesToFloat(v, shift: UInt32(8 * byte), mask: 0xFF, bias: bias),

@@ -30,10 +30,10 @@ package enum Rope {
             let ar = UnsafeMutableRawPointer(a), br = UnsafeMutableRawPointer(b)
             let cr = UnsafeRawPointer(c), sr = UnsafeRawPointer(s)
             while j + 8 <= half {
-                let x1 = ar.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self)
-                let x2 = br.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self)
-                let cv = cr.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self)
-                let sv = sr.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self)
+                let x1 = ar.load(unalignedAt: 4 * j, as: SIMD8<Float>.self)
+                let x2 = br.load(unalignedAt: 4 * j, as: SIMD8<Float>.self)
+                let cv = cr.load(unalignedAt: 4 * j, as: SIMD8<Float>.self)
+                let sv = sr.load(unalignedAt: 4 * j, as: SIMD8<Float>.self)
                 ar.storeBytes(of: x1 * cv - x2 * sv, toByteOffset: 4 * j, as: SIMD8<Float>.self)
                 br.storeBytes(of: x2 * cv + x1 * sv, toByteOffset: 4 * j, as: SIMD8<Float>.self)
                 j += 8

@@ -17,10 +17,10 @@ package enum SSMKernels {
             let orw = UnsafeMutableRawPointer(o)
             var i = range.lowerBound
             while i + 8 <= range.upperBound {
-                var acc = br.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+                var acc = br.load(unalignedAt: 4 * i, as: SIMD8<Float>.self)
                 for j in 0..<K {
-                    acc += wr.loadUnaligned(fromByteOffset: 4 * (j * E + i), as: SIMD8<Float>.self)
-                        * xr.loadUnaligned(fromByteOffset: 4 * ((t + j) * E + i), as: SIMD8<Float>.self)
+                    acc += wr.load(unalignedAt: 4 * (j * E + i), as: SIMD8<Float>.self)
+                        * xr.load(unalignedAt: 4 * ((t + j) * E + i), as: SIMD8<Float>.self)
                 }
                 orw.storeBytes(of: VectorMath.silu(acc), toByteOffset: 4 * i, as: SIMD8<Float>.self)
                 i += 8
@@ -51,11 +51,11 @@ package enum SSMKernels {
             var accv = SIMD8<Float>()
             var n = 0
             while n + 8 <= N {
-                let decay = VectorMath.exp(dt * ar.loadUnaligned(fromByteOffset: 4 * n, as: SIMD8<Float>.self))
-                let sv = decay * sr.loadUnaligned(fromByteOffset: 4 * n, as: SIMD8<Float>.self)
-                    + du * Br.loadUnaligned(fromByteOffset: 4 * n, as: SIMD8<Float>.self)
+                let decay = VectorMath.exp(dt * ar.load(unalignedAt: 4 * n, as: SIMD8<Float>.self))
+                let sv = decay * sr.load(unalignedAt: 4 * n, as: SIMD8<Float>.self)
+                    + du * Br.load(unalignedAt: 4 * n, as: SIMD8<Float>.self)
                 sr.storeBytes(of: sv, toByteOffset: 4 * n, as: SIMD8<Float>.self)
-                accv = accv.addingProduct(sv, Cr.loadUnaligned(fromByteOffset: 4 * n, as: SIMD8<Float>.self))
+                accv = accv.addingProduct(sv, Cr.load(unalignedAt: 4 * n, as: SIMD8<Float>.self))
                 n += 8
             }
             var acc = horizontalSum(accv)
@@ -75,7 +75,7 @@ package enum SSMKernels {
             let count = min(8, range.upperBound - i)
             if count == 8 {
                 let yr = UnsafeMutableRawPointer(y + i)
-                let gated = yr.loadUnaligned(as: SIMD8<Float>.self) * VectorMath.silu(UnsafeRawPointer(gate + i).loadUnaligned(as: SIMD8<Float>.self))
+                let gated = yr.load(unalignedAt: 0, as: SIMD8<Float>.self) * VectorMath.silu(UnsafeRawPointer(gate + i).load(unalignedAt: 0, as: SIMD8<Float>.self))
                 yr.storeBytes(of: gated, as: SIMD8<Float>.self)
             } else {
                 var g = SIMD8<Float>(), v = SIMD8<Float>()
