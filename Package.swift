@@ -79,7 +79,9 @@ let package = Package(
         .target(name: "HymbaFormat", dependencies: ["CZstd", "CLZ4"], swiftSettings: cpuSettings),
         .target(name: "HymbaConverter", dependencies: ["HymbaFormat"], swiftSettings: cpuSettings),
         .target(name: "HymbaTokenizer", dependencies: ["HymbaFormat"], swiftSettings: cpuSettings),
-        .target(name: "HymbaRuntime", dependencies: ["HymbaFormat", "HymbaTokenizer"], swiftSettings: cpuSettings),
+        // A header-only Clang module: the cache prefetch hint the decoding kernels use.
+        .systemLibrary(name: "CPrefetch", path: "Sources/CPrefetch"),
+        .target(name: "HymbaRuntime", dependencies: ["HymbaFormat", "HymbaTokenizer", "CPrefetch"], swiftSettings: cpuSettings),
         .target(name: "HymbaKit", dependencies: ["HymbaRuntime", "HymbaFormat", "HymbaTokenizer"]),
         .systemLibrary(name: "CHymba", path: "include"),
         .target(name: "HymbaC", dependencies: ["CHymba", "HymbaKit"]),

@@ -30,22 +30,62 @@ struct KernelTests {
     static let types: [StorageType] = [.f32, .bf16, .f16, .q8, .q4]
     static let lengths = [1, 7, 16, 31, 33, 100, 517, 1600]
 
-    @Test("dot products and matvec, every storage type, odd lengths", arguments: types)
+    /// Both kernels where the build has the integer one (`IntegerMatVec`), the portable one
+    /// everywhere: each against W·x̂ for the x̂ it multiplies (`MatVec.roundedInput`).
+    @Test("dot products and matvec, every storage type, odd lengths, portable and integer kernels", arguments: types)
     func matVec(type: StorageType) {
-        for n in Self.lengths {
-            let rows = 3
-            let w = Self.encode(type, rows: rows, length: n, seed: UInt64(n))
-            defer { w.storage.deallocate() }
-            var rng = SyntheticModels.Random(seed: 99)
-            let x = rng.normals(n, std: 1)
-            // q4 rows meet the input rounded to int8 per 32 elements (`Q8Activations`).
-            let xr = type == .q4 ? Q8Activations.dequantized(x) : x
-            var y = [Float](repeating: .nan, count: rows)
-            MatVec.run(w.data, x, &y)
-            for r in 0..<rows {
-                var ref: Double = 0, mag: Double = 0
-                for i in 0..<n { ref += Double(w.decoded[r * n + i]) * Double(xr[i]); mag += abs(Double(w.decoded[r * n + i]) * Double(xr[i])) }
-                #expect(abs(Double(y[r]) - ref) <= 1e-5 * mag + 1e-6, "\(type) n=\(n) row \(r): \(y[r]) vs \(ref)")
+        for integer in [false, true] {
+            for n in Self.lengths + [512, 1024 + 64, 8320] {
+                let rows = 5
+                let w = Self.encode(type, rows: rows, length: n, seed: UInt64(n))
+                defer { w.storage.deallocate() }
+                var rng = SyntheticModels.Random(seed: 99)
+                let x = rng.normals(n, std: 1)
+                let xr = MatVec.roundedInput(type, x, integer: integer)
+                var y = [Float](repeating: .nan, count: rows)
+                MatVec.run(w.data, x, &y, integer: integer)
+                for r in 0..<rows {
+                    var ref: Double = 0, mag: Double = 0
+                    for i in 0..<n { ref += Double(w.decoded[r * n + i]) * Double(xr[i]); mag += abs(Double(w.decoded[r * n + i]) * Double(xr[i])) }
+                    #expect(abs(Double(y[r]) - ref) <= 1e-5 * mag + 1e-6, "\(type) n=\(n) row \(r) integer \(integer): \(y[r]) vs \(ref)")
+                }
+                // A row range computes those rows only, with the same values.
+                var part = [Float](repeating: .nan, count: rows)
+                let storage = UnsafeMutablePointer<Float>.allocate(capacity: ArrangedInput.floats(capacity: n))
+                defer { storage.deallocate() }
+                let input = ArrangedInput(storage: storage, capacity: n, integer: integer)
+                input.arrange(type, x, n)
+                MatVec.run(w.data, input, &part, rows: 1..<4)
+                #expect(part[0].isNaN && part[4].isNaN && part[1..<4] == y[1..<4], "\(type) n=\(n) integer \(integer): row range")
+            }
+        }
+    }
+
+    /// The integer q8 kernel's 16-bit activations: within a/2 of x (and float rounding) with
+    /// a = max|x|/32767 per block; a non-finite input makes the products NaN.
+    @Test("int16 activations for q8 (integer kernel): rounding bound, non-finite input", .enabled(if: MatMul.hasIntegerKernel))
+    func q8IntegerActivations() {
+        var rng = SyntheticModels.Random(seed: 6)
+        for n in Self.lengths + [4096] {
+            let x = rng.normals(n, std: 3)
+            let xr = MatVec.roundedInput(.q8, x)
+            for s in 0..<((n + 31) / 32) {
+                let block = (32 * s)..<min(n, 32 * s + 32)
+                let a = block.map { abs(x[$0]) }.max()! / 32767
+                // a/2, plus the float rounding of x·(1/a) and of a·c at codes up to 32767 (2⁻⁹·a).
+                for i in block { #expect(abs(xr[i] - x[i]) <= a * 0.505 + 1e-30, "n=\(n) element \(i)") }
+            }
+        }
+        let w = Self.encode(.q8, rows: 3, length: 600, seed: 8)
+        defer { w.storage.deallocate() }
+        for bad in [Float.nan, .infinity, -.infinity] {
+            for at in [7, 599] {
+                var x = rng.normals(600, std: 1)
+                x[at] = bad
+                var y = [Float](repeating: 0, count: 3)
+                MatVec.run(w.data, x, &y)
+                let allNaN = y.allSatisfy { $0.isNaN }
+                #expect(allNaN, "\(bad) at \(at) in the input: \(y)")
             }
         }
     }
@@ -92,10 +132,11 @@ struct KernelTests {
             for t in 0..<tokens {
                 var yv = [Float](repeating: 0, count: rows)
                 Array(x[(t * ldx)..<(t * ldx + n)]).withUnsafeBufferPointer { MatVec.run(w.data, $0.baseAddress!, &yv) }
-                // q4 matvec rounds the input to int8 (`Q8Activations`), the matmul does not: the
-                // difference is bounded by Σ|w|·|x − x̂| on top of the summation order.
+                // The quantized matvec kernels round the input (`MatVec.roundedInput`), the fp32
+                // matmul does not: the difference is bounded by Σ|w|·|x − x̂| on top of the
+                // summation order.
                 let xt = Array(x[(t * ldx)..<(t * ldx + n)])
-                let xr = type == .q4 ? Q8Activations.dequantized(xt) : xt
+                let xr = MatVec.roundedInput(type, xt)
                 for r in 0..<rows {
                     // The two kernels sum in different orders: bound by the products' magnitude.
                     var mag: Float = 0, rounding: Float = 0
@@ -183,10 +224,12 @@ struct KernelTests {
             for at in [7, 555] {
                 var x = rng.normals(600, std: 1)
                 x[at] = bad
-                var y = [Float](repeating: 0, count: 2)
-                MatVec.run(w.data, x, &y)
-                let allNaN = y.allSatisfy { $0.isNaN }
-                #expect(allNaN, "\(bad) at \(at) in the input: \(y)")
+                for integer in [false, true] {
+                    var y = [Float](repeating: 0, count: 2)
+                    MatVec.run(w.data, x, &y, integer: integer)
+                    let allNaN = y.allSatisfy { $0.isNaN }
+                    #expect(allNaN, "\(bad) at \(at) in the input, integer \(integer): \(y)")
+                }
             }
         }
     }

@@ -55,4 +55,45 @@ struct ThroughputTests {
             #expect(best > 0)
         }
     }
+
+    /// Matrix-vector products one thread reads per second: a matrix that stays in the cache
+    /// (the kernel's own speed) and 24 matrices of 128 MiB in all (weights streamed from
+    /// memory, as in decoding a model larger than the cache).
+    @Test("matrix-vector product weights per second, portable and integer kernels", .enabled(if: ProcessInfo.processInfo.environment["HYMBA_BENCH"] != nil))
+    func matVecRate() {
+        for type in [StorageType.q8, .q4] { matVecRate(type) }
+    }
+
+    func matVecRate(_ type: StorageType) {
+        let n = 1536
+        let rows = (type == .q4 ? 120 : 64) * 1024 * 1024 / type.rowBytes(length: n) / 24
+        let matrices = (0..<24).map { KernelTests.encode(type, rows: $0 == 0 ? 256 : rows, length: n, seed: UInt64($0)) }
+        defer { for m in matrices { m.storage.deallocate() } }
+        var rng = SyntheticModels.Random(seed: 2)
+        let x = rng.normals(n, std: 1)
+        let storage = UnsafeMutablePointer<Float>.allocate(capacity: ArrangedInput.floats(capacity: n))
+        defer { storage.deallocate() }
+        var y = [Float](repeating: 0, count: rows)
+        for integer in [false, true] where !integer || MatMul.hasIntegerKernel {
+            let input = ArrangedInput(storage: storage, capacity: n, integer: integer)
+            input.arrange(type, x, n)
+            // In cache: the first (small) matrix, many times.
+            var best = Double.infinity
+            for _ in 0..<5 {
+                let t = Date()
+                for _ in 0..<100 { MatVec.run(matrices[0].data, input, &y, rows: 0..<256) }
+                best = min(best, Date().timeIntervalSince(t))
+            }
+            let hot = Double(100 * 256 * n) / best / 1e9
+            best = .infinity
+            for _ in 0..<3 {
+                let t = Date()
+                for m in matrices.dropFirst() { MatVec.run(m.data, input, &y, rows: 0..<rows) }
+                best = min(best, Date().timeIntervalSince(t))
+            }
+            let bytes = Double(23 * rows * type.rowBytes(length: n))
+            print("[throughput] \(type) matvec, \(integer ? "integer" : "portable") kernel, 1 thread: in cache \(String(format: "%.1f", hot)) G weights/s; streamed \(String(format: "%.1f", Double(23 * rows * n) / best / 1e9)) G weights/s (\(String(format: "%.1f", bytes / best / 1e9)) GB/s)")
+            #expect(best > 0)
+        }
+    }
 }

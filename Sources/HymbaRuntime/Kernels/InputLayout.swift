@@ -200,7 +200,8 @@ package enum Q8Activations {
 
 /// An activation row arranged for one weight type (`InputLayout`; for q4 `Q8Activations`), in
 /// buffers owned by the caller and reused across calls. Holds room for rows of up to
-/// `capacity` elements.
+/// `capacity` elements. On builds with `IntegerMatVec` (x86-64, AVX-512 VNNI), q4 and q8 rows
+/// use its packed integer layout instead (`integer`).
 package struct ArrangedInput {
     /// fp32 values in the type's order (q4: only the sub-blocks after the last complete run).
     package let values: UnsafeMutablePointer<Float>
@@ -211,24 +212,50 @@ package struct ArrangedInput {
     /// q4: per run, 16 lanes of sub-block scales and 16 of quarter sums.
     package let runScales: UnsafeMutablePointer<Float>
     package let runSums: UnsafeMutablePointer<Float>
+    /// `IntegerMatVec`'s codes (2 bytes per element, whole groups of 512), per-block scales
+    /// and per-sub-block sums.
+    package let packed: UnsafeMutableRawPointer
+    package let packedScales: UnsafeMutablePointer<Float>
+    package let packedSums: UnsafeMutablePointer<Float>
     package let capacity: Int
+    /// Whether q4 and q8 rows go through `IntegerMatVec` (where the build has it; tests pass
+    /// false to check the portable kernels on every machine).
+    package let integer: Bool
 
     /// Floats of storage needed for rows of up to `capacity` elements: the padded row, the
-    /// sub-block sums, the Int16 codes (half a float each) and 32 floats per run of 128.
+    /// sub-block sums, the Int16 codes (half a float each), 32 floats per run of 128, and the
+    /// packed integer layout (the same on every build, so that memory plans do not depend on it).
     package static func floats(capacity: Int) -> Int {
         let padded = (capacity + 31) / 32 * 32, runs = padded / 128
-        return padded + padded / 32 + padded / 2 + 32 * runs
+        let groups = (capacity + 511) / 512
+        return padded + padded / 32 + padded / 2 + 32 * runs + groups * (256 + 16 + 16)
     }
 
-    /// Views `storage` (at least `floats(capacity:)` floats).
-    package init(storage: UnsafeMutablePointer<Float>, capacity: Int) {
+    /// Views `storage` (at least `floats(capacity:)` floats; every load from it is unaligned).
+    package init(storage: UnsafeMutablePointer<Float>, capacity: Int, integer: Bool = true) {
         self.capacity = capacity
         let padded = (capacity + 31) / 32 * 32, runs = padded / 128
+        let groups = (capacity + 511) / 512
         values = storage
         sums = storage + padded
         runScales = sums + padded / 32
         runSums = runScales + 16 * runs
         codes = UnsafeMutableRawPointer(runSums + 16 * runs).assumingMemoryBound(to: Int16.self)
+        let packedStart = runSums + 16 * runs + padded / 2
+        packed = UnsafeMutableRawPointer(packedStart)
+        packedScales = packedStart + 256 * groups
+        packedSums = packedScales + 16 * groups
+        self.integer = integer
+    }
+
+    /// Whether rows of `type` are multiplied by `IntegerMatVec`.
+    @inline(__always)
+    package func usesIntegerKernel(_ type: StorageType) -> Bool {
+        #if HYMBA_AVX512VNNI && arch(x86_64)
+        return integer && (type == .q4 || type == .q8)
+        #else
+        return false
+        #endif
     }
 
     /// Run r's 16 lanes of sub-block scales and of quarter sums.
@@ -241,6 +268,12 @@ package struct ArrangedInput {
     @inline(__always)
     package func arrange(_ type: StorageType, _ x: UnsafePointer<Float>, _ n: Int) {
         precondition(n <= capacity, "input of \(n) elements exceeds the arranged buffer (\(capacity))")
+        #if HYMBA_AVX512VNNI && arch(x86_64)
+        if usesIntegerKernel(type) {
+            if type == .q4 { IntegerMatVec.arrangeQ4(x, n, into: self) } else { IntegerMatVec.arrangeQ8(x, n, into: self) }
+            return
+        }
+        #endif
         if type == .q4 {
             Q8Activations.arrange(x, n, into: self)
         } else {

@@ -8,6 +8,12 @@ import HymbaFormat
 package enum MatVec {
     /// `input` must hold x arranged for `w.type` (`ArrangedInput.arrange`).
     package static func run(_ w: TensorData, _ input: ArrangedInput, _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
+        #if HYMBA_AVX512VNNI && arch(x86_64)
+        if input.usesIntegerKernel(w.type) {
+            IntegerMatVec.run(w, input, y, rows: rows)
+            return
+        }
+        #endif
         let n = w.rowLength, x = UnsafePointer(input.values)
         switch w.type {
         case .f32: w.forEachRow(in: rows) { r, row in y[r] = Dot.f32(row, x, n) }
@@ -20,12 +26,23 @@ package enum MatVec {
         }
     }
 
+    /// The input x̂ that rows of `type` are multiplied with for `x`: q4 kernels round it to int8
+    /// per 32 elements (`Q8Activations`), the integer q8 kernel to int16 per 32
+    /// (`IntegerMatVec`); the others use x as it is. For tests and error bounds.
+    package static func roundedInput(_ type: StorageType, _ x: [Float], integer: Bool = true) -> [Float] {
+        if type == .q4 { return Q8Activations.dequantized(x) }
+        #if HYMBA_AVX512VNNI && arch(x86_64)
+        if type == .q8 && integer { return IntegerMatVec.dequantizedQ8(x) }
+        #endif
+        return x
+    }
+
     /// All rows, arranging `x` in a temporary buffer (tests and one-off products; the session
     /// keeps its arranged buffers).
-    package static func run(_ w: TensorData, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+    package static func run(_ w: TensorData, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, integer: Bool = true) {
         let storage = UnsafeMutablePointer<Float>.allocate(capacity: ArrangedInput.floats(capacity: w.rowLength))
         defer { storage.deallocate() }
-        let input = ArrangedInput(storage: storage, capacity: w.rowLength)
+        let input = ArrangedInput(storage: storage, capacity: w.rowLength, integer: integer)
         input.arrange(w.type, x, w.rowLength)
         run(w, input, y, rows: 0..<w.rows)
     }

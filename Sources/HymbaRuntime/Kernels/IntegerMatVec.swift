@@ -1,0 +1,317 @@
+#if HYMBA_AVX512VNNI && arch(x86_64)
+import _Builtin_intrinsics.intel
+import CPrefetch
+import HymbaFormat
+
+/// The q4 and q8 matrix-vector products (decoding) on integer dot-product instructions, for
+/// x86-64 CPUs with AVX-512 VNNI (the build's `HYMBA_AVX512VNNI`; `Q4Rows` and `Q8Rows` run
+/// everywhere else). Decoding reads every weight once per token, so the work per weight
+/// decides the speed: here a run of 128 q4 weights costs one 64-byte load, three mask and
+/// shift operations, two `vpdpbusd` (64 unsigned × signed byte products each) and three float
+/// operations, where the portable kernel widens every code to 16 or 32 bits first.
+///
+/// q4 (`Q4Layout`), against the int8 activations of `Q8Activations` (the same codes and
+/// per-sub-block scales a_s as the portable kernel, so both compute W·x̂ for the same x̂):
+///   Σ_s d·sc_s·a_s·Σ_i q_i·c_i − dmin·Σ_s mn_s·(a_s·Σ_i c_i).
+/// The 4-bit codes are the unsigned operand of `vpdpbusd`, the activation codes the signed
+/// one; each 32-bit lane sums 8 products (at most 8·15·127), a sub-block's 16 code bytes fill
+/// 4 lanes. Per group (16 sub-blocks) the 12-bit entries are unpacked once into 16 lanes of sc
+/// and mn by one byte shuffle and one variable shift, and d·sc_s·a_s is formed as a vector;
+/// each run of 4 sub-blocks then picks its 4 scales with one permute.
+///
+/// q8 (`Q8Layout`), against 16-bit activation codes per 32-element block (c = round(x/a),
+/// a = max|x|/32767: a rounding 256 times finer than the weights' own): each block's 32 int8
+/// codes are sign-extended to 16 bits and meet the activation codes in one `vpdpwssd`; the
+/// block's float scale d_b·a_b multiplies the 16 lane sums. The f16 scales of 16 blocks are
+/// collected and converted in one go.
+///
+/// Activation layout (`ArrangedInput`'s packed buffers):
+/// - q4: per run r of 4 sub-blocks (sub-blocks 4r…4r+3, runs never straddle groups), 128 bytes:
+///   the low halves (elements 0…15) of the 4 sub-blocks, then the high halves (16…31), as int8
+///   codes; per sub-block s the float a_s (`packedScales[s]`) and a_s·Σc (`packedSums[s]`),
+///   zero up to a whole group.
+/// - q8: per block b, 32 int16 codes at byte 64b; a_b at `packedScales[b]`, zero up to a whole
+///   run of 16 blocks.
+package enum IntegerMatVec {
+    static let q8CodeLimit: Float = 32767
+
+    // MARK: Activations
+
+    /// Bytes, and floats of scales and of sums, the packed activations of rows of up to `n`
+    /// elements need (either weight type).
+    package static func packedBytes(_ n: Int) -> Int { 2 * paddedToGroup(n) }
+    package static func packedFloats(_ n: Int) -> Int { paddedToGroup(n) / 32 }
+    private static func paddedToGroup(_ n: Int) -> Int { (n + 511) / 512 * 512 }
+
+    /// Packs `x[0..<n]` for q4 rows.
+    static func arrangeQ4(_ x: UnsafePointer<Float>, _ n: Int, into input: ArrangedInput) {
+        let nsub = (n + 31) / 32
+        let codes = input.packed
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 32) { xs in
+            withUnsafeTemporaryAllocation(of: Int16.self, capacity: 32) { qs in
+                for s in 0..<nsub {
+                    let count = min(32, n - 32 * s)
+                    xs.baseAddress!.update(from: x + 32 * s, count: count)
+                    (xs.baseAddress! + count).update(repeating: 0, count: 32 - count)
+                    let (a, codeSum) = Q8Activations.quantize(xs.baseAddress!, into: qs.baseAddress!)
+                    let lo = codes + 128 * (s / 4) + 16 * (s % 4)
+                    for i in 0..<16 {
+                        lo.storeBytes(of: Int8(truncatingIfNeeded: qs[i]), toByteOffset: i, as: Int8.self)
+                        lo.storeBytes(of: Int8(truncatingIfNeeded: qs[i + 16]), toByteOffset: 64 + i, as: Int8.self)
+                    }
+                    input.packedScales[s] = a
+                    input.packedSums[s] = a * Float(codeSum)
+                }
+            }
+        }
+        // Zero codes, scales and sums up to the end of the last group.
+        let padded = (nsub + 15) / 16 * 16
+        for s in nsub..<padded {
+            let lo = codes + 128 * (s / 4) + 16 * (s % 4)
+            lo.initializeMemory(as: UInt8.self, repeating: 0, count: 16)
+            (lo + 64).initializeMemory(as: UInt8.self, repeating: 0, count: 16)
+            input.packedScales[s] = 0
+            input.packedSums[s] = 0
+        }
+    }
+
+    /// Packs `x[0..<n]` for q8 rows: 16-bit codes per block of 32.
+    static func arrangeQ8(_ x: UnsafePointer<Float>, _ n: Int, into input: ArrangedInput) {
+        let blocks = (n + 31) / 32
+        let raw = UnsafeRawPointer(x)
+        for b in 0..<blocks {
+            let count = min(32, n - 32 * b)
+            let out = input.packed + 64 * b
+            if count < 32 {
+                // A short last block: through a zero-padded copy.
+                var tail = (SIMD16<Float>(), SIMD16<Float>())
+                withUnsafeMutableBytes(of: &tail) { t in
+                    t.baseAddress!.copyMemory(from: raw + 128 * b, byteCount: 4 * count)
+                }
+                input.packedScales[b] = quantizeQ8Block(tail.0, tail.1, into: out)
+            } else {
+                input.packedScales[b] = quantizeQ8Block(raw.load(unalignedAt: 128 * b, as: SIMD16<Float>.self),
+                                                        raw.load(unalignedAt: 128 * b + 64, as: SIMD16<Float>.self), into: out)
+            }
+        }
+        let padded = (blocks + 15) / 16 * 16
+        for b in blocks..<padded {
+            (input.packed + 64 * b).initializeMemory(as: UInt8.self, repeating: 0, count: 64)
+            input.packedScales[b] = 0
+        }
+    }
+
+    /// The values x̂ the q8 product multiplies for `x` (tests): per block a·c.
+    package static func dequantizedQ8(_ x: [Float]) -> [Float] {
+        var out = [Float](repeating: 0, count: x.count)
+        for start in stride(from: 0, to: x.count, by: 32) {
+            let block = x[start..<min(x.count, start + 32)]
+            let largest = block.map(abs).max() ?? 0
+            guard block.allSatisfy(\.isFinite) else {
+                for i in block.indices { out[i] = .nan }
+                continue
+            }
+            let inv = largest > 0 ? q8CodeLimit / largest : 0, a = largest / q8CodeLimit
+            for i in block.indices { out[i] = a * (x[i] * inv).rounded(.toNearestOrEven) }
+        }
+        return out
+    }
+
+    /// One block's 16-bit codes into `out` (64 bytes); returns its scale a. Non-finite input:
+    /// codes 0 and a NaN scale, so the products come out NaN rather than wrong.
+    @inline(__always)
+    private static func quantizeQ8Block(_ lo: SIMD16<Float>, _ hi: SIMD16<Float>, into out: UnsafeMutableRawPointer) -> Float {
+        let poison = lo * 0 + hi * 0  // NaN lanes where an element is NaN or infinite
+        let largest = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)))
+        guard !horizontalSum(poison).isNaN else {
+            out.initializeMemory(as: UInt8.self, repeating: 0, count: 64)
+            return .nan
+        }
+        let inv = _mm512_set1_ps(largest > 0 ? q8CodeLimit / largest : 0)
+        // vcvtps2dq rounds to nearest even, like the other activation codes.
+        let a = _mm512_cvtepi32_epi16(_mm512_cvtps_epi32(_mm512_mul_ps(lo, inv)))
+        let b = _mm512_cvtepi32_epi16(_mm512_cvtps_epi32(_mm512_mul_ps(hi, inv)))
+        out.storeBytes(of: a, as: __m256i.self)
+        out.storeBytes(of: b, toByteOffset: 32, as: __m256i.self)
+        return largest / q8CodeLimit
+    }
+
+    // MARK: The products
+
+    /// y[r] = W[r,:]·x̂ for r in `rows`, x packed for `w.type` (q4 or q8) in `input`.
+    ///
+    /// One row after another, each read front to back: the weights stream from memory as one
+    /// sequential run of bytes. Interleaving 4 rows (each activation load serving 4 rows) was
+    /// faster in cache but streamed at half the rate (125m-sized matrices, one thread: 16 against
+    /// 36 G weights/s): the hardware prefetchers follow one stream far better than four.
+    package static func run(_ w: TensorData, _ input: ArrangedInput, _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
+        let n = w.rowLength
+        switch w.type {
+        case .q4: w.forEachRow(in: rows) { r, row in y[r] = q4Row(row, n, input) }
+        case .q8: w.forEachRow(in: rows) { r, row in y[r] = q8Row(row, n, input) }
+        default: preconditionFailure("integer matrix-vector product of \(w.type) rows")
+        }
+    }
+
+    /// How far ahead of the bytes in use the kernels ask for weights (`hymba_prefetch`): the
+    /// memory latency times the rate a thread consumes them, with room to spare (2 KiB ≈ 100 ns
+    /// at 20 GB/s). Measured on 125m-sized rows: 32 G weights/s without, 36 with.
+    private static let prefetchDistance = 2048
+
+    /// Prefetches the cache lines of `bytes` bytes from `p` (a plain loop: a `stride` sequence
+    /// was left as a call in the large callers, 8% of decoding).
+    @inline(__always)
+    private static func prefetch(_ p: UnsafeRawPointer, bytes: Int) {
+        var o = 0
+        while o < bytes {
+            hymba_prefetch(p + o)
+            o += 64
+        }
+    }
+
+    /// The constant vectors of the q4 kernel. Local values, not static properties: a static is
+    /// initialized lazily, and its accessor call inside the loop made the compiler spill every
+    /// vector register around it.
+    struct Q4Constants {
+        /// Byte shuffle that puts, in 32-bit lane j, the 4 bytes from byte ⌊3j/2⌋ of a group's
+        /// entries (lanes 0…7 from entries[0..<16] in 128-bit lanes 0 and 1, lanes 8…15 from
+        /// entries[12..<28] in 128-bit lanes 2 and 3); a right shift by 4 in the odd lanes then
+        /// leaves entry j (bits 12j…12j+11) at the bottom.
+        let entryShuffle: __m512i
+        let entryShift: __m512i
+        /// Lane L of run 0 reads sub-block L/4's scale.
+        let runLanes: __m512i
+
+        @inline(__always)
+        init() {
+            entryShuffle = unsafeBitCast(SIMD64<UInt8>(
+                0, 1, 2, 3, 1, 2, 3, 4, 3, 4, 5, 6, 4, 5, 6, 7,
+                6, 7, 8, 9, 7, 8, 9, 10, 9, 10, 11, 12, 10, 11, 12, 13,
+                0, 1, 2, 3, 1, 2, 3, 4, 3, 4, 5, 6, 4, 5, 6, 7,
+                6, 7, 8, 9, 7, 8, 9, 10, 9, 10, 11, 12, 10, 11, 12, 13), to: __m512i.self)
+            entryShift = unsafeBitCast(SIMD16<UInt32>(0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4), to: __m512i.self)
+            runLanes = unsafeBitCast(SIMD16<Int32>(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3), to: __m512i.self)
+        }
+    }
+
+    /// The lanes of `v` that a mask of `bytes` leading bytes keeps (a load that cannot fault
+    /// past the end of a row: a partial last group may end anywhere in the mapping).
+    @inline(__always)
+    private static func byteMask(_ bytes: Int) -> UInt64 { bytes >= 64 ? ~0 : (1 << UInt64(bytes)) &- 1 }
+
+    /// One row's group: its d·sc_s·a_s for the 16 sub-blocks (0 past the last), and the mins
+    /// term dmin·Σ_s mn_s·a_s·Σc_s as 16 lanes to be added up later.
+    @inline(__always)
+    private static func q4GroupScales(_ group: UnsafeRawPointer, subBlocks k: Int, a: __m512, sums: __m512,
+                                      _ c: Q4Constants) -> (scales: __m512, mins: __m512) {
+        let d = HalfFloat.f16ToFloat(UInt16(littleEndian: group.load(unalignedAt: 0, as: UInt16.self)))
+        let dmin = HalfFloat.f16ToFloat(UInt16(littleEndian: group.load(unalignedAt: 2, as: UInt16.self)))
+        let entries = group + 4
+        let lo: __m128i, hi: __m128i
+        if k == 16 {
+            lo = entries.load(unalignedAt: 0, as: __m128i.self)
+            hi = entries.load(unalignedAt: 12, as: __m128i.self)
+        } else {
+            // Entries and codes of a short group end at entries + available.
+            let available = Q4Layout.scaleBytes(subBlocks: k) + 16 * k
+            lo = _mm_maskz_loadu_epi8(UInt16(truncatingIfNeeded: byteMask(available)), entries)
+            hi = _mm_maskz_loadu_epi8(UInt16(truncatingIfNeeded: available > 12 ? byteMask(available - 12) : 0), entries + 12)
+        }
+        let both = unsafeBitCast((_mm256_broadcastsi128_si256(lo), _mm256_broadcastsi128_si256(hi)), to: __m512i.self)
+        let e = _mm512_srlv_epi32(_mm512_shuffle_epi8(both, c.entryShuffle), c.entryShift)
+        let six = _mm512_set1_epi32(63)
+        let sc = _mm512_cvtepi32_ps(_mm512_and_si512(e, six))
+        let mn = _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(e, 6), six))
+        return (_mm512_mul_ps(_mm512_mul_ps(sc, a), _mm512_set1_ps(d)), _mm512_mul_ps(_mm512_mul_ps(mn, sums), _mm512_set1_ps(dmin)))
+    }
+
+    /// Σ over 4 sub-blocks of q·c for one run of 64 code bytes: 16 lanes, 4 per sub-block.
+    @inline(__always)
+    private static func q4Run(_ v: __m512i, _ xlo: __m512i, _ xhi: __m512i) -> __m512 {
+        let nibble = _mm512_set1_epi8(15)
+        let p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(v, nibble), xlo)
+        return _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(p, _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble), xhi))
+    }
+
+    /// One q4 row of `n` elements · x̂.
+    @inline(__always)
+    private static func q4Row(_ row: UnsafeRawPointer, _ n: Int, _ input: ArrangedInput) -> Float {
+        let nsub = (n + 31) / 32
+        let groups = (nsub + 15) / 16
+        let fullGroupBytes = Q4Layout.groupBytes(subBlocks: 16)
+        let xs = UnsafeRawPointer(input.packed)
+        let aPtr = UnsafeRawPointer(input.packedScales), tPtr = UnsafeRawPointer(input.packedSums)
+        let constants = Q4Constants()
+        var acc = _mm512_setzero_ps(), mins = acc
+        for g in 0..<groups {
+            let k = min(16, nsub - 16 * g)
+            let group = row + g * fullGroupBytes
+            prefetch(group + prefetchDistance, bytes: fullGroupBytes)
+            let a = aPtr.load(unalignedAt: 64 * g, as: __m512.self), t = tPtr.load(unalignedAt: 64 * g, as: __m512.self)
+            let (scales, groupMins) = q4GroupScales(group, subBlocks: k, a: a, sums: t, constants)
+            mins = _mm512_add_ps(mins, groupMins)
+            let codes = group + 4 + Q4Layout.scaleBytes(subBlocks: k)
+            let x = xs + 512 * g
+            for q in 0..<((k + 3) / 4) {
+                let xlo = x.load(unalignedAt: 128 * q, as: __m512i.self), xhi = x.load(unalignedAt: 128 * q + 64, as: __m512i.self)
+                // A short group: only its own code bytes (the activations past them are 0).
+                let v = k == 16 ? codes.load(unalignedAt: 64 * q, as: __m512i.self)
+                                : _mm512_maskz_loadu_epi8(byteMask(16 * (k - 4 * q)), codes + 64 * q)
+                // Lane L of run q takes sub-block 4q + L/4's scale.
+                let lanes = _mm512_add_epi32(constants.runLanes, _mm512_set1_epi32(Int32(4 * q)))
+                acc = _mm512_fmadd_ps(q4Run(v, xlo, xhi), _mm512_permutexvar_ps(lanes, scales), acc)
+            }
+        }
+        return _mm512_reduce_add_ps(_mm512_sub_ps(acc, mins))
+    }
+
+    /// d_b·a_b of up to 16 blocks from `blocks` (the rest 0), into `out`.
+    @inline(__always)
+    private static func q8Scales(_ blocks: UnsafeRawPointer, count: Int, a: __m512, into out: UnsafeMutablePointer<Float>) {
+        @inline(__always) func h(_ j: Int) -> UInt16 { blocks.load(unalignedAt: 34 * j, as: UInt16.self) }
+        var halves = SIMD16<UInt16>()
+        if count == 16 {
+            halves = SIMD16(h(0), h(1), h(2), h(3), h(4), h(5), h(6), h(7), h(8), h(9), h(10), h(11), h(12), h(13), h(14), h(15))
+        } else {
+            for j in 0..<count { halves[j] = h(j) }
+        }
+        let d = _mm512_cvtph_ps(unsafeBitCast(halves, to: __m256i.self))
+        UnsafeMutableRawPointer(out).storeBytes(of: _mm512_mul_ps(d, a), as: __m512.self)
+    }
+
+    /// One q8 row of `n` elements · x̂.
+    @inline(__always)
+    private static func q8Row(_ row: UnsafeRawPointer, _ n: Int, _ input: ArrangedInput) -> Float {
+        let blocks = (n + 31) / 32
+        let xs = UnsafeRawPointer(input.packed)
+        let aPtr = UnsafeRawPointer(input.packedScales)
+        return withUnsafeTemporaryAllocation(of: Float.self, capacity: 16) { buffer in
+            let scales = buffer.baseAddress!
+            // Two accumulators: consecutive blocks do not wait for each other's multiply-add.
+            var acc0 = _mm512_setzero_ps(), acc1 = acc0
+            var b0 = 0
+            while b0 < blocks {
+                let count = min(16, blocks - b0)
+                let chunk = row + 34 * b0
+                prefetch(chunk + prefetchDistance, bytes: 16 * 34)
+                q8Scales(chunk, count: count, a: aPtr.load(unalignedAt: 4 * b0, as: __m512.self), into: scales)
+                var j = 0
+                @inline(__always) func block(_ j: Int) -> __m512 {
+                    let c = _mm512_cvtepi8_epi16(chunk.load(unalignedAt: 34 * j + 2, as: __m256i.self))
+                    let p = _mm512_dpwssd_epi32(_mm512_setzero_si512(), c, xs.load(unalignedAt: 64 * (b0 + j), as: __m512i.self))
+                    return _mm512_cvtepi32_ps(p)
+                }
+                while j + 2 <= count {
+                    acc0 = _mm512_fmadd_ps(block(j), _mm512_set1_ps(scales[j]), acc0)
+                    acc1 = _mm512_fmadd_ps(block(j + 1), _mm512_set1_ps(scales[j + 1]), acc1)
+                    j += 2
+                }
+                if j < count { acc0 = _mm512_fmadd_ps(block(j), _mm512_set1_ps(scales[j]), acc0) }
+                b0 += count
+            }
+            return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1))
+        }
+    }
+}
+
+#endif
