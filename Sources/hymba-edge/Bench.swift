@@ -9,12 +9,14 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure prefill and decode tok/s (median of repetitions), peak RSS and KV bytes.",
         discussion: """
-            Each repetition resets the session, prefills --prompt-tokens ids in one call, then \
-            decodes --gen-tokens ids one at a time. The ids are pseudo-random in the vocabulary \
-            (xoshiro256** seeded by --seed): the prompt ids, then a fixed continuation fed to the \
-            decodes (no sampling is measured, as in llama-bench). One untimed warm-up (the prefill \
-            and one decode) runs first so that page faults and checksum checks are not timed. \
-            The default context is prompt + generated tokens, as llama-bench sizes its context.
+            The two tests run as llama-bench's pp and tg tests do, each from a reset session \
+            (the meta tokens only) holding --depth context tokens (untimed; llama-bench's -d): \
+            prefill: --prompt-tokens ids in one call; decode: --gen-tokens ids one at a time. The \
+            ids are pseudo-random in the vocabulary (xoshiro256** seeded by --seed): the depth \
+            ids, the prompt ids, then a fixed sequence fed to the decodes (no sampling is \
+            measured, as in llama-bench). One untimed warm-up (a prefill and a decode) runs \
+            first so that page faults and checksum checks are not timed. The default context is \
+            depth + prompt + generated tokens, as llama-bench sizes its context.
             """)
 
     @OptionGroup var model: ModelOptions
@@ -25,6 +27,8 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("gen-tokens"), help: "Single-token decodes after each prefill.")
     var genTokens: Int = 64
 
+    @Option(name: .long, help: "Context tokens before each test (untimed), as llama-bench's -d.")
+    var depth: Int = 0
     @Option(name: .long, help: "Timed repetitions; the medians are reported.")
     var repetitions: Int = 3
 
@@ -40,27 +44,29 @@ struct Bench: ParsableCommand {
     func validate() throws {
         if promptTokens < 1 { throw ValidationError("--prompt-tokens \(promptTokens): must be at least 1") }
         if genTokens < 1 { throw ValidationError("--gen-tokens \(genTokens): must be at least 1") }
+        if depth < 0 { throw ValidationError("--depth \(depth): must be at least 0") }
         if repetitions < 1 { throw ValidationError("--repetitions \(repetitions): must be at least 1") }
         if threads < 0 || threads > HymbaOptions.maximumThreads {
             throw ValidationError("--threads \(threads): must be in 0…\(HymbaOptions.maximumThreads) (0: one per core)")
         }
-        if let ctx = model.ctx, ctx < promptTokens + genTokens {
-            throw ValidationError("--ctx \(ctx): the benchmark feeds \(promptTokens) + \(genTokens) = \(promptTokens + genTokens) tokens; give at least that")
+        if let ctx = model.ctx, ctx < depth + promptTokens + genTokens {
+            throw ValidationError("--ctx \(ctx): the benchmark feeds \(depth) + \(promptTokens) + \(genTokens) = \(depth + promptTokens + genTokens) tokens; give at least that")
         }
     }
 
     func run() throws {
         try runReportingErrors {
             var options = try model.sessionOptions()
-            if options.contextLength == nil { options.contextLength = promptTokens + genTokens }
+            if options.contextLength == nil { options.contextLength = depth + promptTokens + genTokens }
             options.threads = threads
             let loadStart = Benchmark.now()
             let (file, plan, hymba) = try model.open(options: options, workload: .logits(rows: 0))
             let session = try HymbaSession(model: hymba, options: plan.options)
             let loadSeconds = Benchmark.seconds(since: loadStart)
-            let ids = Benchmark.tokenIDs(count: promptTokens + genTokens, vocabSize: hymba.config.vocabSize, seed: seed)
-            let result = try Benchmark.measure(session: session, prompt: Array(ids[..<promptTokens]),
-                                               decodes: Array(ids[promptTokens...]), repetitions: repetitions)
+            let ids = Benchmark.tokenIDs(count: depth + promptTokens + genTokens, vocabSize: hymba.config.vocabSize, seed: seed)
+            let result = try Benchmark.measure(session: session, context: Array(ids[..<depth]),
+                                               prompt: Array(ids[depth..<(depth + promptTokens)]),
+                                               decodes: Array(ids[(depth + promptTokens)...]), repetitions: repetitions)
             let report = BenchReport(file: file, session: session, result: result, threadsRequested: threads,
                                      threadsUsed: session.options.resolvedThreads, seed: seed, loadSeconds: loadSeconds,
                                      peakRSS: ProcessMemory.peakResidentBytes, plan: plan)
@@ -77,6 +83,8 @@ struct Bench: ParsableCommand {
 /// The timing loop of `bench`, free of any output.
 enum Benchmark {
     struct Result {
+        /// Context tokens before each test.
+        var depth: Int
         var promptTokens: Int
         var genTokens: Int
         /// Seconds of each timed repetition.
@@ -96,28 +104,33 @@ enum Benchmark {
         return (0..<count).map { _ in Int(rng.next() % UInt64(vocabSize)) }
     }
 
-    /// One untimed warm-up (prefill and one decode), then `repetitions` × (reset, timed
-    /// prefill of `prompt` in one call, timed single-token decodes of `decodes`).
-    static func measure(session: HymbaSession, prompt: [Int], decodes: [Int], repetitions: Int) throws -> Result {
+    /// One untimed warm-up (a prefill and a decode), then `repetitions` × (timed prefill of
+    /// `prompt` in one call; timed single-token decodes of `decodes`), each test from a reset
+    /// session that was first fed `context` (untimed): llama-bench's pp and tg tests at depth
+    /// `context.count`.
+    static func measure(session: HymbaSession, context: [Int], prompt: [Int], decodes: [Int], repetitions: Int) throws -> Result {
+        func start() throws {
+            session.reset()
+            if !context.isEmpty { try session.prefill(tokens: context) }
+        }
         let warmStart = now()
-        session.reset()
+        try start()
         try session.prefill(tokens: prompt)
         try session.decode(token: decodes[0])
-        var r = Result(promptTokens: prompt.count, genTokens: decodes.count, prefillSeconds: [], decodeSeconds: [],
-                       warmupSeconds: seconds(since: warmStart))
+        var r = Result(depth: context.count, promptTokens: prompt.count, genTokens: decodes.count, prefillSeconds: [],
+                       decodeSeconds: [], warmupSeconds: seconds(since: warmStart))
         for _ in 0..<repetitions {
-            session.reset()
+            try start()
             let t0 = now()
             try session.prefill(tokens: prompt)
+            r.prefillSeconds.append(Double(now() - t0) / 1e9)
+            try start()
             let t1 = now()
             for t in decodes { try session.decode(token: t) }
-            let t2 = now()
-            r.prefillSeconds.append(Double(t1 - t0) / 1e9)
-            r.decodeSeconds.append(Double(t2 - t1) / 1e9)
+            r.decodeSeconds.append(Double(now() - t1) / 1e9)
         }
         return r
     }
-
     /// The middle value (the mean of the two middle ones for an even count).
     static func median(_ values: [Double]) -> Double {
         guard !values.isEmpty else { return 0 }
@@ -191,6 +204,7 @@ struct BenchReport {
             "threads_requested": threadsRequested,
             "ctx": session.contextLength,
             "kv_type": "\(memory.kvType)",
+            "depth": result.depth,
             "prompt_tokens": result.promptTokens,
             "gen_tokens": result.genTokens,
             "repetitions": result.prefillSeconds.count,
@@ -222,7 +236,7 @@ struct BenchReport {
         let threadNote = threadsRequested == 0 ? "\(threadsUsed) (one per core)" : "\(threadsUsed)"
         var out: [String] = []
         out.append("model:    \(modelName) (\(String(format: "%.1f", Double(parameters) / 1e6)) M weights, \(mainType), \(String(format: "%.2f", bitsPerWeight)) bits/weight, \(Format.mib(weightBytes)))")
-        out.append("settings: threads \(threadNote), ctx \(session.contextLength), KV \(memory.kvType), \(result.prefillSeconds.count) repetitions, seed \(seed)")
+        out.append("settings: threads \(threadNote), ctx \(session.contextLength), depth \(result.depth), KV \(memory.kvType), \(result.prefillSeconds.count) repetitions, seed \(seed)")
         out.append("")
         out.append("test".padded(to: 14) + "tok/s (median)".padded(to: 16) + "runs (tok/s)")
         out.append(("prefill \(result.promptTokens)").padded(to: 14) + String(format: "%.1f", result.prefillRate).padded(to: 16) + runs(result.prefillRates))

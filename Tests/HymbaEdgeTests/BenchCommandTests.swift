@@ -24,8 +24,8 @@ struct BenchCommandTests {
         }
         #expect(object["prompt_tokens"] as? Int == 16 && object["gen_tokens"] as? Int == 4 && object["repetitions"] as? Int == 3)
         #expect(object["threads_requested"] as? Int == 2 && object["threads"] as? Int == 2)
-        // The context defaults to prompt + generated tokens, as llama-bench sizes its own.
-        #expect(object["ctx"] as? Int == 20)
+        // The context defaults to depth + prompt + generated tokens, as llama-bench sizes its own.
+        #expect(object["ctx"] as? Int == 20 && object["depth"] as? Int == 0)
         #expect(object["model_name"] as? String == "tiny-code-hymba-q8.hymba")
 
         for (rateKey, runsKey, secondsKey, tokens) in [
@@ -68,6 +68,18 @@ struct BenchCommandTests {
         #expect(r.stdout.firstMatch(of: #/peak RSS: [\d.]+ MiB \| KV: \d+ bytes/#) != nil, "\(r.stdout)")
     }
 
+    @Test("bench --depth: both tests after that many context tokens; the context grows by it")
+    func depth() throws {
+        let r = try CommandLineTests.run(["bench", "-m", Self.shippedModel, "--prompt-tokens", "8", "--gen-tokens", "2",
+                                          "--repetitions", "1", "--depth", "24", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stdout)")
+        #expect(object["depth"] as? Int == 24 && object["ctx"] as? Int == 34)
+        let tooSmall = try CommandLineTests.run(["bench", "-m", Self.shippedModel, "--prompt-tokens", "8", "--gen-tokens", "2",
+                                                 "--depth", "24", "--ctx", "33"])
+        #expect(tooSmall.status != 0 && tooSmall.stderr.contains("--ctx 33"), "\(tooSmall.stderr)")
+    }
+
     @Test("bench: --threads defaults to one per core and reports the count the session ran on")
     func defaultThreads() throws {
         let r = try CommandLineTests.run(["bench", "-m", Self.shippedModel, "--prompt-tokens", "4", "--gen-tokens", "2",
@@ -85,7 +97,7 @@ struct BenchCommandTests {
     func errors() throws {
         let model = Self.shippedModel
         for (option, value) in [("--prompt-tokens", "0"), ("--gen-tokens", "0"), ("--repetitions", "0"),
-                                ("--threads", "-1"), ("--threads", "257"), ("--kv-type", "q4"), ("--ctx", "10")] {
+                                ("--threads", "-1"), ("--threads", "257"), ("--kv-type", "q4"), ("--ctx", "10"), ("--depth", "-1")] {
             let r = try CommandLineTests.run(["bench", "-m", model, "--prompt-tokens", "8", "--gen-tokens", "4", option, value])
             #expect(r.status != 0 && r.stderr.contains(option), "\(option) \(value): \(r.stderr)")
             #expect(r.stdout.isEmpty)

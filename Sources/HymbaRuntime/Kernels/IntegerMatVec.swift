@@ -43,33 +43,48 @@ package enum IntegerMatVec {
     package static func packedFloats(_ n: Int) -> Int { paddedToGroup(n) / 32 }
     private static func paddedToGroup(_ n: Int) -> Int { (n + 511) / 512 * 512 }
 
-    /// Packs `x[0..<n]` for q4 rows.
+    /// Packs `x[0..<n]` for q4 rows: per sub-block the codes and scale of
+    /// `Q8Activations.quantize` (the same numbers, computed 16 lanes at a time).
     static func arrangeQ4(_ x: UnsafePointer<Float>, _ n: Int, into input: ArrangedInput) {
         let nsub = (n + 31) / 32
-        let codes = input.packed
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 32) { xs in
-            withUnsafeTemporaryAllocation(of: Int16.self, capacity: 32) { qs in
-                for s in 0..<nsub {
-                    let count = min(32, n - 32 * s)
-                    xs.baseAddress!.update(from: x + 32 * s, count: count)
-                    (xs.baseAddress! + count).update(repeating: 0, count: 32 - count)
-                    let (a, codeSum) = Q8Activations.quantize(xs.baseAddress!, into: qs.baseAddress!)
-                    let lo = codes + 128 * (s / 4) + 16 * (s % 4)
-                    for i in 0..<16 {
-                        lo.storeBytes(of: Int8(truncatingIfNeeded: qs[i]), toByteOffset: i, as: Int8.self)
-                        lo.storeBytes(of: Int8(truncatingIfNeeded: qs[i + 16]), toByteOffset: 64 + i, as: Int8.self)
-                    }
-                    input.packedScales[s] = a
-                    input.packedSums[s] = a * Float(codeSum)
-                }
+        let raw = UnsafeRawPointer(x)
+        for s in 0..<nsub {
+            let count = min(32, n - 32 * s)
+            var lo: __m512, hi: __m512
+            if count == 32 {
+                lo = raw.load(unalignedAt: 128 * s, as: __m512.self)
+                hi = raw.load(unalignedAt: 128 * s + 64, as: __m512.self)
+            } else {
+                // A short last sub-block, zero padded.
+                lo = _mm512_maskz_loadu_ps(UInt16(truncatingIfNeeded: (1 << min(16, count)) - 1), raw + 128 * s)
+                hi = _mm512_maskz_loadu_ps(UInt16(truncatingIfNeeded: count > 16 ? (1 << (count - 16)) - 1 : 0), raw + 128 * s + 64)
             }
+            let out = input.packed + 128 * (s / 4) + 16 * (s % 4)
+            let poison = _mm512_add_ps(_mm512_mul_ps(lo, _mm512_setzero_ps()), _mm512_mul_ps(hi, _mm512_setzero_ps()))
+            let largest = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)))
+            if _mm512_reduce_add_ps(poison).isNaN || largest == 0 {
+                // Non-finite input: codes 0 and a NaN scale (NaN products, not wrong ones).
+                out.initializeMemory(as: UInt8.self, repeating: 0, count: 16)
+                (out + 64).initializeMemory(as: UInt8.self, repeating: 0, count: 16)
+                input.packedScales[s] = largest == 0 ? 0 : .nan
+                input.packedSums[s] = input.packedScales[s]
+                continue
+            }
+            // vcvtps2dq rounds half to even, as the scalar quantizer's 1.5·2²³ addition does.
+            let inv = _mm512_set1_ps(127 / largest)
+            let cl = _mm512_cvtps_epi32(_mm512_mul_ps(lo, inv)), ch = _mm512_cvtps_epi32(_mm512_mul_ps(hi, inv))
+            out.storeBytes(of: _mm512_cvtepi32_epi8(cl), as: __m128i.self)
+            out.storeBytes(of: _mm512_cvtepi32_epi8(ch), toByteOffset: 64, as: __m128i.self)
+            let a = largest / 127
+            input.packedScales[s] = a
+            input.packedSums[s] = a * Float(_mm512_reduce_add_epi32(_mm512_add_epi32(cl, ch)))
         }
         // Zero codes, scales and sums up to the end of the last group.
         let padded = (nsub + 15) / 16 * 16
         for s in nsub..<padded {
-            let lo = codes + 128 * (s / 4) + 16 * (s % 4)
-            lo.initializeMemory(as: UInt8.self, repeating: 0, count: 16)
-            (lo + 64).initializeMemory(as: UInt8.self, repeating: 0, count: 16)
+            let out = input.packed + 128 * (s / 4) + 16 * (s % 4)
+            out.initializeMemory(as: UInt8.self, repeating: 0, count: 16)
+            (out + 64).initializeMemory(as: UInt8.self, repeating: 0, count: 16)
             input.packedScales[s] = 0
             input.packedSums[s] = 0
         }
@@ -153,9 +168,10 @@ package enum IntegerMatVec {
         }
     }
 
-    /// How far ahead of the bytes in use the kernels ask for weights (`hymba_prefetch`): the
+    /// How far ahead of the bytes in use the q4 kernel asks for weights (`hymba_prefetch`): the
     /// memory latency times the rate a thread consumes them, with room to spare (2 KiB ≈ 100 ns
-    /// at 20 GB/s). Measured on 125m-sized rows: 32 G weights/s without, 36 with.
+    /// at 20 GB/s). Streamed 1536-wide rows, one thread (`matVecRate`): q4 33 → 35–37 G weights/s;
+    /// q8 did not gain (22–25 either way), so its kernel does without.
     private static let prefetchDistance = 2048
 
     /// Prefetches the cache lines of `bytes` bytes from `p` (a plain loop: a `stride` sequence
@@ -293,7 +309,6 @@ package enum IntegerMatVec {
             while b0 < blocks {
                 let count = min(16, blocks - b0)
                 let chunk = row + 34 * b0
-                prefetch(chunk + prefetchDistance, bytes: 16 * 34)
                 q8Scales(chunk, count: count, a: aPtr.load(unalignedAt: 4 * b0, as: __m512.self), into: scales)
                 var j = 0
                 @inline(__always) func block(_ j: Int) -> __m512 {
