@@ -118,19 +118,24 @@ package enum IntegerMatMul {
         }
     }
 
-    /// A q4 group: w' = sc·q, D = d.
+    /// A q4 group: w' = sc·q, D = d. The 16 entries are unpacked at once
+    /// (`IntegerMatVec.q4Entries`); each pair of sub-blocks picks its two scales with a permute.
     @inline(__always)
     private static func decodeQ4(_ p: UnsafeRawPointer, _ k: Int, _ pairs: Int, _ tile: UnsafeMutableRawPointer) -> Float {
         let g = Q4Layout.Group(at: p, subBlocks: k)
         let low = _mm512_set1_epi16(15)
+        let sc = IntegerMatVec.q4Entries(p, subBlocks: k, IntegerMatVec.Q4Constants()).sc
+        // Words 0…15 take sub-block 2q's scale (the low half of 32-bit lane 2q), words 16…31
+        // sub-block 2q+1's; lanes past the group's sub-blocks are 0.
+        let pairWords = unsafeBitCast(SIMD32<Int16>(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                                     2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2), to: __m512i.self)
         for q in 0..<pairs {
             let second = 2 * q + 1 < k
             // The pair's 32 code bytes (16 and zeros for a lone last sub-block: never read past the group).
             let first16 = g.codes.load(unalignedAt: 32 * q, as: SIMD16<UInt8>.self)
             let next16 = second ? g.codes.load(unalignedAt: 32 * q + 16, as: SIMD16<UInt8>.self) : SIMD16<UInt8>()
             let v = _mm512_cvtepu8_epi16(unsafeBitCast((first16, next16), to: __m256i.self))
-            let sc0 = Int16(Q4Layout.entry(g.entries, 2 * q).sc), sc1 = second ? Int16(Q4Layout.entry(g.entries, 2 * q + 1).sc) : 0
-            let scales = _mm512_mask_blend_epi16(0xFFFF_0000, _mm512_set1_epi16(sc0), _mm512_set1_epi16(sc1))
+            let scales = _mm512_permutexvar_epi16(_mm512_add_epi16(pairWords, _mm512_set1_epi16(Int16(4 * q))), sc)
             tile.storeBytes(of: _mm512_mullo_epi16(_mm512_and_si512(v, low), scales), toByteOffset: 128 * q, as: __m512i.self)
             tile.storeBytes(of: _mm512_mullo_epi16(_mm512_srli_epi16(v, 4), scales), toByteOffset: 128 * q + 64, as: __m512i.self)
         }
@@ -247,9 +252,9 @@ package enum IntegerMatMul {
     /// Row `row`'s 16 q4 mins of block g as floats (dmin·mn_j, 0 for j ≥ k).
     @inline(__always)
     private static func decodeMins(_ row: UnsafeRawPointer, group g: Int, subBlocks k: Int, into out: UnsafeMutableRawPointer) {
-        let group = Q4Layout.Group(at: row + g * Q4Layout.groupBytes(subBlocks: Q4Layout.subBlocksPerGroup), subBlocks: k)
-        let m = out.assumingMemoryBound(to: Float.self)
-        for j in 0..<16 { m[j] = j < k ? group.dmin * Float(Q4Layout.entry(group.entries, j).mn) : 0 }
+        let group = row + g * Q4Layout.groupBytes(subBlocks: Q4Layout.subBlocksPerGroup)
+        let mn = IntegerMatVec.q4Entries(group, subBlocks: k, IntegerMatVec.Q4Constants()).mn
+        out.storeBytes(of: _mm512_mul_ps(_mm512_cvtepi32_ps(mn), _mm512_set1_ps(IntegerMatVec.q4SuperScales(group).dmin)), as: __m512.self)
     }
 
     /// 4 weight rows (`tile`, 1024 bytes apart) × 4 tokens over `steps` × 32 int16 codes, each

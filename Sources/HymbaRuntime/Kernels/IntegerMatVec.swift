@@ -213,15 +213,13 @@ package enum IntegerMatVec {
     /// The lanes of `v` that a mask of `bytes` leading bytes keeps (a load that cannot fault
     /// past the end of a row: a partial last group may end anywhere in the mapping).
     @inline(__always)
-    private static func byteMask(_ bytes: Int) -> UInt64 { bytes >= 64 ? ~0 : (1 << UInt64(bytes)) &- 1 }
+    static func byteMask(_ bytes: Int) -> UInt64 { bytes >= 64 ? ~0 : (1 << UInt64(bytes)) &- 1 }
 
-    /// One row's group: its d·sc_s·a_s for the 16 sub-blocks (0 past the last), and the mins
-    /// term dmin·Σ_s mn_s·a_s·Σc_s as 16 lanes to be added up later.
+    /// A q4 group's 16 entries as 32-bit lanes of sc and of mn (lane j: sub-block j; lanes
+    /// j ≥ k are 0). Reads only the group's own bytes (`k` sub-blocks: a short last group may
+    /// end anywhere in the mapping).
     @inline(__always)
-    private static func q4GroupScales(_ group: UnsafeRawPointer, subBlocks k: Int, a: __m512, sums: __m512,
-                                      _ c: Q4Constants) -> (scales: __m512, mins: __m512) {
-        let d = HalfFloat.f16ToFloat(UInt16(littleEndian: group.load(unalignedAt: 0, as: UInt16.self)))
-        let dmin = HalfFloat.f16ToFloat(UInt16(littleEndian: group.load(unalignedAt: 2, as: UInt16.self)))
+    static func q4Entries(_ group: UnsafeRawPointer, subBlocks k: Int, _ c: Q4Constants) -> (sc: __m512i, mn: __m512i) {
         let entries = group + 4
         let lo: __m128i, hi: __m128i
         if k == 16 {
@@ -236,9 +234,26 @@ package enum IntegerMatVec {
         let both = unsafeBitCast((_mm256_broadcastsi128_si256(lo), _mm256_broadcastsi128_si256(hi)), to: __m512i.self)
         let e = _mm512_srlv_epi32(_mm512_shuffle_epi8(both, c.entryShuffle), c.entryShift)
         let six = _mm512_set1_epi32(63)
-        let sc = _mm512_cvtepi32_ps(_mm512_and_si512(e, six))
-        let mn = _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(e, 6), six))
-        return (_mm512_mul_ps(_mm512_mul_ps(sc, a), _mm512_set1_ps(d)), _mm512_mul_ps(_mm512_mul_ps(mn, sums), _mm512_set1_ps(dmin)))
+        let present = UInt16(truncatingIfNeeded: (1 << k) - 1)
+        return (_mm512_maskz_and_epi32(present, e, six), _mm512_maskz_and_epi32(present, _mm512_srli_epi32(e, 6), six))
+    }
+
+    /// A q4 group's d and dmin.
+    @inline(__always)
+    static func q4SuperScales(_ group: UnsafeRawPointer) -> (d: Float, dmin: Float) {
+        (HalfFloat.f16ToFloat(UInt16(littleEndian: group.load(unalignedAt: 0, as: UInt16.self))),
+         HalfFloat.f16ToFloat(UInt16(littleEndian: group.load(unalignedAt: 2, as: UInt16.self))))
+    }
+
+    /// One row's group: its d·sc_s·a_s for the 16 sub-blocks (0 past the last), and the mins
+    /// term dmin·Σ_s mn_s·a_s·Σc_s as 16 lanes to be added up later.
+    @inline(__always)
+    private static func q4GroupScales(_ group: UnsafeRawPointer, subBlocks k: Int, a: __m512, sums: __m512,
+                                      _ c: Q4Constants) -> (scales: __m512, mins: __m512) {
+        let (d, dmin) = q4SuperScales(group)
+        let (sc, mn) = q4Entries(group, subBlocks: k, c)
+        return (_mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(sc), a), _mm512_set1_ps(d)),
+                _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(mn), sums), _mm512_set1_ps(dmin)))
     }
 
     /// Σ over 4 sub-blocks of q·c for one run of 64 code bytes: 16 lanes, 4 per sub-block.
