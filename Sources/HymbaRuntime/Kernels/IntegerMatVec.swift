@@ -238,11 +238,11 @@ package enum IntegerMatVec {
         return (_mm512_maskz_and_epi32(present, e, six), _mm512_maskz_and_epi32(present, _mm512_srli_epi32(e, 6), six))
     }
 
-    /// A q4 group's d and dmin.
+    /// A q4 group's d and dmin (both halves converted by one `vcvtph2ps`).
     @inline(__always)
     static func q4SuperScales(_ group: UnsafeRawPointer) -> (d: Float, dmin: Float) {
-        (HalfFloat.f16ToFloat(UInt16(littleEndian: group.load(unalignedAt: 0, as: UInt16.self))),
-         HalfFloat.f16ToFloat(UInt16(littleEndian: group.load(unalignedAt: 2, as: UInt16.self))))
+        let both = unsafeBitCast(_mm_cvtph_ps(_mm_cvtsi32_si128(group.load(unalignedAt: 0, as: Int32.self))), to: SIMD4<Float>.self)
+        return (both[0], both[1])
     }
 
     /// One row's group: its d·sc_s·a_s for the 16 sub-blocks (0 past the last), and the mins
@@ -282,15 +282,24 @@ package enum IntegerMatVec {
             let (scales, groupMins) = q4GroupScales(group, subBlocks: k, a: a, sums: t, constants)
             mins = _mm512_add_ps(mins, groupMins)
             let codes = group + 4 + Q4Layout.scaleBytes(subBlocks: k)
-            let x = xs + 512 * g
-            for q in 0..<((k + 3) / 4) {
-                let xlo = x.load(unalignedAt: 128 * q, as: __m512i.self), xhi = x.load(unalignedAt: 128 * q + 64, as: __m512i.self)
-                // A short group: only its own code bytes (the activations past them are 0).
-                let v = k == 16 ? codes.load(unalignedAt: 64 * q, as: __m512i.self)
-                                : _mm512_maskz_loadu_epi8(byteMask(16 * (k - 4 * q)), codes + 64 * q)
-                // Lane L of run q takes sub-block 4q + L/4's scale.
-                let lanes = _mm512_add_epi32(constants.runLanes, _mm512_set1_epi32(Int32(4 * q)))
+            let x = xs + 512 &* g
+            // Run q: lane L takes sub-block 4q + L/4's scale.
+            @inline(__always) func run(_ q: Int, _ v: __m512i) {
+                let xlo = x.load(unalignedAt: 128 &* q, as: __m512i.self), xhi = x.load(unalignedAt: 128 &* q &+ 64, as: __m512i.self)
+                let lanes = _mm512_add_epi32(constants.runLanes, _mm512_set1_epi32(Int32(truncatingIfNeeded: 4 &* q)))
                 acc = _mm512_fmadd_ps(q4Run(v, xlo, xhi), _mm512_permutexvar_ps(lanes, scales), acc)
+            }
+            if k == 16 {
+                // A full group (every row's groups but maybe the last): four runs, no bounds.
+                run(0, codes.load(unalignedAt: 0, as: __m512i.self))
+                run(1, codes.load(unalignedAt: 64, as: __m512i.self))
+                run(2, codes.load(unalignedAt: 128, as: __m512i.self))
+                run(3, codes.load(unalignedAt: 192, as: __m512i.self))
+            } else {
+                // A short group: only its own code bytes (the activations past them are 0).
+                for q in 0..<((k + 3) / 4) {
+                    run(q, _mm512_maskz_loadu_epi8(byteMask(16 * (k - 4 * q)), codes + 64 * q))
+                }
             }
         }
         return _mm512_reduce_add_ps(_mm512_sub_ps(acc, mins))
