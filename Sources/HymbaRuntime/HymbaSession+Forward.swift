@@ -105,10 +105,16 @@ extension HymbaSession {
         // (row t reads cache positions ≤ p0+t, all written above).
         let window = L.isGlobal ? nil : config.slidingWindow
         let span = window.map { min($0 + 1, p0 + T) } ?? (p0 + T)
+        // Regular positions go `Attention.blockRows` rows at a time (each key and value widened
+        // once for the block); the meta rows (p < M, a causal block of their own) one by one.
         pool.parallelFor(count: H, work: T * H * span * (dk + dv)) { thread, heads in
-            for t in 0..<T {
-                Attention.attend(q: Z + t * inRows, cache: cache, position: p0 + t, window: window,
-                                 queryHeads: H, heads: heads, scratch: scores + thread * scoresStride, out: Aout + t * E)
+            var t = 0
+            while t < T {
+                let rows = p0 + t >= M ? min(Attention.blockRows, T - t) : 1
+                Attention.attendRows(q: Z + t * inRows, ldq: inRows, rows: rows, cache: cache, firstPosition: p0 + t,
+                                     window: window, queryHeads: H, heads: heads, scratch: scores + thread * scoresStride,
+                                     out: Aout + t * E, ldo: E)
+                t += rows
             }
         }
 

@@ -384,11 +384,11 @@ struct KernelTests {
 
     /// Attention over a ring that has wrapped, against the mask of MODEL.md 2a evaluated
     /// directly on the positions.
-    @Test("attention: GQA, meta tokens, window, ring wrap-around, heads split across calls",
+    @Test("attention: GQA, meta tokens, window, ring wrap-around, heads split across calls, blocks of rows",
           arguments: KVType.allCases, [(10, 20), (64, 80), (64, 128)])
     func attention(kv: KVType, dims: (Int, Int)) {
         let (dk, dv) = dims
-        let M = 3, W = 4, H = 6, Hkv = 2, ring = W + 3
+        let M = 3, W = 4, H = 6, Hkv = 2, ring = W + Attention.blockRows
         let total = M + 17
         var rng = SyntheticModels.Random(seed: 8)
         let keys = rng.normals(total * Hkv * dk, std: 1), values = rng.normals(total * Hkv * dv, std: 1)
@@ -434,6 +434,26 @@ struct KernelTests {
                     Attention.attend(q: q, cache: cache, position: p, window: window, queryHeads: H, heads: heads, scratch: &scratch, out: &split)
                 }
                 #expect(split == out)
+                // Blocks of rows ending at p (regular positions only) give each row its own attention.
+                for rows in 2...Attention.blockRows where p - rows + 1 >= M {
+                    let p0 = p - rows + 1
+                    var qs = [Float](repeating: 0, count: rows * H * dk)
+                    for r in 0..<rows { for i in 0..<(H * dk) { qs[r * H * dk + i] = q[i] * Float(r + 1) / Float(rows) } }
+                    var block = [Float](repeating: .nan, count: rows * H * dv)
+                    for heads in [0..<2, 2..<6] {
+                        Attention.attendRows(q: qs, ldq: H * dk, rows: rows, cache: cache, firstPosition: p0, window: window,
+                                             queryHeads: H, heads: heads, scratch: &scratch, out: &block, ldo: H * dv)
+                    }
+                    for r in 0..<rows {
+                        var single = [Float](repeating: .nan, count: H * dv)
+                        Array(qs[(r * H * dk)..<((r + 1) * H * dk)]).withUnsafeBufferPointer { qr in
+                            Attention.attend(q: qr.baseAddress!, cache: cache, position: p0 + r, window: window, queryHeads: H,
+                                             heads: 0..<H, scratch: &scratch, out: &single)
+                        }
+                        let worst = zip(single, block[(r * H * dv)..<((r + 1) * H * dv)]).map { abs($0 - $1) }.max()!
+                        #expect(worst <= 1e-5, "p=\(p) rows=\(rows) row \(r) window=\(String(describing: window)): \(worst)")
+                    }
+                }
                 for h in 0..<H {
                     let g = h / (H / Hkv)
                     let allowed = (0...p).filter { window == nil || p - $0 <= window! || $0 < M }

@@ -13,11 +13,19 @@ import HymbaFormat
 /// yields the even and the odd elements of each 32-element piece as two vectors: the queries are
 /// arranged in that order once per call, the values accumulated in it and put back in natural
 /// order at the end (`PairOrder`). The meta positions are f32 and use the natural order.
+///
+/// Prefill attends `blockRows` consecutive query positions together (`attendRows`): each key
+/// and value is then widened once for every row and head of the group, and the fp32 meta values
+/// are read once per block instead of once per row.
 package enum Attention {
-    /// Per-thread scratch floats for `attend`: the scores of every head of a group over the
-    /// allowed positions, plus the arranged queries, accumulators and one widened key/value.
+    /// Query positions `attendRows` serves in one pass over the cache.
+    package static let blockRows = 4
+
+    /// Per-thread scratch floats for `attend` and `attendRows`: the scores of every head of a
+    /// group for `blockRows` rows over the allowed positions, plus the arranged queries,
+    /// accumulators and one widened key/value.
     package static func scratchFloats(groupSize: Int, positions: Int, keyDim dk: Int, valueDim dv: Int) -> Int {
-        groupSize * (positions + dk + dv) + dk + dv + 64
+        blockRows * groupSize * (positions + dk + dv) + dk + dv + 64
     }
 
     /// `q`: H·dk (rotated); `out`: H·dv. `heads` is a range of query heads (a thread pool splits
@@ -26,13 +34,29 @@ package enum Attention {
     package static func attend(q: UnsafePointer<Float>, cache: KVCache, position p: Int, window: Int?,
                                queryHeads H: Int, heads: Range<Int>,
                                scratch: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
+        attendRows(q: q, ldq: 0, rows: 1, cache: cache, firstPosition: p, window: window, queryHeads: H, heads: heads,
+                   scratch: scratch, out: out, ldo: 0)
+    }
+
+    /// `rows` (1…`blockRows`) consecutive query positions p0 ..< p0 + rows at once: row r's
+    /// queries at `q + r·ldq`, its output at `out + r·ldo`. Rows past the first must be regular
+    /// positions (p0 ≥ M: they all see every meta slot); each row attends to exactly its own
+    /// allowed positions (the others' are masked out of its softmax), with the numbers of
+    /// `attend` up to summation order.
+    package static func attendRows(q: UnsafePointer<Float>, ldq: Int, rows R: Int, cache: KVCache, firstPosition p0: Int,
+                                   window: Int?, queryHeads H: Int, heads: Range<Int>,
+                                   scratch: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, ldo: Int) {
+        precondition(R >= 1 && R <= blockRows && (R == 1 || p0 >= cache.metaSlots), "attention rows \(R) at position \(p0)")
         let groupSize = H / cache.kvHeads
-        let runs = AllowedRuns(cache: cache, position: p, window: window)
+        // The union of the rows' allowed positions: the last row's, reaching back as far as the
+        // first row's window does.
+        let runs = AllowedRuns(cache: cache, position: p0 + R - 1, window: window.map { $0 + R - 1 })
         var h = heads.lowerBound
         while h < heads.upperBound {
             let g = h / groupSize
             let end = min(heads.upperBound, (g + 1) * groupSize)
-            attendGroup(q: q, cache: cache, group: g, heads: h..<end, runs: runs, scratch: scratch, out: out)
+            attendGroup(q: q, ldq: ldq, rows: R, firstPosition: p0, window: window, cache: cache, group: g, heads: h..<end,
+                        runs: runs, scratch: scratch, out: out, ldo: ldo)
             h = end
         }
     }
@@ -74,73 +98,98 @@ package enum Attention {
         }
     }
 
-    private static func attendGroup(q: UnsafePointer<Float>, cache: KVCache, group g: Int, heads: Range<Int>,
-                                    runs: AllowedRuns, scratch: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
+    private static func attendGroup(q: UnsafePointer<Float>, ldq: Int, rows R: Int, firstPosition p0: Int, window: Int?,
+                                    cache: KVCache, group g: Int, heads: Range<Int>, runs: AllowedRuns,
+                                    scratch: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, ldo: Int) {
         let dk = cache.keyDim, dv = cache.valueDim, M = cache.metaSlots
-        let nh = heads.count, span = runs.total
+        let nh = heads.count, span = runs.total, queries = R * nh
         let scale = 1 / Float(dk).squareRoot()
         let pairs = cache.widensInPairOrder
-        // Scratch: scores [nh, span] | arranged queries [nh, dk] | value sums [nh, dv] | key | value.
+        // Scratch: scores [R·nh, span] | arranged queries [R·nh, dk] | value sums [R·nh, dv] | key | value.
+        // Query (r, i) is row r's head heads.lowerBound + i, at index r·nh + i.
         let scores = scratch
-        let qa = scores + nh * span
-        let acc = qa + nh * dk
-        let kbuf = acc + nh * dv
+        let qa = scores + queries * span
+        let acc = qa + queries * dk
+        let kbuf = acc + queries * dv
         let vbuf = kbuf + dk
+        @inline(__always) func query(_ r: Int, _ i: Int) -> UnsafePointer<Float> { q + r * ldq + (heads.lowerBound + i) * dk }
+        @inline(__always) func output(_ r: Int, _ i: Int) -> UnsafeMutablePointer<Float> { out + r * ldo + (heads.lowerBound + i) * dv }
 
-        // Queries in the order the widened keys come in.
-        for i in 0..<nh {
-            let qh = q + (heads.lowerBound + i) * dk
-            if pairs { PairOrder.arrange(qh, dk, into: qa + i * dk) } else { (qa + i * dk).update(from: qh, count: dk) }
+        // Score entry j ≥ meta is regular position unionLow + j − meta of the union; row r (at
+        // p0 + r) sees it when it is not in its future and, in a local layer, within its window.
+        let metaCount = runs.meta.count
+        let unionLow = p0 + R - (span - metaCount)
+        @inline(__always) func allowed(_ r: Int, _ j: Int) -> Bool {
+            let distance = p0 + r - (unionLow + j - metaCount)
+            return distance >= 0 && (window == nil || distance <= window!)
         }
 
-        // Scores: each key widened once, dotted with every query of the group.
+        // Queries in the order the widened keys come in.
+        for r in 0..<R {
+            for i in 0..<nh {
+                let qh = query(r, i), dst = qa + (r * nh + i) * dk
+                if pairs { PairOrder.arrange(qh, dk, into: dst) } else { dst.update(from: qh, count: dk) }
+            }
+        }
+
+        // Scores: each key widened once, dotted with every query of the block that may see it
+        // (the others get −∞: no weight after the softmax).
         var j = 0
         for s in runs.meta {
             let k = cache.metaKeys + (g * M + s) * dk
             if dk == 64 {
                 let key = Vector64(k)
-                for i in 0..<nh { scores[i * span + j] = key.dot(q + (heads.lowerBound + i) * dk) * scale }
+                for r in 0..<R { for i in 0..<nh { scores[(r * nh + i) * span + j] = key.dot(query(r, i)) * scale } }
             } else {
-                for i in 0..<nh { scores[i * span + j] = dotF32(k, q + (heads.lowerBound + i) * dk, dk) * scale }
+                for r in 0..<R { for i in 0..<nh { scores[(r * nh + i) * span + j] = dotF32(k, query(r, i), dk) * scale } }
             }
             j += 1
         }
         for s in runs.regular {
             let k = cache.widenKey(head: g, slot: s, into: kbuf)
-            if dk == 64 {
-                let key = Vector64(k)
-                for i in 0..<nh { scores[i * span + j] = key.dot(qa + i * dk) * scale }
-            } else {
-                for i in 0..<nh { scores[i * span + j] = dotF32(k, qa + i * dk, dk) * scale }
+            for r in 0..<R {
+                let row = scores + r * nh * span + j
+                if !allowed(r, j) {
+                    for i in 0..<nh { row[i * span] = -.infinity }
+                } else if dk == 64 {
+                    let key = Vector64(k)
+                    for i in 0..<nh { row[i * span] = key.dot(qa + (r * nh + i) * dk) * scale }
+                } else {
+                    for i in 0..<nh { row[i * span] = dotF32(k, qa + (r * nh + i) * dk, dk) * scale }
+                }
             }
             j += 1
         }
-        for i in 0..<nh { softmax(scores + i * span, span) }
+        for x in 0..<queries { softmax(scores + x * span, span) }
 
         // Values: the meta ones straight into `out` (natural order), the regular ones into
         // `acc` (the widened order), which is then added in natural order.
-        for i in 0..<nh {
-            let oh = out + (heads.lowerBound + i) * dv
-            oh.initialize(repeating: 0, count: dv)
-            (acc + i * dv).initialize(repeating: 0, count: dv)
+        for r in 0..<R {
+            for i in 0..<nh {
+                output(r, i).initialize(repeating: 0, count: dv)
+                (acc + (r * nh + i) * dv).initialize(repeating: 0, count: dv)
+            }
         }
-        // The meta values are fp32 and contiguous: one head at a time, its sum in registers.
+        // The meta values are fp32 and contiguous: one query at a time, its sum in registers.
         let metaValues = cache.metaValues + g * M * dv
         if dv % 64 == 0 {
-            for i in 0..<nh {
-                for part in stride(from: 0, to: dv, by: 64) {
-                    var sum = Vector64()
-                    var v = UnsafeRawPointer(metaValues + part)
-                    for jj in 0..<runs.meta.count {
-                        sum.add(scores[i * span + jj], v)
-                        v += 4 * dv
+            for r in 0..<R {
+                for i in 0..<nh {
+                    let w = scores + (r * nh + i) * span
+                    for part in stride(from: 0, to: dv, by: 64) {
+                        var sum = Vector64()
+                        var v = UnsafeRawPointer(metaValues + part)
+                        for jj in 0..<runs.meta.count {
+                            sum.add(w[jj], v)
+                            v += 4 * dv
+                        }
+                        sum.add(to: output(r, i) + part)
                     }
-                    sum.add(to: out + (heads.lowerBound + i) * dv + part)
                 }
             }
         } else {
             for (jj, s) in runs.meta.enumerated() {
-                for i in 0..<nh { axpyF32(scores[i * span + jj], metaValues + s * dv, out + (heads.lowerBound + i) * dv, dv) }
+                for x in 0..<queries { axpyF32(scores[x * span + jj], metaValues + s * dv, output(x / nh, x % nh), dv) }
             }
         }
         j = runs.meta.count
@@ -149,16 +198,18 @@ package enum Attention {
             if dv % 64 == 0 {
                 for part in stride(from: 0, to: dv, by: 64) {
                     let value = Vector64(v + part)
-                    for i in 0..<nh { value.scaled(scores[i * span + j], addedTo: acc + i * dv + part) }
+                    for x in 0..<queries where scores[x * span + j] != 0 {
+                        value.scaled(scores[x * span + j], addedTo: acc + x * dv + part)
+                    }
                 }
             } else {
-                for i in 0..<nh { axpyF32(scores[i * span + j], v, acc + i * dv, dv) }
+                for x in 0..<queries where scores[x * span + j] != 0 { axpyF32(scores[x * span + j], v, acc + x * dv, dv) }
             }
             j += 1
         }
-        for i in 0..<nh {
-            let oh = out + (heads.lowerBound + i) * dv
-            if pairs { PairOrder.addRestoring(acc + i * dv, dv, into: oh) } else { Norms.add(oh, acc + i * dv, dv) }
+        for x in 0..<queries {
+            let oh = output(x / nh, x % nh)
+            if pairs { PairOrder.addRestoring(acc + x * dv, dv, into: oh) } else { Norms.add(oh, acc + x * dv, dv) }
         }
     }
 
