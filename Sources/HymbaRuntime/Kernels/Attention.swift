@@ -134,6 +134,25 @@ package enum Attention {
 
         // Scores: each key widened once, dotted with every query of the block that may see it
         // (the others get −∞: no weight after the softmax).
+        #if HYMBA_AVX512VNNI && arch(x86_64)
+        if dk == 64 && cache.type == .f16 {
+            AttentionScores.f16Keys64(
+                queries: queries, perRow: nh, query: { query($0 / nh, $0 % nh) },
+                metaKeys: cache.metaKeys + g * M * dk, metaCount: runs.meta.count,
+                regularKeys: UnsafeRawPointer(cache.keys) + 2 * dk * g * cache.regularSlots, slots: runs.regular, metaSlots: M,
+                visible: { r in
+                    let p = p0 + r
+                    // (Empty for a meta row, p < M: no regular entries.)
+                    let low = metaCount + max(0, (window.map { max(M, p - $0) } ?? M) - unionLow)
+                    return low..<max(low, metaCount + p + 1 - unionLow)
+                }, scale: scale, scores: scores, span: span)
+        } else {
+            portableScores()
+        }
+        #else
+        portableScores()
+        #endif
+        func portableScores() {
         var j = 0
         for s in runs.meta {
             let k = cache.metaKeys + (g * M + s) * dk
@@ -159,6 +178,7 @@ package enum Attention {
                 }
             }
             j += 1
+        }
         }
         for x in 0..<queries { softmax(scores + x * span, span) }
 
@@ -192,7 +212,7 @@ package enum Attention {
                 for x in 0..<queries { axpyF32(scores[x * span + jj], metaValues + s * dv, output(x / nh, x % nh), dv) }
             }
         }
-        j = runs.meta.count
+        var j = runs.meta.count
         for s in runs.regular {
             let v = cache.widenValue(head: g, slot: s, into: vbuf)
             if dv % 64 == 0 {

@@ -309,7 +309,7 @@ package enum IntegerMatMul {
     /// The lane sums of 16 vectors as one vector (lane i: Σ of vector i), by a tree of
     /// interleaves and adds: 45 instructions instead of 16 separate reductions.
     @inline(__always)
-    private static func sixteenSums(_ v0: __m512, _ v1: __m512, _ v2: __m512, _ v3: __m512,
+    static func sixteenSums(_ v0: __m512, _ v1: __m512, _ v2: __m512, _ v3: __m512,
                                     _ v4: __m512, _ v5: __m512, _ v6: __m512, _ v7: __m512,
                                     _ v8: __m512, _ v9: __m512, _ v10: __m512, _ v11: __m512,
                                     _ v12: __m512, _ v13: __m512, _ v14: __m512, _ v15: __m512) -> SIMD16<Float> {

@@ -1,0 +1,79 @@
+#if HYMBA_AVX512VNNI && arch(x86_64)
+import _Builtin_intrinsics.intel
+
+/// Attention scores for 64-wide key heads with an f16 cache, on AVX-512 (x86-64 builds with
+/// `HYMBA_AVX512VNNI`; `Attention`'s portable loop runs everywhere else). The portable loop
+/// ends every query·key dot product in its own horizontal sum, a chain of shuffles and adds
+/// that dominated attention in `perf`; here a query stays in four registers while 16 keys are
+/// widened straight from the cache (`vcvtph2ps`) and multiplied, and the 16 partial vectors
+/// are summed together by one transpose-and-add tree (`IntegerMatMul.sixteenSums`), giving 16
+/// scores in one vector store.
+enum AttentionScores {
+    /// Scores of `queries` queries (query x at `query(x)`, natural order; row `x / perRow` of the
+    /// block) over the meta keys (`metaCount` f32 keys at `metaKeys`, 64 floats apart) and the
+    /// regular keys at `slots` (f16, 128 bytes apart, slot s at `regularKeys + 128·(s − M)`),
+    /// times `scale`, into `scores[x·span + j]`. Row r sees regular entries `visible(r)` (a
+    /// range of j); the others get −∞.
+    @inline(__always)
+    static func f16Keys64(queries: Int, perRow: Int, query: (Int) -> UnsafePointer<Float>,
+                          metaKeys: UnsafePointer<Float>, metaCount: Int,
+                          regularKeys: UnsafeRawPointer, slots: Attention.AllowedRuns.Slots, metaSlots M: Int,
+                          visible: (Int) -> Range<Int>, scale: Float, scores: UnsafeMutablePointer<Float>, span: Int) {
+        let regular = span - metaCount
+        // Key addresses of the regular entries in order (the ring's runs), 16 at a time.
+        withUnsafeTemporaryAllocation(of: UnsafeRawPointer.self, capacity: max(1, regular)) { keyPointers in
+            var j = 0
+            for s in slots {
+                keyPointers[j] = regularKeys + 128 * (s - M)
+                j += 1
+            }
+            let scaleVector = _mm512_set1_ps(scale)
+            for x in 0..<queries {
+                let qp = UnsafeRawPointer(query(x))
+                let q0 = qp.load(unalignedAt: 0, as: __m512.self), q1 = qp.load(unalignedAt: 64, as: __m512.self)
+                let q2 = qp.load(unalignedAt: 128, as: __m512.self), q3 = qp.load(unalignedAt: 192, as: __m512.self)
+                let row = scores + x * span
+                @inline(__always) func metaPartial(_ k: UnsafeRawPointer) -> __m512 {
+                    _mm512_fmadd_ps(q3, k.load(unalignedAt: 192, as: __m512.self),
+                                    _mm512_fmadd_ps(q2, k.load(unalignedAt: 128, as: __m512.self),
+                                                    _mm512_fmadd_ps(q1, k.load(unalignedAt: 64, as: __m512.self),
+                                                                    _mm512_mul_ps(q0, k.load(unalignedAt: 0, as: __m512.self)))))
+                }
+                @inline(__always) func f16Partial(_ k: UnsafeRawPointer) -> __m512 {
+                    _mm512_fmadd_ps(q3, _mm512_cvtph_ps(k.load(unalignedAt: 96, as: __m256i.self)),
+                                    _mm512_fmadd_ps(q2, _mm512_cvtph_ps(k.load(unalignedAt: 64, as: __m256i.self)),
+                                                    _mm512_fmadd_ps(q1, _mm512_cvtph_ps(k.load(unalignedAt: 32, as: __m256i.self)),
+                                                                    _mm512_mul_ps(q0, _mm512_cvtph_ps(k.load(unalignedAt: 0, as: __m256i.self))))))
+                }
+                // 16 entries from `start` (fewer at the end: zero vectors, lanes not stored).
+                @inline(__always) func block(_ start: Int, _ count: Int, _ partial: (Int) -> __m512) -> __m512 {
+                    @inline(__always) func p(_ i: Int) -> __m512 { i < count ? partial(start + i) : _mm512_setzero_ps() }
+                    let sums = IntegerMatMul.sixteenSums(p(0), p(1), p(2), p(3), p(4), p(5), p(6), p(7),
+                                                         p(8), p(9), p(10), p(11), p(12), p(13), p(14), p(15))
+                    return _mm512_mul_ps(unsafeBitCast(sums, to: __m512.self), scaleVector)
+                }
+                @inline(__always) func lanes(_ count: Int) -> UInt16 { UInt16(truncatingIfNeeded: (1 << count) - 1) }
+                var j = 0
+                while j < metaCount {
+                    let count = min(16, metaCount - j)
+                    let v = block(j, count) { metaPartial(UnsafeRawPointer(metaKeys + 64 * $0)) }
+                    _mm512_mask_storeu_ps(row + j, lanes(count), v)
+                    j += count
+                }
+                let seen = visible(x / perRow)
+                let minusInfinity = _mm512_set1_ps(-.infinity)
+                var i = 0
+                while i < regular {
+                    let count = min(16, regular - i)
+                    let v = block(i, count) { f16Partial(keyPointers[$0]) }
+                    // Lanes of entries this row must not see: −∞.
+                    let lo = max(0, seen.lowerBound - metaCount - i), hi = min(count, max(0, seen.upperBound - metaCount - i))
+                    let inside = hi > lo ? lanes(hi) & ~lanes(lo) : 0
+                    _mm512_mask_storeu_ps(row + metaCount + i, lanes(count), _mm512_mask_blend_ps(inside, minusInfinity, v))
+                    i += count
+                }
+            }
+        }
+    }
+}
+#endif
