@@ -43,6 +43,16 @@ package enum SSMKernels {
                                  B: UnsafePointer<Float>, C: UnsafePointer<Float>, D: UnsafePointer<Float>,
                                  gate: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
                                  stateSize N: Int, range: Range<Int>) {
+        #if HYMBA_AVX512VNNI && arch(x86_64)
+        if N == 16 {
+            ScanAVX512.states16(state: state, A: A, u: u, delta: delta, B: B, C: C, D: D, y: y, range: range)
+        } else {
+            portableStates()
+        }
+        #else
+        portableStates()
+        #endif
+        func portableStates() {
         let Br = UnsafeRawPointer(B), Cr = UnsafeRawPointer(C)
         for i in range {
             let s = state + i * N, a = A + i * N
@@ -66,6 +76,7 @@ package enum SSMKernels {
                 n += 1
             }
             y[i] = acc + D[i] * u[i]
+        }
         }
         // The gate, eight channels at a time (a scalar exp per channel cost more than the
         // scan's vector arithmetic); a short last piece goes through the same vector code, so a
