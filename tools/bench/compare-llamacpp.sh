@@ -30,6 +30,7 @@ TYPES="q4,q8"
 THREADS=2
 PROMPT=256
 GEN=64
+DEPTH=0
 REPS=3
 ROUNDS=1
 WAIT_IDLE=0
@@ -47,6 +48,8 @@ usage: $0 [options]
   --threads N           threads for both engines and the bandwidth test (default: $THREADS)
   --prompt-tokens N     prefill length (default: $PROMPT)
   --gen-tokens N        decoded tokens (default: $GEN)
+  --depth N             context tokens before both tests (llama-bench -d, hymba-edge bench --depth;
+                        default: $DEPTH: both decode from their empty context)
   --repetitions N       timed repetitions per engine and test; medians are compared (default: $REPS)
   --rounds N            alternations of the two engines per model; medians over all (default: $ROUNDS)
   --wait-idle PCT       before each measurement, wait until the CPUs were at least PCT% idle over
@@ -66,6 +69,7 @@ while [[ $# -gt 0 ]]; do
         --threads) THREADS="$2"; shift 2 ;;
         --prompt-tokens) PROMPT="$2"; shift 2 ;;
         --gen-tokens) GEN="$2"; shift 2 ;;
+        --depth) DEPTH="$2"; shift 2 ;;
         --repetitions) REPS="$2"; shift 2 ;;
         --rounds) ROUNDS="$2"; shift 2 ;;
         --wait-idle) WAIT_IDLE="$2"; shift 2 ;;
@@ -84,6 +88,7 @@ log() { echo "== $*" >&2; }
 for n in THREADS PROMPT GEN REPS ROUNDS; do
     [[ "${!n}" =~ ^[1-9][0-9]*$ ]] || die "--$(echo "$n" | tr 'A-Z' 'a-z'): ${!n} is not a positive integer"
 done
+[[ "$DEPTH" =~ ^[0-9]+$ ]] || die "--depth: $DEPTH is not a whole number"
 [[ "$WAIT_IDLE" =~ ^[0-9]+$ && "$WAIT_IDLE" -le 100 ]] || die "--wait-idle: $WAIT_IDLE is not a percentage (0-100)"
 [[ "$WAIT_MAX" =~ ^[0-9]+$ ]] || die "--wait-max: $WAIT_MAX is not a whole number of seconds"
 
@@ -237,7 +242,7 @@ record_load() { echo "{\"engine\": \"$1\", \"size\": \"$2\", \"type\": \"$3\", \
 run_llama() {
     wait_for_quiet
     local before; before=$(load1)
-    "$LLAMA_BENCH" -m "$MODELS/llama-$1-${GGUF_TYPE[$2]}.gguf" -t "$THREADS" -p "$PROMPT" -n "$GEN" -r "$REPS" -o json \
+    "$LLAMA_BENCH" -m "$MODELS/llama-$1-${GGUF_TYPE[$2]}.gguf" -t "$THREADS" -p "$PROMPT" -n "$GEN" -d "$DEPTH" -r "$REPS" -o json \
         >"$RUN/llama-$1-$2-r$3.json" 2>"$RUN/llama-$1-$2-r$3.log" || die "llama-bench failed: see $RUN/llama-$1-$2-r$3.log"
     record_load llama "$1" "$2" "$3" "$before"
 }
@@ -245,7 +250,7 @@ run_hymba() {
     wait_for_quiet
     local before; before=$(load1)
     "$HYMBA_EDGE" bench -m "$MODELS/hymba-$1-$2.hymba" --threads "$THREADS" --prompt-tokens "$PROMPT" --gen-tokens "$GEN" \
-        --repetitions "$REPS" --json >"$RUN/hymba-$1-$2-r$3.json" 2>"$RUN/hymba-$1-$2-r$3.log" \
+        --depth "$DEPTH" --repetitions "$REPS" --json >"$RUN/hymba-$1-$2-r$3.json" 2>"$RUN/hymba-$1-$2-r$3.log" \
         || die "hymba-edge bench failed: see $RUN/hymba-$1-$2-r$3.log"
     record_load hymba "$1" "$2" "$3" "$before"
 }
@@ -261,9 +266,9 @@ done
 
 # 7. The report.
 cat >"$RUN/settings.json" <<EOF
-{"sizes": "$SIZES", "types": "$TYPES", "threads": $THREADS, "prompt_tokens": $PROMPT, "gen_tokens": $GEN,
+{"sizes": "$SIZES", "types": "$TYPES", "threads": $THREADS, "prompt_tokens": $PROMPT, "gen_tokens": $GEN, "depth": $DEPTH,
  "repetitions": $REPS, "rounds": $ROUNDS, "wait_idle": $WAIT_IDLE, "llama_source": "$(basename "$(dirname "$(dirname "$LLAMA_SRC")")")",
- "command": "tools/bench/compare-llamacpp.sh --sizes $SIZES --types $TYPES --threads $THREADS --prompt-tokens $PROMPT --gen-tokens $GEN --repetitions $REPS --rounds $ROUNDS$( ((WAIT_IDLE == 0)) || echo " --wait-idle $WAIT_IDLE --wait-max $WAIT_MAX")"}
+ "command": "tools/bench/compare-llamacpp.sh --sizes $SIZES --types $TYPES --threads $THREADS --prompt-tokens $PROMPT --gen-tokens $GEN$( ((DEPTH == 0)) || echo " --depth $DEPTH") --repetitions $REPS --rounds $ROUNDS$( ((WAIT_IDLE == 0)) || echo " --wait-idle $WAIT_IDLE --wait-max $WAIT_MAX")"}
 EOF
 args=(--run "$RUN")
 if [[ $WRITE == 1 ]]; then args+=(--results "$BENCH/results" --benchmarks-md "$ROOT/BENCHMARKS.md"); fi
