@@ -20,13 +20,14 @@ enum AttentionScores {
                           regularKeys: UnsafeRawPointer, slots: Attention.AllowedRuns.Slots, metaSlots M: Int,
                           visible: (Int) -> Range<Int>, scale: Float, scores: UnsafeMutablePointer<Float>, span: Int) {
         let regular = span - metaCount
-        // Key addresses of the regular entries in order (the ring's runs), 16 at a time.
-        withUnsafeTemporaryAllocation(of: UnsafeRawPointer.self, capacity: max(1, regular)) { keyPointers in
-            var j = 0
-            for s in slots {
-                keyPointers[j] = regularKeys + 128 * (s - M)
-                j += 1
-            }
+        // Regular entry j's key: the ring's first run, then its second (computed, not listed:
+        // nothing is allocated per call).
+        let firstCount = slots.first.count
+        @inline(__always) func key(_ j: Int) -> UnsafeRawPointer {
+            let s = j < firstCount ? slots.first.lowerBound + j : slots.second.lowerBound + (j - firstCount)
+            return regularKeys + 128 * (s - M)
+        }
+        do {
             let scaleVector = _mm512_set1_ps(scale)
             for x in 0..<queries {
                 let qp = UnsafeRawPointer(query(x))
@@ -65,7 +66,7 @@ enum AttentionScores {
                 var i = 0
                 while i < regular {
                     let count = min(16, regular - i)
-                    let v = block(i, count) { f16Partial(keyPointers[$0]) }
+                    let v = block(i, count) { f16Partial(key($0)) }
                     // Lanes of entries this row must not see: −∞.
                     let lo = max(0, seen.lowerBound - metaCount - i), hi = min(count, max(0, seen.upperBound - metaCount - i))
                     let inside = hi > lo ? lanes(hi) & ~lanes(lo) : 0
