@@ -76,16 +76,25 @@ struct KernelTests {
                 for i in block { #expect(abs(xr[i] - x[i]) <= a * 0.505 + 1e-30, "n=\(n) element \(i)") }
             }
         }
-        let w = Self.encode(.q8, rows: 3, length: 600, seed: 8)
+        Self.expectNonFiniteInputGivesNaN(.q8, rows: 3, at: [7, 599], integer: [true], &rng)
+    }
+
+    /// A matrix-vector product of 600-wide `type` rows whose input holds NaN or ±∞ at any of
+    /// `positions` gives NaN in every row (never a silently wrong number), for each kernel choice.
+    static func expectNonFiniteInputGivesNaN(_ type: StorageType, rows: Int, at positions: [Int], integer: [Bool],
+                                             _ rng: inout SyntheticModels.Random) {
+        let w = encode(type, rows: rows, length: 600, seed: 8)
         defer { w.storage.deallocate() }
         for bad in [Float.nan, .infinity, -.infinity] {
-            for at in [7, 599] {
+            for at in positions {
                 var x = rng.normals(600, std: 1)
                 x[at] = bad
-                var y = [Float](repeating: 0, count: 3)
-                MatVec.run(w.data, x, &y)
-                let allNaN = y.allSatisfy { $0.isNaN }
-                #expect(allNaN, "\(bad) at \(at) in the input: \(y)")
+                for kernel in integer {
+                    var y = [Float](repeating: 0, count: rows)
+                    MatVec.run(w.data, x, &y, integer: kernel)
+                    let allNaN = y.allSatisfy { $0.isNaN }
+                    #expect(allNaN, "\(type): \(bad) at \(at) in the input, integer \(kernel): \(y)")
+                }
             }
         }
     }
@@ -217,21 +226,8 @@ struct KernelTests {
             }
         }
         #expect(Q8Activations.dequantized([Float](repeating: 0, count: 64)) == [Float](repeating: 0, count: 64))
-        let w = Self.encode(.q4, rows: 2, length: 600, seed: 8)
-        defer { w.storage.deallocate() }
         // Element 7 lies in a run; 555 in the row's leftover sub-blocks (600 = 16 + 2 full + 24).
-        for bad in [Float.nan, .infinity, -.infinity] {
-            for at in [7, 555] {
-                var x = rng.normals(600, std: 1)
-                x[at] = bad
-                for integer in [false, true] {
-                    var y = [Float](repeating: 0, count: 2)
-                    MatVec.run(w.data, x, &y, integer: integer)
-                    let allNaN = y.allSatisfy { $0.isNaN }
-                    #expect(allNaN, "\(bad) at \(at) in the input, integer \(integer): \(y)")
-                }
-            }
-        }
+        Self.expectNonFiniteInputGivesNaN(.q4, rows: 2, at: [7, 555], integer: [false, true], &rng)
     }
 
     @Test("arranged inputs are a permutation of the input plus zero padding", arguments: types)

@@ -14,9 +14,8 @@ import HymbaFormat
 /// arranged in that order once per call, the values accumulated in it and put back in natural
 /// order at the end (`PairOrder`). The meta positions are f32 and use the natural order.
 ///
-/// Prefill attends `blockRows` consecutive query positions together (`attendRows`): each key
-/// and value is then widened once for every row and head of the group, and the fp32 meta values
-/// are read once per block instead of once per row.
+/// Prefill attends `blockRows` consecutive query positions together (`attendRows`): each
+/// regular key and value is then widened once for every row and head of the group.
 package enum Attention {
     /// Query positions `attendRows` serves in one pass over the cache.
     package static let blockRows = 4
@@ -115,70 +114,66 @@ package enum Attention {
         @inline(__always) func query(_ r: Int, _ i: Int) -> UnsafePointer<Float> { q + r * ldq + (heads.lowerBound + i) * dk }
         @inline(__always) func output(_ r: Int, _ i: Int) -> UnsafeMutablePointer<Float> { out + r * ldo + (heads.lowerBound + i) * dv }
 
-        // Score entry j ≥ meta is regular position unionLow + j − meta of the union; row r (at
-        // p0 + r) sees it when it is not in its future and, in a local layer, within its window.
+        // Score entry j ≥ meta is regular position unionLow + j − meta of the union. Row r (at
+        // p = p0 + r) sees the entries from its window's start (M for a global layer) up to
+        // itself; none for a meta row (p < M).
         let metaCount = runs.meta.count
         let unionLow = p0 + R - (span - metaCount)
-        @inline(__always) func allowed(_ r: Int, _ j: Int) -> Bool {
-            let distance = p0 + r - (unionLow + j - metaCount)
-            return distance >= 0 && (window == nil || distance <= window!)
-        }
-
-        // Queries in the order the widened keys come in.
-        for r in 0..<R {
-            for i in 0..<nh {
-                let qh = query(r, i), dst = qa + (r * nh + i) * dk
-                if pairs { PairOrder.arrange(qh, dk, into: dst) } else { dst.update(from: qh, count: dk) }
-            }
+        @inline(__always) func visible(_ r: Int) -> Range<Int> {
+            let p = p0 + r
+            let low = metaCount + max(0, (window.map { max(M, p - $0) } ?? M) - unionLow)
+            return low..<max(low, metaCount + p + 1 - unionLow)
         }
 
         // Scores: each key widened once, dotted with every query of the block that may see it
         // (the others get −∞: no weight after the softmax).
         #if HYMBA_AVX512VNNI && arch(x86_64)
-        if dk == 64 && cache.type == .f16 {
+        let vectorScores = dk == 64 && cache.type == .f16
+        #else
+        let vectorScores = false
+        #endif
+        if vectorScores {
+            #if HYMBA_AVX512VNNI && arch(x86_64)
             AttentionScores.f16Keys64(
                 queries: queries, perRow: nh, query: { query($0 / nh, $0 % nh) },
-                metaKeys: cache.metaKeys + g * M * dk, metaCount: runs.meta.count,
+                metaKeys: cache.metaKeys + g * M * dk, metaCount: metaCount,
                 regularKeys: UnsafeRawPointer(cache.keys) + 2 * dk * g * cache.regularSlots, slots: runs.regular, metaSlots: M,
-                visible: { r in
-                    let p = p0 + r
-                    // (Empty for a meta row, p < M: no regular entries.)
-                    let low = metaCount + max(0, (window.map { max(M, p - $0) } ?? M) - unionLow)
-                    return low..<max(low, metaCount + p + 1 - unionLow)
-                }, scale: scale, scores: scores, span: span)
+                visible: visible, scale: scale, scores: scores, span: span)
+            #endif
         } else {
-            portableScores()
-        }
-        #else
-        portableScores()
-        #endif
-        func portableScores() {
-        var j = 0
-        for s in runs.meta {
-            let k = cache.metaKeys + (g * M + s) * dk
-            if dk == 64 {
-                let key = Vector64(k)
-                for r in 0..<R { for i in 0..<nh { scores[(r * nh + i) * span + j] = key.dot(query(r, i)) * scale } }
-            } else {
-                for r in 0..<R { for i in 0..<nh { scores[(r * nh + i) * span + j] = dotF32(k, query(r, i), dk) * scale } }
-            }
-            j += 1
-        }
-        for s in runs.regular {
-            let k = cache.widenKey(head: g, slot: s, into: kbuf)
+            // Queries in the order the widened keys come in.
             for r in 0..<R {
-                let row = scores + r * nh * span + j
-                if !allowed(r, j) {
-                    for i in 0..<nh { row[i * span] = -.infinity }
-                } else if dk == 64 {
-                    let key = Vector64(k)
-                    for i in 0..<nh { row[i * span] = key.dot(qa + (r * nh + i) * dk) * scale }
-                } else {
-                    for i in 0..<nh { row[i * span] = dotF32(k, qa + (r * nh + i) * dk, dk) * scale }
+                for i in 0..<nh {
+                    let qh = query(r, i), dst = qa + (r * nh + i) * dk
+                    if pairs { PairOrder.arrange(qh, dk, into: dst) } else { dst.update(from: qh, count: dk) }
                 }
             }
-            j += 1
-        }
+            var j = 0
+            for s in runs.meta {
+                let k = cache.metaKeys + (g * M + s) * dk
+                if dk == 64 {
+                    let key = Vector64(k)
+                    for r in 0..<R { for i in 0..<nh { scores[(r * nh + i) * span + j] = key.dot(query(r, i)) * scale } }
+                } else {
+                    for r in 0..<R { for i in 0..<nh { scores[(r * nh + i) * span + j] = dotF32(k, query(r, i), dk) * scale } }
+                }
+                j += 1
+            }
+            for s in runs.regular {
+                let k = cache.widenKey(head: g, slot: s, into: kbuf)
+                for r in 0..<R {
+                    let row = scores + r * nh * span + j
+                    if !visible(r).contains(j) {
+                        for i in 0..<nh { row[i * span] = -.infinity }
+                    } else if dk == 64 {
+                        let key = Vector64(k)
+                        for i in 0..<nh { row[i * span] = key.dot(qa + (r * nh + i) * dk) * scale }
+                    } else {
+                        for i in 0..<nh { row[i * span] = dotF32(k, qa + (r * nh + i) * dk, dk) * scale }
+                    }
+                }
+                j += 1
+            }
         }
         for x in 0..<queries { softmax(scores + x * span, span) }
 
@@ -190,7 +185,8 @@ package enum Attention {
                 (acc + (r * nh + i) * dv).initialize(repeating: 0, count: dv)
             }
         }
-        // The meta values are fp32 and contiguous: one query at a time, its sum in registers.
+        // The meta values are fp32 and contiguous: one query at a time, its sum in registers
+        // (each query reads them all).
         let metaValues = cache.metaValues + g * M * dv
         if dv % 64 == 0 {
             for r in 0..<R {

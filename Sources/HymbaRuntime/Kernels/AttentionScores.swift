@@ -51,7 +51,7 @@ enum AttentionScores {
                     @inline(__always) func p(_ i: Int) -> __m512 { i < count ? partial(start + i) : _mm512_setzero_ps() }
                     let sums = IntegerMatMul.sixteenSums(p(0), p(1), p(2), p(3), p(4), p(5), p(6), p(7),
                                                          p(8), p(9), p(10), p(11), p(12), p(13), p(14), p(15))
-                    return _mm512_mul_ps(unsafeBitCast(sums, to: __m512.self), scaleVector)
+                    return _mm512_mul_ps(sums, scaleVector)
                 }
                 @inline(__always) func lanes(_ count: Int) -> UInt16 { UInt16(truncatingIfNeeded: (1 << count) - 1) }
                 var j = 0

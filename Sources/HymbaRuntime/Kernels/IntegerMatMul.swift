@@ -106,25 +106,27 @@ package enum IntegerMatMul {
 
     // MARK: Weights
 
-    /// Row `r`'s block g as int16 codes (`2·pairs` sub-blocks, the pair order) into `tile`;
-    /// returns D.
+    /// Row `r`'s block g as int16 codes (`2·pairs` sub-blocks, the pair order) into `tile`, and
+    /// for q4 its 16 mins as floats (dmin·mn_j, 0 for j ≥ k) into `mins`; returns D.
     @inline(__always)
     private static func decode(_ w: TensorData, row r: Int, group g: Int, subBlocks k: Int, pairs: Int,
-                               into tile: UnsafeMutableRawPointer) -> Float {
+                               into tile: UnsafeMutableRawPointer, mins: UnsafeMutableRawPointer) -> Float {
         switch w.type {
-        case .q4: return decodeQ4(w.row(r) + g * Q4Layout.groupBytes(subBlocks: Q4Layout.subBlocksPerGroup), k, pairs, tile)
+        case .q4: return decodeQ4(w.row(r) + g * Q4Layout.groupBytes(subBlocks: Q4Layout.subBlocksPerGroup), k, pairs, tile, mins)
         case .q8: return decodeQ8(w.row(r) + 16 * g * Q8Layout.blockBytes, k, pairs, tile)
         default: preconditionFailure("integer matmul of \(w.type) rows")
         }
     }
 
-    /// A q4 group: w' = sc·q, D = d. The 16 entries are unpacked at once
+    /// A q4 group: w' = sc·q, D = d, and the mins dmin·mn_j. The 16 entries are unpacked at once
     /// (`IntegerMatVec.q4Entries`); each pair of sub-blocks picks its two scales with a permute.
     @inline(__always)
-    private static func decodeQ4(_ p: UnsafeRawPointer, _ k: Int, _ pairs: Int, _ tile: UnsafeMutableRawPointer) -> Float {
+    private static func decodeQ4(_ p: UnsafeRawPointer, _ k: Int, _ pairs: Int, _ tile: UnsafeMutableRawPointer,
+                                 _ mins: UnsafeMutableRawPointer) -> Float {
         let g = Q4Layout.Group(at: p, subBlocks: k)
         let low = _mm512_set1_epi16(15)
-        let sc = IntegerMatVec.q4Entries(p, subBlocks: k, IntegerMatVec.Q4Constants()).sc
+        let (sc, mn) = IntegerMatVec.q4Entries(p, subBlocks: k, IntegerMatVec.Q4Constants())
+        mins.storeBytes(of: _mm512_mul_ps(_mm512_cvtepi32_ps(mn), _mm512_set1_ps(g.dmin)), as: __m512.self)
         // Words 0…15 take sub-block 2q's scale (the low half of 32-bit lane 2q), words 16…31
         // sub-block 2q+1's; lanes past the group's sub-blocks are 0.
         let pairWords = unsafeBitCast(SIMD32<Int16>(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
@@ -202,8 +204,7 @@ package enum IntegerMatMul {
                 for i in 0..<(4 * rowTiles) {
                     let dst = tileRaw + i * tileRowBytes, mins = tileRaw + panelMinsOffset + 64 * i
                     if i < panelRows {
-                        scales[i] = decode(w, row: p + i, group: g, subBlocks: k, pairs: pairs, into: dst)
-                        if w.type == .q4 { decodeMins(w.row(p + i), group: g, subBlocks: k, into: mins) }
+                        scales[i] = decode(w, row: p + i, group: g, subBlocks: k, pairs: pairs, into: dst, mins: mins)
                     } else {
                         dst.initializeMemory(as: UInt8.self, repeating: 0, count: 128 * pairs)
                         mins.initializeMemory(as: UInt8.self, repeating: 0, count: 64)
@@ -247,14 +248,6 @@ package enum IntegerMatMul {
                 p += panelRows
             }
         }
-    }
-
-    /// Row `row`'s 16 q4 mins of block g as floats (dmin·mn_j, 0 for j ≥ k).
-    @inline(__always)
-    private static func decodeMins(_ row: UnsafeRawPointer, group g: Int, subBlocks k: Int, into out: UnsafeMutableRawPointer) {
-        let group = row + g * Q4Layout.groupBytes(subBlocks: Q4Layout.subBlocksPerGroup)
-        let mn = IntegerMatVec.q4Entries(group, subBlocks: k, IntegerMatVec.Q4Constants()).mn
-        out.storeBytes(of: _mm512_mul_ps(_mm512_cvtepi32_ps(mn), _mm512_set1_ps(IntegerMatVec.q4SuperScales(group).dmin)), as: __m512.self)
     }
 
     /// 4 weight rows (`tile`, 1024 bytes apart) × 4 tokens over `steps` × 32 int16 codes, each

@@ -37,12 +37,6 @@ package enum IntegerMatVec {
 
     // MARK: Activations
 
-    /// Bytes, and floats of scales and of sums, the packed activations of rows of up to `n`
-    /// elements need (either weight type).
-    package static func packedBytes(_ n: Int) -> Int { 2 * paddedToGroup(n) }
-    package static func packedFloats(_ n: Int) -> Int { paddedToGroup(n) / 32 }
-    private static func paddedToGroup(_ n: Int) -> Int { (n + 511) / 512 * 512 }
-
     /// Packs `x[0..<n]` for q4 rows: per sub-block the codes and scale of
     /// `Q8Activations.quantize` (the same numbers, computed 16 lanes at a time).
     static func arrangeQ4(_ x: UnsafePointer<Float>, _ n: Int, into input: ArrangedInput) {
@@ -64,10 +58,7 @@ package enum IntegerMatVec {
             let largest = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)))
             if _mm512_reduce_add_ps(poison).isNaN || largest == 0 {
                 // Non-finite input: codes 0 and a NaN scale (NaN products, not wrong ones).
-                out.initializeMemory(as: UInt8.self, repeating: 0, count: 16)
-                (out + 64).initializeMemory(as: UInt8.self, repeating: 0, count: 16)
-                input.packedScales[s] = largest == 0 ? 0 : .nan
-                input.packedSums[s] = input.packedScales[s]
+                clearQ4SubBlock(s, input, scale: largest == 0 ? 0 : .nan)
                 continue
             }
             // vcvtps2dq rounds half to even, as the scalar quantizer's 1.5·2²³ addition does.
@@ -80,14 +71,17 @@ package enum IntegerMatVec {
             input.packedSums[s] = a * Float(_mm512_reduce_add_epi32(_mm512_add_epi32(cl, ch)))
         }
         // Zero codes, scales and sums up to the end of the last group.
-        let padded = (nsub + 15) / 16 * 16
-        for s in nsub..<padded {
-            let out = input.packed + 128 * (s / 4) + 16 * (s % 4)
-            out.initializeMemory(as: UInt8.self, repeating: 0, count: 16)
-            (out + 64).initializeMemory(as: UInt8.self, repeating: 0, count: 16)
-            input.packedScales[s] = 0
-            input.packedSums[s] = 0
-        }
+        for s in nsub..<((nsub + 15) / 16 * 16) { clearQ4SubBlock(s, input, scale: 0) }
+    }
+
+    /// Sub-block s of the packed q4 input as zero codes with scale and sum `scale`.
+    @inline(__always)
+    private static func clearQ4SubBlock(_ s: Int, _ input: ArrangedInput, scale: Float) {
+        let out = input.packed + 128 * (s / 4) + 16 * (s % 4)
+        out.initializeMemory(as: UInt8.self, repeating: 0, count: 16)
+        (out + 64).initializeMemory(as: UInt8.self, repeating: 0, count: 16)
+        input.packedScales[s] = scale
+        input.packedSums[s] = scale
     }
 
     /// Packs `x[0..<n]` for q8 rows: 16-bit codes per block of 32.
@@ -213,7 +207,7 @@ package enum IntegerMatVec {
     /// The lanes of `v` that a mask of `bytes` leading bytes keeps (a load that cannot fault
     /// past the end of a row: a partial last group may end anywhere in the mapping).
     @inline(__always)
-    static func byteMask(_ bytes: Int) -> UInt64 { bytes >= 64 ? ~0 : (1 << UInt64(bytes)) &- 1 }
+    private static func byteMask(_ bytes: Int) -> UInt64 { bytes >= 64 ? ~0 : (1 << UInt64(bytes)) &- 1 }
 
     /// A q4 group's 16 entries as 32-bit lanes of sc and of mn (lane j: sub-block j; lanes
     /// j ≥ k are 0). Reads only the group's own bytes (`k` sub-blocks: a short last group may
@@ -240,8 +234,8 @@ package enum IntegerMatVec {
 
     /// A q4 group's d and dmin (both halves converted by one `vcvtph2ps`).
     @inline(__always)
-    static func q4SuperScales(_ group: UnsafeRawPointer) -> (d: Float, dmin: Float) {
-        let both = unsafeBitCast(_mm_cvtph_ps(_mm_cvtsi32_si128(group.load(unalignedAt: 0, as: Int32.self))), to: SIMD4<Float>.self)
+    private static func q4SuperScales(_ group: UnsafeRawPointer) -> (d: Float, dmin: Float) {
+        let both = _mm_cvtph_ps(_mm_cvtsi32_si128(group.load(unalignedAt: 0, as: Int32.self)))
         return (both[0], both[1])
     }
 

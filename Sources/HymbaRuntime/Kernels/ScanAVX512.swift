@@ -28,8 +28,8 @@ enum ScanAVX512 {
         while i < range.upperBound {
             let count = min(16, range.upperBound - i)
             @inline(__always) func p(_ k: Int) -> __m512 { k < count ? channel(i + k) : _mm512_setzero_ps() }
-            let sums = unsafeBitCast(IntegerMatMul.sixteenSums(p(0), p(1), p(2), p(3), p(4), p(5), p(6), p(7),
-                                                               p(8), p(9), p(10), p(11), p(12), p(13), p(14), p(15)), to: __m512.self)
+            let sums = IntegerMatMul.sixteenSums(p(0), p(1), p(2), p(3), p(4), p(5), p(6), p(7),
+                                                 p(8), p(9), p(10), p(11), p(12), p(13), p(14), p(15))
             let mask = UInt16(truncatingIfNeeded: (1 << count) - 1)
             let skip = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, D + i), _mm512_maskz_loadu_ps(mask, u + i))
             _mm512_mask_storeu_ps(y + i, mask, _mm512_add_ps(sums, skip))
