@@ -2,7 +2,8 @@ import HymbaFormat
 
 /// The efficient forward pass over a chunk of T consecutive packed positions (MODEL.md 1–3).
 /// T = 1 uses matrix-vector products, T > 1 matrix-matrix products; everything else is the same
-/// code, so prefill and decode cannot drift apart.
+/// code (the convolution of T = 1 runs inside the input projection, with the same arithmetic),
+/// so prefill and decode cannot drift apart.
 extension HymbaSession {
     /// y = x·Wᵀ for T rows (x rows `ldx` apart, y rows `ldy` apart), the output rows split
     /// across the thread pool. The input is first arranged in the order the weight type's
@@ -89,7 +90,23 @@ extension HymbaSession {
 
         // h = RMSNorm(X), Z = h·in_projᵀ
         for t in 0..<T { Norms.rmsNorm(X + t * d, weight: L.inputNorm.p, count: d, eps: eps, out: Hn + t * d) }
-        linear(L.inProj, Hn, ldx: d, Z, ldy: inRows, rows: T)
+        if T == 1 {
+            // Decoding also runs the SSM heads' convolution here: each thread, right after its
+            // rows of Z, on the channels whose inputs those rows are (no pass of its own on one
+            // thread, no window copied).
+            arrangeInput(for: L.inProj.type, Hn, ldx: d, n: d, rows: 1)
+            let state = convState[L.index]
+            pool.parallelFor(count: inRows, granularity: 16, work: inRows * d) { thread, range in
+                linearRows(L.inProj, Z, ldy: inRows, rows: 1, outputs: range, thread: thread)
+                let lo = max(range.lowerBound, xOff), hi = min(range.upperBound, xOff + E)
+                if lo < hi {
+                    SSMKernels.convStep(state: state, x: Z + xOff, weightT: L.convWeightT.p, bias: L.convBias.p,
+                                        taps: K, channels: E, out: U, range: (lo - xOff)..<(hi - xOff))
+                }
+            }
+        } else {
+            linear(L.inProj, Hn, ldx: d, Z, ldy: inRows, rows: T)
+        }
 
         // 2a. Attention: rotate q (and k), store k and v (producers), attend with this layer's role.
         let cache = caches[L.kvProducer]!
@@ -118,15 +135,18 @@ extension HymbaSession {
             }
         }
 
-        // 2b. SSM heads: conv window = [conv state; this chunk's x], conv + SiLU.
-        let keep = K - 1
-        win.update(from: convState[L.index], count: keep * E)
-        for t in 0..<T { (win + (keep + t) * E).update(from: Z + t * inRows + xOff, count: E) }
-        pool.parallelFor(count: E, granularity: 16, work: T * E * K) { _, channels in
-            SSMKernels.conv(window: win, weightT: L.convWeightT.p, bias: L.convBias.p, taps: K, channels: E,
-                            tokens: T, out: U, ldo: E, range: channels)
+        // 2b. SSM heads: conv window = [conv state; this chunk's x], conv + SiLU (decoding ran
+        // it with the input projection).
+        if T > 1 {
+            let keep = K - 1
+            win.update(from: convState[L.index], count: keep * E)
+            for t in 0..<T { (win + (keep + t) * E).update(from: Z + t * inRows + xOff, count: E) }
+            pool.parallelFor(count: E, granularity: 16, work: T * E * K) { _, channels in
+                SSMKernels.conv(window: win, weightT: L.convWeightT.p, bias: L.convBias.p, taps: K, channels: E,
+                                tokens: T, out: U, ldo: E, range: channels)
+            }
+            convState[L.index].update(from: win + T * E, count: keep * E)
         }
-        convState[L.index].update(from: win + T * E, count: keep * E)
 
         // δ | B | C = u·x_projᵀ, inner norms, Δ = softplus(δ·dt_projᵀ + bias).
         linear(L.xProj, U, ldx: E, XP, ldy: xpDim, rows: T)

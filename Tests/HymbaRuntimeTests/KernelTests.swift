@@ -381,10 +381,11 @@ struct KernelTests {
     /// Attention over a ring that has wrapped, against the mask of MODEL.md 2a evaluated
     /// directly on the positions.
     @Test("attention: GQA, meta tokens, window, ring wrap-around, heads split across calls, blocks of rows",
-          arguments: KVType.allCases, [(10, 20), (64, 80), (64, 128)])
-    func attention(kv: KVType, dims: (Int, Int)) {
-        let (dk, dv) = dims
-        let M = 3, W = 4, H = 6, Hkv = 2, ring = W + Attention.blockRows
+          arguments: KVType.allCases, [(10, 20, 3), (64, 80, 3), (64, 128, 3), (64, 128, 5)])
+    func attention(kv: KVType, dims: (Int, Int, Int)) {
+        // Groups of 3 and of 5 query heads: one row's value sums go up to four queries at a time.
+        let (dk, dv, groupSize) = dims
+        let M = 3, W = 4, Hkv = 2, H = Hkv * groupSize, ring = W + Attention.blockRows
         let total = M + 17
         var rng = SyntheticModels.Random(seed: 8)
         let keys = rng.normals(total * Hkv * dk, std: 1), values = rng.normals(total * Hkv * dv, std: 1)
@@ -426,7 +427,7 @@ struct KernelTests {
                 Attention.attend(q: q, cache: cache, position: p, window: window, queryHeads: H, heads: 0..<H, scratch: &scratch, out: &out)
                 // Heads split as a thread pool would (one range crossing a group boundary): same bits.
                 var split = [Float](repeating: .nan, count: H * dv)
-                for heads in [0..<2, 2..<5, 5..<6] {
+                for heads in [0..<2, 2..<(H - 1), (H - 1)..<H] {
                     Attention.attend(q: q, cache: cache, position: p, window: window, queryHeads: H, heads: heads, scratch: &scratch, out: &split)
                 }
                 #expect(split == out)
@@ -436,7 +437,7 @@ struct KernelTests {
                     var qs = [Float](repeating: 0, count: rows * H * dk)
                     for r in 0..<rows { for i in 0..<(H * dk) { qs[r * H * dk + i] = q[i] * Float(r + 1) / Float(rows) } }
                     var block = [Float](repeating: .nan, count: rows * H * dv)
-                    for heads in [0..<2, 2..<6] {
+                    for heads in [0..<2, 2..<H] {
                         Attention.attendRows(q: qs, ldq: H * dk, rows: rows, cache: cache, firstPosition: p0, window: window,
                                              queryHeads: H, heads: heads, scratch: &scratch, out: &block, ldo: H * dv)
                     }
@@ -481,6 +482,19 @@ struct KernelTests {
                 #expect(abs(Double(u[t * E + i]) - ref) <= 1e-5)
             }
         }
+        // One position at a time from the conv state (decoding), in pieces of the channels with
+        // short ends: the same bits as the window pass, and the state moved on.
+        var convState = Array(window[0..<((K - 1) * E)])
+        for t in 0..<T {
+            var step = [Float](repeating: .nan, count: E)
+            let x = Array(window[((K - 1 + t) * E)..<((K + t) * E)])
+            for range in [0..<13, 13..<E] {
+                SSMKernels.convStep(state: &convState, x: x, weightT: wT, bias: bias, taps: K, channels: E, out: &step, range: range)
+            }
+            #expect(step == Array(u[(t * E)..<((t + 1) * E)]), "position \(t)")
+            #expect(convState == Array(window[((t + 1) * E)..<((K + t) * E)]), "conv state after position \(t)")
+        }
+
         let A = (0..<(E * N)).map { -Float($0 % N + 1) * 0.7 }
         var state = rng.normals(E * N, std: 1)
         let s0 = state

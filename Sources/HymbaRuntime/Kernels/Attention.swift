@@ -177,6 +177,13 @@ package enum Attention {
         }
         for x in 0..<queries { softmax(scores + x * span, span) }
 
+        // One row over an f16 or f32 cache (decoding): the value sums stay in registers.
+        if R == 1 && dv % 64 == 0 && cache.type != .q8 {
+            valuesOfOneRow(scores: scores, span: span, heads: nh, cache: cache, group: g, runs: runs,
+                           pairSums: acc, out: output(0, 0))
+            return
+        }
+
         // Values: the meta ones straight into `out` (natural order), the regular ones into
         // `acc` (the widened order), which is then added in natural order.
         for r in 0..<R {
@@ -229,6 +236,97 @@ package enum Attention {
         }
     }
 
+    /// The weighted sums of values for the `nh` queries of one row (scores already softmaxed,
+    /// query i's at `scores + i·span`) into `out` (nh·dv floats, overwritten), for an f16 or f32
+    /// cache and dv a multiple of 64. Each 64-wide part of the sums of up to four queries is
+    /// kept in registers while the positions go by, so a value is read once per four queries
+    /// and no partial sum goes through memory (the general loop below reads and writes every
+    /// query's sums for every position). The sums are added in position order, as there.
+    /// f16 values are widened in `PairOrder`: their sums go through `pairSums` (4·dv floats).
+    private static func valuesOfOneRow(scores: UnsafePointer<Float>, span: Int, heads nh: Int, cache: KVCache,
+                                       group g: Int, runs: AllowedRuns, pairSums: UnsafeMutablePointer<Float>,
+                                       out: UnsafeMutablePointer<Float>) {
+        let dv = cache.valueDim, M = cache.metaSlots
+        let metaValues = UnsafeRawPointer(cache.metaValues + g * M * dv)
+        let halves = cache.type == .f16
+        // Regular slot s of this head: 2 or 4 bytes per element.
+        let elementBytes = halves ? 2 : 4
+        let regularValues = UnsafeRawPointer(cache.values) + elementBytes * dv * g * cache.regularSlots
+        var first = 0
+        while first < nh {
+            let count = min(4, nh - first)
+            let w = scores + first * span
+            for part in stride(from: 0, to: dv, by: 64) {
+                // The meta positions (f32, natural order), straight into `out`.
+                var sums = FourSums(count: count)
+                var v = metaValues + 4 * part
+                for j in 0..<runs.meta.count {
+                    sums.add(Vector64(v.assumingMemoryBound(to: Float.self)), weights: w, span: span, at: j)
+                    v += 4 * dv
+                }
+                sums.store(to: out + first * dv + part, stride: dv)
+                // The regular positions.
+                sums = FourSums(count: count)
+                var j = runs.meta.count
+                for s in runs.regular {
+                    let row = regularValues + elementBytes * (dv * (s - M) + part)
+                    let value: Vector64
+                    if halves {
+                        let (e0, o0) = PairOrder.widen(row), (e1, o1) = PairOrder.widen(row + 64)
+                        value = Vector64(e0, o0, e1, o1)
+                    } else {
+                        value = Vector64(row.assumingMemoryBound(to: Float.self))
+                    }
+                    sums.add(value, weights: w, span: span, at: j)
+                    j += 1
+                }
+                if halves {
+                    sums.store(to: pairSums, stride: 64)
+                    for i in 0..<count { PairOrder.addRestoring(pairSums + i * 64, 64, into: out + (first + i) * dv + part) }
+                } else {
+                    sums.add(to: out + first * dv + part, stride: dv)
+                }
+            }
+            first += count
+        }
+    }
+
+    /// The 64-wide partial sums of up to four queries (`count`), in registers.
+    struct FourSums {
+        let count: Int
+        var s0 = Vector64(), s1 = Vector64(), s2 = Vector64(), s3 = Vector64()
+
+        @inline(__always)
+        init(count: Int) { self.count = count }
+
+        /// Query i's sum += its weight at position j (`weights + i·span + j`) × v.
+        @inline(__always)
+        mutating func add(_ v: Vector64, weights w: UnsafePointer<Float>, span: Int, at j: Int) {
+            s0.add(w[j], v)
+            if count > 1 { s1.add(w[span + j], v) }
+            if count > 2 { s2.add(w[2 * span + j], v) }
+            if count > 3 { s3.add(w[3 * span + j], v) }
+        }
+
+        /// Query i's sum to `y + i·stride`.
+        @inline(__always)
+        func store(to y: UnsafeMutablePointer<Float>, stride: Int) {
+            s0.store(to: y)
+            if count > 1 { s1.store(to: y + stride) }
+            if count > 2 { s2.store(to: y + 2 * stride) }
+            if count > 3 { s3.store(to: y + 3 * stride) }
+        }
+
+        /// y + i·stride += query i's sum.
+        @inline(__always)
+        func add(to y: UnsafeMutablePointer<Float>, stride: Int) {
+            s0.add(to: y)
+            if count > 1 { s1.add(to: y + stride) }
+            if count > 2 { s2.add(to: y + 2 * stride) }
+            if count > 3 { s3.add(to: y + 3 * stride) }
+        }
+    }
+
     /// 64 floats in four registers: the key head size of every Hymba model (values: 128, two
     /// of these), for which the attention loops are unrolled (the generic loops spent more on loop control and bounds
     /// checks than on arithmetic at this length).
@@ -236,6 +334,11 @@ package enum Attention {
         var a = SIMD16<Float>(), b = SIMD16<Float>(), c = SIMD16<Float>(), d = SIMD16<Float>()
 
         init() {}
+
+        @inline(__always)
+        init(_ a: SIMD16<Float>, _ b: SIMD16<Float>, _ c: SIMD16<Float>, _ d: SIMD16<Float>) {
+            self.a = a; self.b = b; self.c = c; self.d = d
+        }
 
         @inline(__always)
         init(_ p: UnsafePointer<Float>) {
@@ -265,6 +368,26 @@ package enum Attention {
             d = d.addingProduct(s, v.load(unalignedAt: 192, as: SIMD16<Float>.self))
         }
 
+        /// self += w·v.
+        @inline(__always)
+        mutating func add(_ w: Float, _ v: Vector64) {
+            let s = SIMD16<Float>(repeating: w)
+            a = a.addingProduct(s, v.a)
+            b = b.addingProduct(s, v.b)
+            c = c.addingProduct(s, v.c)
+            d = d.addingProduct(s, v.d)
+        }
+
+        /// The 64 floats to y.
+        @inline(__always)
+        func store(to y: UnsafeMutablePointer<Float>) {
+            let r = UnsafeMutableRawPointer(y)
+            r.storeBytes(of: a, as: SIMD16<Float>.self)
+            r.storeBytes(of: b, toByteOffset: 64, as: SIMD16<Float>.self)
+            r.storeBytes(of: c, toByteOffset: 128, as: SIMD16<Float>.self)
+            r.storeBytes(of: d, toByteOffset: 192, as: SIMD16<Float>.self)
+        }
+
         /// y += self (64 floats at y).
         @inline(__always)
         func add(to y: UnsafeMutablePointer<Float>) {
@@ -288,9 +411,15 @@ package enum Attention {
 
     /// In-place softmax of n scores (max subtracted first).
     package static func softmax(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
-        var m = -Float.infinity
-        for i in 0..<n { m = max(m, x[i]) }
         let xr = UnsafeMutableRawPointer(x)
+        var mv = SIMD16<Float>(repeating: -.infinity)
+        var i0 = 0
+        while i0 + 16 <= n {
+            mv = pointwiseMax(mv, xr.load(unalignedAt: 4 * i0, as: SIMD16<Float>.self))
+            i0 += 16
+        }
+        var m = mv.max()
+        while i0 < n { m = max(m, x[i0]); i0 += 1 }
         var sum: Float = 0
         var i = 0
         var sv = SIMD8<Float>()
@@ -308,7 +437,12 @@ package enum Attention {
             i += 1
         }
         let inv = 1 / sum
-        for k in 0..<n { x[k] *= inv }
+        var k = 0
+        while k + 16 <= n {
+            xr.storeBytes(of: xr.load(unalignedAt: 4 * k, as: SIMD16<Float>.self) * inv, toByteOffset: 4 * k, as: SIMD16<Float>.self)
+            k += 16
+        }
+        while k < n { x[k] *= inv; k += 1 }
     }
 
     @inline(__always)
