@@ -422,12 +422,12 @@ package enum Attention {
         while i0 < n { m = max(m, x[i0]); i0 += 1 }
         var sum: Float = 0
         var i = 0
-        var sv = SIMD8<Float>()
-        while i + 8 <= n {
-            let e = VectorMath.exp(xr.load(unalignedAt: 4 * i, as: SIMD8<Float>.self) - m)
-            xr.storeBytes(of: e, toByteOffset: 4 * i, as: SIMD8<Float>.self)
+        var sv = SIMD16<Float>()
+        while i + 16 <= n {
+            let e = VectorMath.exp(xr.load(unalignedAt: 4 * i, as: SIMD16<Float>.self) - m)
+            xr.storeBytes(of: e, toByteOffset: 4 * i, as: SIMD16<Float>.self)
             sv += e
-            i += 8
+            i += 16
         }
         sum = horizontalSum(sv)
         while i < n {

@@ -82,6 +82,13 @@ package enum VectorMath {
         return y * scale
     }
 
+    /// `exp` in 16 lanes: two 8-lane halves (the same bits lane for lane).
+    @inline(__always)
+    package static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> {
+        let (lo, hi) = unsafeBitCast(x, to: (SIMD8<Float>, SIMD8<Float>).self)
+        return unsafeBitCast((exp(lo), exp(hi)), to: SIMD16<Float>.self)
+    }
+
     /// ln(x) for 8 lanes for finite x > 0 (Cephes `logf`: x = m·2^e with m in [√½, √2),
     /// degree-8 polynomial in m − 1); within 2 ulp.
     @inline(__always)
