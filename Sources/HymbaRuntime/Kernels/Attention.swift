@@ -177,10 +177,10 @@ package enum Attention {
         }
         for x in 0..<queries { softmax(scores + x * span, span) }
 
-        // One row over an f16 or f32 cache (decoding): the value sums stay in registers.
-        if R == 1 && dv % 64 == 0 && cache.type != .q8 {
-            valuesOfOneRow(scores: scores, span: span, heads: nh, cache: cache, group: g, runs: runs,
-                           pairSums: acc, out: output(0, 0))
+        // An f16 or f32 cache: the value sums stay in registers.
+        if dv % 64 == 0 && cache.type != .q8 {
+            valuesInRegisters(scores: scores, span: span, queries: queries, perRow: nh, cache: cache, group: g, runs: runs,
+                              pairSums: acc, out: output(0, 0), ldo: ldo)
             return
         }
 
@@ -236,35 +236,39 @@ package enum Attention {
         }
     }
 
-    /// The weighted sums of values for the `nh` queries of one row (scores already softmaxed,
-    /// query i's at `scores + i·span`) into `out` (nh·dv floats, overwritten), for an f16 or f32
-    /// cache and dv a multiple of 64. Each 64-wide part of the sums of up to four queries is
-    /// kept in registers while the positions go by, so a value is read once per four queries
-    /// and no partial sum goes through memory (the general loop below reads and writes every
-    /// query's sums for every position). The sums are added in position order, as there.
-    /// f16 values are widened in `PairOrder`: their sums go through `pairSums` (4·dv floats).
-    private static func valuesOfOneRow(scores: UnsafePointer<Float>, span: Int, heads nh: Int, cache: KVCache,
-                                       group g: Int, runs: AllowedRuns, pairSums: UnsafeMutablePointer<Float>,
-                                       out: UnsafeMutablePointer<Float>) {
+    /// The weighted sums of values for `queries` queries (scores already softmaxed, query x's
+    /// at `scores + x·span`; query x = r·perRow + i is row r's head i, its sums to
+    /// `out + r·ldo + i·dv`, overwritten), for an f16 or f32 cache and dv a multiple of 64.
+    /// Each 64-wide part of the sums of up to four queries is kept in registers while the
+    /// positions go by, so a value is read once per four queries and no partial sum goes
+    /// through memory (the general loop below reads and writes every query's sums for every
+    /// position). The sums are added in position order, as there. f16 values are widened in
+    /// `PairOrder`: their sums go through `pairSums` (4·64 floats, or dv·queries if fewer).
+    private static func valuesInRegisters(scores: UnsafePointer<Float>, span: Int, queries: Int, perRow nh: Int,
+                                          cache: KVCache, group g: Int, runs: AllowedRuns,
+                                          pairSums: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, ldo: Int) {
         let dv = cache.valueDim, M = cache.metaSlots
         let metaValues = UnsafeRawPointer(cache.metaValues + g * M * dv)
         let halves = cache.type == .f16
         // Regular slot s of this head: 2 or 4 bytes per element.
         let elementBytes = halves ? 2 : 4
         let regularValues = UnsafeRawPointer(cache.values) + elementBytes * dv * g * cache.regularSlots
+        @inline(__always) func output(_ x: Int) -> UnsafeMutablePointer<Float> { out + (x / nh) * ldo + (x % nh) * dv }
         var first = 0
-        while first < nh {
-            let count = min(4, nh - first)
+        while first < queries {
+            let count = min(4, queries - first)
             let w = scores + first * span
+            let o0 = output(first), o1 = output(first + min(1, count - 1))
+            let o2 = output(first + min(2, count - 1)), o3 = output(first + min(3, count - 1))
             for part in stride(from: 0, to: dv, by: 64) {
-                // The meta positions (f32, natural order), straight into `out`.
+                // The meta positions (f32, natural order), straight into the outputs.
                 var sums = FourSums(count: count)
                 var v = metaValues + 4 * part
                 for j in 0..<runs.meta.count {
                     sums.add(Vector64(v.assumingMemoryBound(to: Float.self)), weights: w, span: span, at: j)
                     v += 4 * dv
                 }
-                sums.store(to: out + first * dv + part, stride: dv)
+                sums.store(o0 + part, o1 + part, o2 + part, o3 + part)
                 // The regular positions.
                 sums = FourSums(count: count)
                 var j = runs.meta.count
@@ -281,10 +285,13 @@ package enum Attention {
                     j += 1
                 }
                 if halves {
-                    sums.store(to: pairSums, stride: 64)
-                    for i in 0..<count { PairOrder.addRestoring(pairSums + i * 64, 64, into: out + (first + i) * dv + part) }
+                    sums.store(pairSums, pairSums + 64, pairSums + 128, pairSums + 192)
+                    PairOrder.addRestoring(pairSums, 64, into: o0 + part)
+                    if count > 1 { PairOrder.addRestoring(pairSums + 64, 64, into: o1 + part) }
+                    if count > 2 { PairOrder.addRestoring(pairSums + 128, 64, into: o2 + part) }
+                    if count > 3 { PairOrder.addRestoring(pairSums + 192, 64, into: o3 + part) }
                 } else {
-                    sums.add(to: out + first * dv + part, stride: dv)
+                    sums.add(to: o0 + part, o1 + part, o2 + part, o3 + part)
                 }
             }
             first += count
@@ -308,22 +315,24 @@ package enum Attention {
             if count > 3 { s3.add(w[3 * span + j], v) }
         }
 
-        /// Query i's sum to `y + i·stride`.
+        /// Query i's sum to y_i (the pointers past `count` are not used).
         @inline(__always)
-        func store(to y: UnsafeMutablePointer<Float>, stride: Int) {
-            s0.store(to: y)
-            if count > 1 { s1.store(to: y + stride) }
-            if count > 2 { s2.store(to: y + 2 * stride) }
-            if count > 3 { s3.store(to: y + 3 * stride) }
+        func store(_ y0: UnsafeMutablePointer<Float>, _ y1: UnsafeMutablePointer<Float>,
+                   _ y2: UnsafeMutablePointer<Float>, _ y3: UnsafeMutablePointer<Float>) {
+            s0.store(to: y0)
+            if count > 1 { s1.store(to: y1) }
+            if count > 2 { s2.store(to: y2) }
+            if count > 3 { s3.store(to: y3) }
         }
 
-        /// y + i·stride += query i's sum.
+        /// y_i += query i's sum.
         @inline(__always)
-        func add(to y: UnsafeMutablePointer<Float>, stride: Int) {
-            s0.add(to: y)
-            if count > 1 { s1.add(to: y + stride) }
-            if count > 2 { s2.add(to: y + 2 * stride) }
-            if count > 3 { s3.add(to: y + 3 * stride) }
+        func add(to y0: UnsafeMutablePointer<Float>, _ y1: UnsafeMutablePointer<Float>,
+                 _ y2: UnsafeMutablePointer<Float>, _ y3: UnsafeMutablePointer<Float>) {
+            s0.add(to: y0)
+            if count > 1 { s1.add(to: y1) }
+            if count > 2 { s2.add(to: y2) }
+            if count > 3 { s3.add(to: y3) }
         }
     }
 
