@@ -353,11 +353,30 @@ struct KernelTests {
         for (i, v) in [-30, -3, -0.5, 0, 0.5, 3, 30, 100].enumerated() {
             #expect(abs(s[i] - Norms.silu(Float(v))) <= 1e-6 * max(1, abs(Float(v))))
         }
-        var scores: [Float] = [3, -1, 0.5, 100, 99, -50, 2, 2, 7, 1, 0]
-        let ref = scores.map { Foundation.exp(Double($0 - 100)) }
-        let sum = ref.reduce(0, +)
-        Attention.softmax(&scores, scores.count)
-        for i in 0..<scores.count { #expect(abs(Double(scores[i]) - ref[i] / sum) <= 1e-6) }
+        // 16 lanes (one AVX-512 register on x86-64 builds): the 8-lane bits, lane for lane,
+        // clamped ends and a NaN included.
+        var y: Float = -100
+        while y < 100 {
+            var lanes = SIMD16<Float>((0..<16).map { y + Float($0) * 0.731 })
+            if y == -100 { lanes[3] = .nan; lanes[4] = .infinity; lanes[5] = -.infinity }
+            let wide = VectorMath.exp(lanes)
+            let (lo, hi) = unsafeBitCast(lanes, to: (SIMD8<Float>, SIMD8<Float>).self)
+            let halves = unsafeBitCast((VectorMath.exp(lo), VectorMath.exp(hi)), to: SIMD16<Float>.self)
+            for i in 0..<16 {
+                #expect(wide[i].bitPattern == halves[i].bitPattern || (wide[i].isNaN && halves[i].isNaN), "exp(\(lanes[i]))")
+            }
+            y += 3.3
+        }
+        #expect(VectorMath.exp(SIMD16<Float>(repeating: .nan))[0].isNaN)
+        // Softmax over a short row (scalar tail only) and a long one (16-lane blocks and a tail).
+        for count in [11, 41] {
+            var scores: [Float] = (0..<count).map { [3, -1, 0.5, 100, 99, -50, 2, 2, 7, 1, 0][$0 % 11] + Float($0 / 11) }
+            let top = scores.max()!
+            let ref = scores.map { Foundation.exp(Double($0 - top)) }
+            let sum = ref.reduce(0, +)
+            Attention.softmax(&scores, scores.count)
+            for i in 0..<scores.count { #expect(abs(Double(scores[i]) - ref[i] / sum) <= 1e-6, "\(count) scores, \(i)") }
+        }
     }
 
     @Test("RMSNorm, in place and out of place")

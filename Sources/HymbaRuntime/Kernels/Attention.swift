@@ -439,11 +439,16 @@ package enum Attention {
             i += 16
         }
         sum = horizontalSum(sv)
-        while i < n {
-            let e = VectorMath.exp(SIMD8<Float>(repeating: x[i] - m))[0]
-            x[i] = e
-            sum += e
-            i += 1
+        // The last (< 16) scores through one more vector exp, not one each.
+        let rest = n - i
+        if rest > 0 {
+            var v = SIMD16<Float>(repeating: 0)
+            for k in 0..<rest { v[k] = x[i + k] - m }
+            let e = VectorMath.exp(v)
+            for k in 0..<rest {
+                x[i + k] = e[k]
+                sum += e[k]
+            }
         }
         let inv = 1 / sum
         var k = 0

@@ -18,7 +18,7 @@ enum ScanAVX512 {
         let sr = UnsafeMutableRawPointer(state), ar = UnsafeRawPointer(A)
         @inline(__always) func channel(_ i: Int) -> __m512 {
             let dt = delta[i]
-            let decay = exp(_mm512_mul_ps(_mm512_set1_ps(dt), ar.load(unalignedAt: 64 * i, as: __m512.self)))
+            let decay = VectorMath.exp16(_mm512_mul_ps(_mm512_set1_ps(dt), ar.load(unalignedAt: 64 * i, as: __m512.self)))
             let s = _mm512_add_ps(_mm512_mul_ps(decay, sr.load(unalignedAt: 64 * i, as: __m512.self)),
                                   _mm512_mul_ps(_mm512_set1_ps(dt * u[i]), b))
             sr.storeBytes(of: s, toByteOffset: 64 * i, as: __m512.self)
@@ -35,28 +35,6 @@ enum ScanAVX512 {
             _mm512_mask_storeu_ps(y + i, mask, _mm512_add_ps(sums, skip))
             i += count
         }
-    }
-
-    /// e^x in 16 lanes: `VectorMath.exp`'s steps (clamp, Cody–Waite reduction, degree-6
-    /// polynomial, exponent bits), 16 lanes at a time.
-    @inline(__always)
-    static func exp(_ x: __m512) -> __m512 {
-        let v = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88)), _mm512_set1_ps(-87.33654))
-        let magic = _mm512_set1_ps(12_582_912)
-        let k = _mm512_add_ps(_mm512_mul_ps(v, _mm512_set1_ps(1.442_695_04)), magic)
-        let n = _mm512_sub_ps(k, magic)
-        let r = _mm512_add_ps(_mm512_sub_ps(v, _mm512_mul_ps(n, _mm512_set1_ps(0.693_359_375))), _mm512_mul_ps(n, _mm512_set1_ps(2.121_944_4e-4)))
-        let z = _mm512_mul_ps(r, r)
-        var p = _mm512_set1_ps(1.987_569_15e-4)
-        p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.398_199_9e-3))
-        p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(8.333_451_9e-3))
-        p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(4.166_579_6e-2))
-        p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.666_666_5e-1))
-        p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(5.000_000_1e-1))
-        let y = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(p, z), r), _mm512_set1_ps(1))
-        let ni = _mm512_sub_epi32(unsafeBitCast(k, to: __m512i.self), _mm512_set1_epi32(0x4B40_0000))
-        let scale = _mm512_slli_epi32(_mm512_add_epi32(ni, _mm512_set1_epi32(127)), 23)
-        return _mm512_mul_ps(y, unsafeBitCast(scale, to: __m512.self))
     }
 }
 #endif
