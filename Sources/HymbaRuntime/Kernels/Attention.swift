@@ -268,7 +268,7 @@ package enum Attention {
                     sums.add(Vector64(v.assumingMemoryBound(to: Float.self)), weights: w, span: span, at: j)
                     v += 4 * dv
                 }
-                sums.store(o0 + part, o1 + part, o2 + part, o3 + part)
+                sums.write(o0 + part, o1 + part, o2 + part, o3 + part, adding: false)
                 // The regular positions.
                 sums = FourSums(count: count)
                 var j = runs.meta.count
@@ -285,13 +285,13 @@ package enum Attention {
                     j += 1
                 }
                 if halves {
-                    sums.store(pairSums, pairSums + 64, pairSums + 128, pairSums + 192)
+                    sums.write(pairSums, pairSums + 64, pairSums + 128, pairSums + 192, adding: false)
                     PairOrder.addRestoring(pairSums, 64, into: o0 + part)
                     if count > 1 { PairOrder.addRestoring(pairSums + 64, 64, into: o1 + part) }
                     if count > 2 { PairOrder.addRestoring(pairSums + 128, 64, into: o2 + part) }
                     if count > 3 { PairOrder.addRestoring(pairSums + 192, 64, into: o3 + part) }
                 } else {
-                    sums.add(to: o0 + part, o1 + part, o2 + part, o3 + part)
+                    sums.write(o0 + part, o1 + part, o2 + part, o3 + part, adding: true)
                 }
             }
             first += count
@@ -315,24 +315,17 @@ package enum Attention {
             if count > 3 { s3.add(w[3 * span + j], v) }
         }
 
-        /// Query i's sum to y_i (the pointers past `count` are not used).
+        /// Query i's sum to y_i, or added to it (`adding`); the pointers past `count` are not used.
         @inline(__always)
-        func store(_ y0: UnsafeMutablePointer<Float>, _ y1: UnsafeMutablePointer<Float>,
-                   _ y2: UnsafeMutablePointer<Float>, _ y3: UnsafeMutablePointer<Float>) {
-            s0.store(to: y0)
-            if count > 1 { s1.store(to: y1) }
-            if count > 2 { s2.store(to: y2) }
-            if count > 3 { s3.store(to: y3) }
-        }
-
-        /// y_i += query i's sum.
-        @inline(__always)
-        func add(to y0: UnsafeMutablePointer<Float>, _ y1: UnsafeMutablePointer<Float>,
-                 _ y2: UnsafeMutablePointer<Float>, _ y3: UnsafeMutablePointer<Float>) {
-            s0.add(to: y0)
-            if count > 1 { s1.add(to: y1) }
-            if count > 2 { s2.add(to: y2) }
-            if count > 3 { s3.add(to: y3) }
+        func write(_ y0: UnsafeMutablePointer<Float>, _ y1: UnsafeMutablePointer<Float>,
+                   _ y2: UnsafeMutablePointer<Float>, _ y3: UnsafeMutablePointer<Float>, adding: Bool) {
+            @inline(__always) func put(_ v: Vector64, _ y: UnsafeMutablePointer<Float>) {
+                if adding { v.add(to: y) } else { v.store(to: y) }
+            }
+            put(s0, y0)
+            if count > 1 { put(s1, y1) }
+            if count > 2 { put(s2, y2) }
+            if count > 3 { put(s3, y3) }
         }
     }
 
