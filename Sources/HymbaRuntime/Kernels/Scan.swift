@@ -11,28 +11,52 @@ package enum SSMKernels {
     package static func conv(window: UnsafePointer<Float>, weightT: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                              taps K: Int, channels E: Int, tokens: Int,
                              out: UnsafeMutablePointer<Float>, ldo: Int, range: Range<Int>) {
-        let wr = UnsafeRawPointer(weightT), br = UnsafeRawPointer(bias), xr = UnsafeRawPointer(window)
         for t in 0..<tokens {
-            let o = out + t * ldo
-            let orw = UnsafeMutableRawPointer(o)
-            var i = range.lowerBound
-            while i + 8 <= range.upperBound {
-                var acc = br.load(unalignedAt: 4 * i, as: SIMD8<Float>.self)
-                for j in 0..<K {
-                    acc += wr.load(unalignedAt: 4 * (j * E + i), as: SIMD8<Float>.self)
-                        * xr.load(unalignedAt: 4 * ((t + j) * E + i), as: SIMD8<Float>.self)
-                }
-                orw.storeBytes(of: VectorMath.silu(acc), toByteOffset: 4 * i, as: SIMD8<Float>.self)
-                i += 8
+            convPosition(tap: { window + (t + $0) * E }, weightT: weightT, bias: bias, taps: K, channels: E,
+                         out: out + t * ldo, range: range)
+        }
+    }
+
+    /// One position of `conv` for channels in `range`, reading the window in place: the K−1
+    /// earlier inputs from `state` ([K−1, E], oldest first) and the new input `x[i]`; then
+    /// the state moves one position on (its oldest row dropped, x appended). The same
+    /// arithmetic as `conv`, so decoding matches a prefill bit for bit; decoding calls it on the
+    /// channels whose inputs a thread has just computed.
+    package static func convStep(state: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>,
+                                 weightT: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                                 taps K: Int, channels E: Int, out: UnsafeMutablePointer<Float>, range: Range<Int>) {
+        convPosition(tap: { $0 < K - 1 ? UnsafePointer(state + $0 * E) : x }, weightT: weightT, bias: bias,
+                     taps: K, channels: E, out: out, range: range)
+        let lo = range.lowerBound, n = range.count
+        for j in 0..<max(0, K - 2) { (state + j * E + lo).update(from: state + (j + 1) * E + lo, count: n) }
+        if K > 1 { (state + (K - 2) * E + lo).update(from: x + lo, count: n) }
+    }
+
+    /// out[i] = SiLU(bias[i] + Σ_j weightT[j·E + i] · tap(j)[i]) for i in `range`: one position
+    /// of the convolution, tap j's inputs (E floats) at `tap(j)`. Eight channels at a time; a
+    /// short last piece goes through the same vector arithmetic on a partly filled vector, so a
+    /// channel's output does not depend on where a thread's range ends.
+    @inline(__always)
+    private static func convPosition(tap: (Int) -> UnsafePointer<Float>, weightT: UnsafePointer<Float>,
+                                     bias: UnsafePointer<Float>, taps K: Int, channels E: Int,
+                                     out: UnsafeMutablePointer<Float>, range: Range<Int>) {
+        let wr = UnsafeRawPointer(weightT), br = UnsafeRawPointer(bias), orw = UnsafeMutableRawPointer(out)
+        var i = range.lowerBound
+        while i + 8 <= range.upperBound {
+            var acc = br.load(unalignedAt: 4 * i, as: SIMD8<Float>.self)
+            for j in 0..<K {
+                acc += wr.load(unalignedAt: 4 * (j * E + i), as: SIMD8<Float>.self)
+                    * UnsafeRawPointer(tap(j)).load(unalignedAt: 4 * i, as: SIMD8<Float>.self)
             }
-            // A short last piece through the same vector arithmetic (as in `convStep`).
-            let rest = range.upperBound - i
-            if rest > 0 {
-                var acc = piece(bias + i, rest)
-                for j in 0..<K { acc += piece(weightT + j * E + i, rest) * piece(window + (t + j) * E + i, rest) }
-                let y = VectorMath.silu(acc)
-                for k in 0..<rest { o[i + k] = y[k] }
-            }
+            orw.storeBytes(of: VectorMath.silu(acc), toByteOffset: 4 * i, as: SIMD8<Float>.self)
+            i += 8
+        }
+        let rest = range.upperBound - i
+        if rest > 0 {
+            var acc = piece(bias + i, rest)
+            for j in 0..<K { acc += piece(weightT + j * E + i, rest) * piece(tap(j) + i, rest) }
+            let y = VectorMath.silu(acc)
+            for k in 0..<rest { out[i + k] = y[k] }
         }
     }
 
@@ -42,49 +66,6 @@ package enum SSMKernels {
         var v = SIMD8<Float>()
         for k in 0..<count { v[k] = p[k] }
         return v
-    }
-
-    /// One position of `conv` for channels in `range`, reading the window in place: the K−1
-    /// earlier inputs from `state` ([K−1, E], oldest first) and the new input `x[i]`; then
-    /// the state moves one position on (its oldest row dropped, x appended). The same
-    /// arithmetic in the same order as `conv`, so decoding matches a prefill bit for bit;
-    /// decoding calls it on the channels whose inputs a thread has just computed.
-    package static func convStep(state: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>,
-                                 weightT: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-                                 taps K: Int, channels E: Int, out: UnsafeMutablePointer<Float>, range: Range<Int>) {
-        let wr = UnsafeRawPointer(weightT), br = UnsafeRawPointer(bias), xr = UnsafeRawPointer(x)
-        let sr = UnsafeMutableRawPointer(state), orw = UnsafeMutableRawPointer(out)
-        var i = range.lowerBound
-        while i + 8 <= range.upperBound {
-            var acc = br.load(unalignedAt: 4 * i, as: SIMD8<Float>.self)
-            for j in 0..<(K - 1) {
-                acc += wr.load(unalignedAt: 4 * (j * E + i), as: SIMD8<Float>.self)
-                    * sr.load(unalignedAt: 4 * (j * E + i), as: SIMD8<Float>.self)
-            }
-            let xv = xr.load(unalignedAt: 4 * i, as: SIMD8<Float>.self)
-            acc += wr.load(unalignedAt: 4 * ((K - 1) * E + i), as: SIMD8<Float>.self) * xv
-            orw.storeBytes(of: VectorMath.silu(acc), toByteOffset: 4 * i, as: SIMD8<Float>.self)
-            for j in 0..<max(0, K - 2) {
-                sr.storeBytes(of: sr.load(unalignedAt: 4 * ((j + 1) * E + i), as: SIMD8<Float>.self),
-                              toByteOffset: 4 * (j * E + i), as: SIMD8<Float>.self)
-            }
-            if K > 1 { sr.storeBytes(of: xv, toByteOffset: 4 * ((K - 2) * E + i), as: SIMD8<Float>.self) }
-            i += 8
-        }
-        // A short last piece: the same vector arithmetic on a partly filled vector, so a
-        // channel's output does not depend on where a thread's range ends.
-        let rest = range.upperBound - i
-        if rest > 0 {
-            var acc = piece(bias + i, rest)
-            for j in 0..<(K - 1) { acc += piece(weightT + j * E + i, rest) * piece(state + j * E + i, rest) }
-            acc += piece(weightT + (K - 1) * E + i, rest) * piece(x + i, rest)
-            let y = VectorMath.silu(acc)
-            for k in 0..<rest {
-                out[i + k] = y[k]
-                for j in 0..<max(0, K - 2) { state[j * E + i + k] = state[(j + 1) * E + i + k] }
-                if K > 1 { state[(K - 2) * E + i + k] = x[i + k] }
-            }
-        }
     }
 
     /// One time step of the selective scan for channels in `range`, gated output included:
