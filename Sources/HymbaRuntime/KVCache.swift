@@ -62,7 +62,8 @@ package final class KVCache {
             + regularSlots * type.slotBytes(kvHeads: kvHeads, keyDim: keyDim, valueDim: valueDim)
     }
 
-    private var elementBytes: Int {
+    /// Bytes of one stored element of a regular key or value: 4 (f32), 2 (f16) or 1 (q8 code).
+    package var elementBytes: Int {
         switch type { case .f32: return 4; case .f16: return 2; case .q8: return 1 }
     }
 
@@ -147,6 +148,29 @@ package final class KVCache {
 
     /// Whether widened entries come in `PairOrder` (f16) rather than in natural order.
     package var widensInPairOrder: Bool { type == .f16 }
+
+    /// Where one head's regular keys or values are stored, slot by slot, for the kernels that
+    /// widen entries themselves: `row(s)` is slot s's (≥ M) dim elements of `elementBytes`.
+    /// A value taken once per head, so a loop over the slots does no more than one multiply-add.
+    package struct StoredRows {
+        let base: UnsafeRawPointer
+        let stride: Int
+        let metaSlots: Int
+        @inline(__always)
+        package func row(_ s: Int) -> UnsafeRawPointer { base + stride * (s - metaSlots) }
+    }
+
+    /// Head g's stored regular keys.
+    package func storedKeys(head g: Int) -> StoredRows {
+        StoredRows(base: UnsafeRawPointer(keys) + elementBytes * keyDim * regularIndex(g, metaSlots),
+                   stride: elementBytes * keyDim, metaSlots: metaSlots)
+    }
+
+    /// Head g's stored regular values.
+    package func storedValues(head g: Int) -> StoredRows {
+        StoredRows(base: UnsafeRawPointer(values) + elementBytes * valueDim * regularIndex(g, metaSlots),
+                   stride: elementBytes * valueDim, metaSlots: metaSlots)
+    }
 
     /// Head g's key at regular slot s (≥ M) as fp32: read in place for f32, else widened into
     /// `buffer` (keyDim floats), in `PairOrder` for f16 and natural order for q8.

@@ -137,7 +137,7 @@ package enum Attention {
             AttentionScores.f16Keys64(
                 queries: queries, perRow: nh, query: { query($0 / nh, $0 % nh) },
                 metaKeys: cache.metaKeys + g * M * dk, metaCount: metaCount,
-                regularKeys: UnsafeRawPointer(cache.keys) + 2 * dk * g * cache.regularSlots, slots: runs.regular, metaSlots: M,
+                regularKeys: cache.storedKeys(head: g), slots: runs.regular,
                 visible: visible, scale: scale, scores: scores, span: span)
             #endif
         } else {
@@ -249,10 +249,8 @@ package enum Attention {
                                           pairSums: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, ldo: Int) {
         let dv = cache.valueDim, M = cache.metaSlots
         let metaValues = UnsafeRawPointer(cache.metaValues + g * M * dv)
-        let halves = cache.type == .f16
-        // Regular slot s of this head: 2 or 4 bytes per element.
-        let elementBytes = halves ? 2 : 4
-        let regularValues = UnsafeRawPointer(cache.values) + elementBytes * dv * g * cache.regularSlots
+        let halves = cache.widensInPairOrder, elementBytes = cache.elementBytes
+        let regularValues = cache.storedValues(head: g)
         @inline(__always) func output(_ x: Int) -> UnsafeMutablePointer<Float> { out + (x / nh) * ldo + (x % nh) * dv }
         var first = 0
         while first < queries {
@@ -273,7 +271,7 @@ package enum Attention {
                 sums = FourSums(count: count)
                 var j = runs.meta.count
                 for s in runs.regular {
-                    let row = regularValues + elementBytes * (dv * (s - M) + part)
+                    let row = regularValues.row(s) + elementBytes * part
                     let value: Vector64
                     if halves {
                         let (e0, o0) = PairOrder.widen(row), (e1, o1) = PairOrder.widen(row + 64)

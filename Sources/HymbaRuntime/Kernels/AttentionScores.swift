@@ -11,21 +11,20 @@ import _Builtin_intrinsics.intel
 enum AttentionScores {
     /// Scores of `queries` queries (query x at `query(x)`, natural order; row `x / perRow` of the
     /// block) over the meta keys (`metaCount` f32 keys at `metaKeys`, 64 floats apart) and the
-    /// regular keys at `slots` (f16, 128 bytes apart, slot s at `regularKeys + 128·(s − M)`),
+    /// regular keys at `slots` (f16, slot s's 64 halves at `regularKeys.row(s)`),
     /// times `scale`, into `scores[x·span + j]`. Row r sees regular entries `visible(r)` (a
     /// range of j); the others get −∞.
     @inline(__always)
     static func f16Keys64(queries: Int, perRow: Int, query: (Int) -> UnsafePointer<Float>,
                           metaKeys: UnsafePointer<Float>, metaCount: Int,
-                          regularKeys: UnsafeRawPointer, slots: Attention.AllowedRuns.Slots, metaSlots M: Int,
+                          regularKeys: KVCache.StoredRows, slots: Attention.AllowedRuns.Slots,
                           visible: (Int) -> Range<Int>, scale: Float, scores: UnsafeMutablePointer<Float>, span: Int) {
         let regular = span - metaCount
         // Regular entry j's key: the ring's first run, then its second (computed, not listed:
         // nothing is allocated per call).
         let firstCount = slots.first.count
         @inline(__always) func key(_ j: Int) -> UnsafeRawPointer {
-            let s = j < firstCount ? slots.first.lowerBound + j : slots.second.lowerBound + (j - firstCount)
-            return regularKeys + 128 * (s - M)
+            regularKeys.row(j < firstCount ? slots.first.lowerBound + j : slots.second.lowerBound + (j - firstCount))
         }
         do {
             let scaleVector = _mm512_set1_ps(scale)
