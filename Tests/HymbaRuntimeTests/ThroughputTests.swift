@@ -97,3 +97,82 @@ struct ThroughputTests {
         }
     }
 }
+
+extension ThroughputTests {
+    /// How close the decoding q4 products come to the memory's streaming rate: the MLP matrices
+    /// of Hymba-1.5B (32 layers of gate and up 5504×1600 and down 1600×5504, 448 MiB of q4,
+    /// far larger than the caches) as decoding runs them — input arranged once per product,
+    /// rows split over a thread pool — against a plain read of the same bytes with the same
+    /// split. The rows hold random codes under unit super-scales: the speed does not depend on
+    /// the values, and a real encoding of 448 MiB would take minutes.
+    @Test("decode-shaped q4 products against a plain read of the same bytes", .enabled(if: ProcessInfo.processInfo.environment["HYMBA_BENCH"] != nil))
+    func decodeProductsAgainstPlainRead() {
+        let shapes = [(rows: 5504, n: 1600), (rows: 5504, n: 1600), (rows: 1600, n: 5504)]
+        var buffers: [UnsafeMutableRawPointer] = [], matrices: [TensorData] = []
+        var bits: UInt64 = 0x9E37_79B9_7F4A_7C15, bytes = 0
+        for _ in 0..<32 {
+            for (rows, n) in shapes {
+                let rowBytes = StorageType.q4.rowBytes(length: n)
+                let buffer = UnsafeMutableRawPointer.allocate(byteCount: rows * rowBytes, alignment: 64)
+                let words = buffer.bindMemory(to: UInt64.self, capacity: rows * rowBytes / 8)
+                for i in 0..<(rows * rowBytes / 8) {  // xorshift64
+                    bits ^= bits << 13; bits ^= bits >> 7; bits ^= bits << 17
+                    words[i] = bits
+                }
+                for r in 0..<rows {  // d = dmin = 1 (f16 0x3C00) at the start of every group
+                    var offset = r * rowBytes, s = 0
+                    while s < (n + 31) / 32 {
+                        let k = min(16, (n + 31) / 32 - s)
+                        (buffer + offset).storeBytes(of: UInt32(0x3C00_3C00), as: UInt32.self)
+                        offset += Q4Layout.groupBytes(subBlocks: k)
+                        s += k
+                    }
+                }
+                buffers.append(buffer)
+                bytes += rows * rowBytes
+                matrices.append(TensorData(name: "w", type: .q4, shape: [rows, n],
+                                           segments: [.init(firstRow: 0, rowCount: rows, base: UnsafeRawPointer(buffer))]))
+            }
+        }
+        defer { for b in buffers { b.deallocate() } }
+        var rng = SyntheticModels.Random(seed: 3)
+        let x = rng.normals(5504, std: 1)
+        let storage = UnsafeMutablePointer<Float>.allocate(capacity: ArrangedInput.floats(capacity: 5504))
+        defer { storage.deallocate() }
+        let input = ArrangedInput(storage: storage, capacity: 5504)
+        let y = UnsafeMutablePointer<Float>.allocate(capacity: 5504)
+        defer { y.deallocate() }
+        let sums = UnsafeMutablePointer<SIMD16<UInt32>>.allocate(capacity: ThreadPool.availableCores + 2)
+        sums.initialize(repeating: .zero, count: ThreadPool.availableCores + 2)
+        defer { sums.deallocate() }
+
+        for threads in Set([1, 2, ThreadPool.availableCores]).sorted() {
+            let pool = ThreadPool(threads: threads)
+            var products: [Double] = [], reads: [Double] = []
+            for _ in 0..<5 {
+                var start = Date()
+                for w in matrices {
+                    input.arrange(.q4, x, w.rowLength)
+                    pool.parallelFor(count: w.rows, granularity: 16) { _, rows in MatVec.run(w, input, y, rows: rows) }
+                }
+                products.append(Date().timeIntervalSince(start))
+                #expect((0..<5504).allSatisfy { y[$0].isFinite })
+                start = Date()
+                for w in matrices {
+                    let rowBytes = w.rowBytes, base = w.segments[0].base
+                    pool.parallelFor(count: w.rows, granularity: 16) { thread, rows in
+                        // 64 bytes at a time, added up so the loads cannot be dropped.
+                        var sum = SIMD16<UInt32>()
+                        let first = base + rows.lowerBound * rowBytes, count = rows.count * rowBytes / 64
+                        for i in 0..<count { sum &+= first.loadUnaligned(fromByteOffset: 64 * i, as: SIMD16<UInt32>.self) }
+                        sums[thread] &+= sum
+                    }
+                }
+                reads.append(Date().timeIntervalSince(start))
+            }
+            #expect((0..<threads).contains { sums[$0] != .zero })
+            let product = Double(bytes) / products.sorted()[2] / 1e9, read = Double(bytes) / reads.sorted()[2] / 1e9
+            print("[throughput] decode-shaped q4 products (\(bytes >> 20) MiB), \(threads) thread\(threads > 1 ? "s" : ""), medians of 5: products \(String(format: "%.1f", product)) GB/s, plain read \(String(format: "%.1f", read)) GB/s (products at \(Int((100 * product / read).rounded()))%)")
+        }
+    }
+}
