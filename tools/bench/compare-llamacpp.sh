@@ -155,6 +155,10 @@ if [[ -z "$HYMBA_EDGE" ]]; then
     (cd "$ROOT" && swift build -c release >"$CACHE/swift-build.log" 2>&1) || die "swift build failed: see $CACHE/swift-build.log"
     HYMBA_EDGE="$ROOT/.build/release/hymba-edge"
 fi
+# The commit of the tree (the binary's, when built above), taken now: the tree may change while the
+# runs go on.
+REVISION="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [[ $REVISION != unknown && -n "$(git -C "$ROOT" status --porcelain --untracked-files=no)" ]]; then REVISION+="-dirty"; fi
 [[ -x "$HYMBA_EDGE" ]] || die "$HYMBA_EDGE: not an executable"
 HYMBA_CONVERT="${HYMBA_CONVERT:-$(dirname "$HYMBA_EDGE")/hymba-convert}"
 [[ -x "$HYMBA_CONVERT" ]] || die "$HYMBA_CONVERT: not an executable (build it, or pass --hymba-convert)"
@@ -267,7 +271,7 @@ done
 # 7. The report.
 cat >"$RUN/settings.json" <<EOF
 {"sizes": "$SIZES", "types": "$TYPES", "threads": $THREADS, "prompt_tokens": $PROMPT, "gen_tokens": $GEN, "depth": $DEPTH,
- "repetitions": $REPS, "rounds": $ROUNDS, "wait_idle": $WAIT_IDLE, "llama_source": "$(basename "$(dirname "$(dirname "$LLAMA_SRC")")")",
+ "repetitions": $REPS, "rounds": $ROUNDS, "wait_idle": $WAIT_IDLE, "hymba_edge_revision": "$REVISION", "llama_source": "$(basename "$(dirname "$(dirname "$LLAMA_SRC")")")",
  "command": "tools/bench/compare-llamacpp.sh --sizes $SIZES --types $TYPES --threads $THREADS --prompt-tokens $PROMPT --gen-tokens $GEN$( ((DEPTH == 0)) || echo " --depth $DEPTH") --repetitions $REPS --rounds $ROUNDS$( ((WAIT_IDLE == 0)) || echo " --wait-idle $WAIT_IDLE --wait-max $WAIT_MAX")"}
 EOF
 args=(--run "$RUN")

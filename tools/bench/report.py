@@ -68,27 +68,44 @@ def git_revision(root):
         return "unknown"
 
 
+def new_row(size, kind):
+    empty = lambda: {"pp": [], "tg": [], "raw": [], "rounds": {}}
+    return {"size": size, "type": kind, "llama": empty(), "hymba": empty()}
+
+
+def round_ratios(row, test):
+    """H/L per round, each from the two engines' runs of that round (minutes apart at most):
+    the spread shows how much the machine's slow phases moved the pooled ratio."""
+    both = sorted(set(row["llama"]["rounds"]) & set(row["hymba"]["rounds"]))
+    return [statistics.median(row["hymba"]["rounds"][r][test]) / statistics.median(row["llama"]["rounds"][r][test])
+            for r in both if row["hymba"]["rounds"][r][test] and row["llama"]["rounds"][r][test]]
+
+
 def collect(run):
     """One row per (size, type): both engines' pooled samples and figures."""
     settings = load(os.path.join(run, "settings.json"))
     rows = {}
     for path in sorted(glob.glob(os.path.join(run, "llama-*-r*.json"))):
         m = re.match(r"llama-(.+)-(q4|q8)-r(\d+)\.json$", os.path.basename(path))
-        size, kind = m.group(1), m.group(2)
-        row = rows.setdefault((size, kind), {"size": size, "type": kind, "llama": {"pp": [], "tg": [], "raw": []}, "hymba": {"pp": [], "tg": [], "raw": []}})
+        size, kind, rnd = m.group(1), m.group(2), int(m.group(3))
+        row = rows.setdefault((size, kind), new_row(size, kind))
+        this_round = row["llama"]["rounds"].setdefault(rnd, {"pp": [], "tg": []})
         for test in load(path):
             if test.get("n_gen", 0) > 0:
                 row["llama"]["tg"] += test["samples_ts"]
+                this_round["tg"] += test["samples_ts"]
             elif test.get("n_prompt", 0) > 0:
                 row["llama"]["pp"] += test["samples_ts"]
+                this_round["pp"] += test["samples_ts"]
             row["llama"]["raw"].append(test)
     for path in sorted(glob.glob(os.path.join(run, "hymba-*-r*.json"))):
         m = re.match(r"hymba-(.+)-(q4|q8)-r(\d+)\.json$", os.path.basename(path))
-        size, kind = m.group(1), m.group(2)
-        row = rows.setdefault((size, kind), {"size": size, "type": kind, "llama": {"pp": [], "tg": [], "raw": []}, "hymba": {"pp": [], "tg": [], "raw": []}})
+        size, kind, rnd = m.group(1), m.group(2), int(m.group(3))
+        row = rows.setdefault((size, kind), new_row(size, kind))
         obj = load(path)
         row["hymba"]["pp"] += obj["prefill_tokens_per_second_runs"]
         row["hymba"]["tg"] += obj["decode_tokens_per_second_runs"]
+        row["hymba"]["rounds"][rnd] = {"pp": obj["prefill_tokens_per_second_runs"], "tg": obj["decode_tokens_per_second_runs"]}
         row["hymba"]["raw"].append(obj)
     loads, idle = {}, {}
     load_path = os.path.join(run, "load.jsonl")
@@ -135,6 +152,8 @@ def collect(run):
         }
         r["prefill_ratio"] = r["hymba_prefill_tokens_per_second"] / r["llama_prefill_tokens_per_second"]
         r["decode_ratio"] = r["hymba_decode_tokens_per_second"] / r["llama_decode_tokens_per_second"]
+        r["prefill_ratio_per_round"] = round_ratios(row, "pp")
+        r["decode_ratio_per_round"] = round_ratios(row, "tg")
         r["llama_decode_bytes_per_second"] = r["llama_weight_bytes"] * r["llama_decode_tokens_per_second"]
         r["hymba_decode_bytes_per_second"] = r["hymba_weight_bytes"] * r["hymba_decode_tokens_per_second"]
         if (size, kind) in loads:
@@ -163,6 +182,13 @@ def fmt_rate(x):
     return f"{x:.1f}" if x < 100 else f"{x:.0f}"
 
 
+def ratio(r, test):
+    """The pooled ratio, then the range of the per-round ratios when there are several rounds."""
+    per_round = r.get(f"{test}_ratio_per_round", [])
+    spread = f" ({min(per_round):.2f}–{max(per_round):.2f})" if len(per_round) > 1 else ""
+    return f"{r[f'{test}_ratio']:.2f}{spread}"
+
+
 def table_rows(rows):
     head = ["size", "type", "params L / H (M)", "bits/w L / H", "prefill L", "prefill H", "H/L", "decode L", "decode H", "H/L",
             "decode GB/s L (% bw)", "decode GB/s H (% bw)", "H threads", "load avg", "idle before"]
@@ -177,8 +203,8 @@ def table_rows(rows):
             r["size"], f"{r['type']} / {r['llama_type']}",
             f"{r['llama_params'] / 1e6:.0f} / {r['hymba_params'] / 1e6:.0f}",
             f"{r['llama_bits_per_weight']:.2f} / {r['hymba_bits_per_weight']:.2f}",
-            fmt_rate(r["llama_prefill_tokens_per_second"]), fmt_rate(r["hymba_prefill_tokens_per_second"]), f"{r['prefill_ratio']:.2f}",
-            fmt_rate(r["llama_decode_tokens_per_second"]), fmt_rate(r["hymba_decode_tokens_per_second"]), f"{r['decode_ratio']:.2f}",
+            fmt_rate(r["llama_prefill_tokens_per_second"]), fmt_rate(r["hymba_prefill_tokens_per_second"]), ratio(r, "prefill"),
+            fmt_rate(r["llama_decode_tokens_per_second"]), fmt_rate(r["hymba_decode_tokens_per_second"]), ratio(r, "decode"),
             bw("llama"), bw("hymba"), threads,
             (f"{r['load_average_min']:.1f}–{r['load_average_max']:.1f}" + (" ⚠" if r["loaded"] else "")) if "load_average_min" in r else "?",
             f"≥ {r['idle_before_min_percent']}%" if "idle_before_min_percent" in r else "?",
@@ -243,6 +269,14 @@ def chart(rows, path, title):
     plt.close(fig)
 
 
+def run_time(run):
+    """When the run started: its folder's name (compare-llamacpp.sh names it so), else now."""
+    try:
+        return datetime.datetime.strptime(os.path.basename(os.path.normpath(run)), "%Y%m%dT%H%M%SZ").replace(tzinfo=datetime.timezone.utc)
+    except ValueError:
+        return datetime.datetime.now(datetime.timezone.utc)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", required=True, help="a run folder of compare-llamacpp.sh")
@@ -255,11 +289,12 @@ def main():
     if not rows:
         sys.exit(f"{a.run}: no results")
     cpu = cpu_info()
-    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    date = run_time(a.run).strftime("%Y-%m-%d %H:%M UTC")
     threads = settings["threads"]
     bw_line = ", ".join(f"{t} thread{'s' if t > 1 else ''}: {b['best_gb_per_s']:.1f} GB/s best, {b['median_gb_per_s']:.1f} median"
                         for t, b in sorted(bandwidth.items()))
-    revision = git_revision(root)
+    # Recorded by compare-llamacpp.sh when it built the binary; older runs did not record it.
+    revision = settings.get("hymba_edge_revision") or git_revision(root)
 
     print(text_table(rows))
     print(f"\nmemory read bandwidth: {bw_line}")
@@ -284,7 +319,7 @@ def main():
         f"L = llama.cpp {llama_build} from {settings.get('llama_source')} (`llama-bench -t {threads} -p {settings['prompt_tokens']} "
         f"-n {settings['gen_tokens']} -r {settings['repetitions']}`, random-weight Llama, `llama-quantize --pure`); "
         f"H = hymba-edge {revision} (`hymba-edge bench --threads {threads}`, `hymba-convert synthesize`). "
-        f"tok/s are medians over {settings['repetitions']} repetitions × {settings['rounds']} round(s); H/L is the ratio.",
+        f"tok/s are medians over {settings['repetitions']} repetitions × {settings['rounds']} round(s); H/L is the ratio of those medians, and in brackets the range of the ratios of the single rounds (each round runs both engines within minutes).",
         "",
         markdown_table(rows),
         "",
