@@ -60,28 +60,25 @@ package enum IntegerMatMul {
     package static func arrangeRows(_ x: UnsafePointer<Float>, ldx: Int, tokens: Int, n: Int,
                                     into out: UnsafeMutablePointer<Float>, ldo: Int) {
         let layout = Layout(n)
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 512) { tmp in
-            for t in 0..<tokens { arrangeRow(x + t * ldx, layout, into: out + t * ldo, padded: tmp.baseAddress!) }
-        }
+        for t in 0..<tokens { arrangeRow(x + t * ldx, layout, into: out + t * ldo) }
     }
 
-    private static func arrangeRow(_ x: UnsafePointer<Float>, _ layout: Layout, into out: UnsafeMutablePointer<Float>,
-                                   padded: UnsafeMutablePointer<Float>) {
+    private static func arrangeRow(_ x: UnsafePointer<Float>, _ layout: Layout, into out: UnsafeMutablePointer<Float>) {
         let codes = UnsafeMutableRawPointer(out)
         for g in 0..<layout.groups {
             let k = layout.subBlocks(g), pairs = (k + 1) / 2
             let start = 512 * g, count = min(512, layout.n - start), span = 64 * pairs
-            // The block's elements, zero padded to whole pairs of sub-blocks.
-            var src = x + start
-            if count < span {
-                padded.update(from: src, count: count)
-                (padded + count).update(repeating: 0, count: span - count)
-                src = UnsafePointer(padded)
+            // The block's elements 16 at a time, zero past its end up to whole pairs of sub-blocks
+            // (masked loads: the row may end anywhere in memory).
+            let raw = UnsafeRawPointer(x + start)
+            @inline(__always) func load16(_ i: Int) -> __m512 {
+                if i + 16 <= count { return raw.load(unalignedAt: 4 * i, as: __m512.self) }
+                let left = count - i
+                return left <= 0 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(UInt16(truncatingIfNeeded: (1 << left) - 1), raw + 4 * i)
             }
-            let raw = UnsafeRawPointer(src)
             var m = _mm512_setzero_ps(), poison = SIMD16<Float>()
-            for o in stride(from: 0, to: 4 * span, by: 64) {
-                let v = raw.load(unalignedAt: o, as: SIMD16<Float>.self)
+            for i in stride(from: 0, to: span, by: 16) {
+                let v = load16(i)
                 poison += v * 0  // NaN if any element is NaN or infinite
                 m = _mm512_max_ps(m, _mm512_abs_ps(v))
             }
@@ -93,8 +90,8 @@ package enum IntegerMatMul {
             let sums = out + layout.sumsOffset + 16 * g
             for s in 0..<(2 * pairs) {
                 let slot = 512 * g + 64 * (s / 2) + 16 * (s % 2)
-                let lo = _mm512_cvtps_epi32(_mm512_mul_ps(raw.load(unalignedAt: 128 * s, as: __m512.self), inv))
-                let hi = _mm512_cvtps_epi32(_mm512_mul_ps(raw.load(unalignedAt: 128 * s + 64, as: __m512.self), inv))
+                let lo = _mm512_cvtps_epi32(_mm512_mul_ps(load16(32 * s), inv))
+                let hi = _mm512_cvtps_epi32(_mm512_mul_ps(load16(32 * s + 16), inv))
                 codes.storeBytes(of: _mm512_cvtepi32_epi16(lo), toByteOffset: 2 * slot, as: __m256i.self)
                 codes.storeBytes(of: _mm512_cvtepi32_epi16(hi), toByteOffset: 2 * (slot + 32), as: __m256i.self)
                 sums[s] = -Float(_mm512_reduce_add_epi32(_mm512_add_epi32(lo, hi)))
