@@ -230,6 +230,51 @@ struct KernelTests {
         Self.expectNonFiniteInputGivesNaN(.q4, rows: 2, at: [7, 555], integer: [false, true], &rng)
     }
 
+    /// The integer q4 kernel's packed activations, byte for byte against the rule they follow:
+    /// per sub-block of 32, codes round(x·127/max|x|) (half to even), scale max|x|/127 and
+    /// scale·Σcodes; zero sub-blocks all 0; a non-finite element gives its sub-block codes 0
+    /// and a NaN scale and sum. Whole groups of 16 sub-blocks take a vector path of their own,
+    /// so the lengths cover groups, partial groups and a short last sub-block.
+    @Test("integer q4 kernel: packed activations equal the scalar rule", .enabled(if: MatMul.hasIntegerKernel))
+    func integerQ4Packing() {
+        var rng = SyntheticModels.Random(seed: 12)
+        for n in [100, 512, 1024, 1600, 3200 + 17, 5504] {
+            for poisonAt in [nil, 40, 600, 1599] as [Int?] where poisonAt.map({ $0 < n }) ?? true {
+                var x = rng.normals(n, std: 2)
+                for i in 64..<min(n, 96) { x[i] = 0 }  // an all-zero sub-block
+                if let p = poisonAt {
+                    // A NaN among zeros: the maximum alone would not see it.
+                    for i in (p / 32 * 32)..<min(n, p / 32 * 32 + 32) { x[i] = 0 }
+                    x[p] = .nan
+                }
+                let storage = UnsafeMutablePointer<Float>.allocate(capacity: ArrangedInput.floats(capacity: n))
+                defer { storage.deallocate() }
+                let input = ArrangedInput(storage: storage, capacity: n)
+                input.arrange(.q4, x, n)
+                let nsub = (n + 31) / 32
+                for s in 0..<((nsub + 15) / 16 * 16) {
+                    let block = min(n, 32 * s)..<min(n, 32 * s + 32)
+                    let values = block.isEmpty ? [] : Array(x[block])
+                    let largest = values.map(abs).max() ?? 0
+                    var codes = [Int8](repeating: 0, count: 32), scale: Float = 0, sum: Float = 0
+                    if !values.allSatisfy(\.isFinite) {
+                        scale = .nan; sum = .nan
+                    } else if largest > 0 {
+                        let inv = 127 / largest
+                        for (e, v) in values.enumerated() { codes[e] = Int8((v * inv).rounded(.toNearestOrEven)) }
+                        scale = largest / 127
+                        sum = scale * Float(codes.reduce(0) { $0 + Int($1) })
+                    }
+                    let base = input.packed + 128 * (s / 4) + 16 * (s % 4)
+                    let packed = (0..<32).map { e in base.load(fromByteOffset: e < 16 ? e : 64 + e - 16, as: Int8.self) }
+                    #expect(packed == codes, "n=\(n) sub-block \(s) codes")
+                    #expect(input.packedScales[s].bitPattern == scale.bitPattern || (scale.isNaN && input.packedScales[s].isNaN), "n=\(n) sub-block \(s) scale")
+                    #expect(input.packedSums[s].bitPattern == sum.bitPattern || (sum.isNaN && input.packedSums[s].isNaN), "n=\(n) sub-block \(s) sum")
+                }
+            }
+        }
+    }
+
     @Test("arranged inputs are a permutation of the input plus zero padding", arguments: types)
     func inputLayout(type: StorageType) {
         for n in Self.lengths + [512, 544, 1024 + 96 + 32] {
