@@ -275,6 +275,45 @@ struct KernelTests {
         }
     }
 
+    /// The integer q8 kernel's packed activations against their rule: per block of 32, int16
+    /// codes round(x·32767/max|x|) (half to even) and scale max|x|/32767; zero blocks 0; a
+    /// non-finite element gives its block codes 0 and a NaN scale. Runs of 16 whole blocks take
+    /// a vector path of their own.
+    @Test("integer q8 kernel: packed activations equal the scalar rule", .enabled(if: MatMul.hasIntegerKernel))
+    func integerQ8Packing() {
+        var rng = SyntheticModels.Random(seed: 13)
+        for n in [100, 512, 1600, 3200 + 17, 5504] {
+            for poisonAt in [nil, 40, 600, 1599] as [Int?] where poisonAt.map({ $0 < n }) ?? true {
+                var x = rng.normals(n, std: 2)
+                for i in 64..<min(n, 96) { x[i] = 0 }  // an all-zero block
+                if let p = poisonAt {
+                    for i in (p / 32 * 32)..<min(n, p / 32 * 32 + 32) { x[i] = 0 }
+                    x[p] = .nan
+                }
+                let storage = UnsafeMutablePointer<Float>.allocate(capacity: ArrangedInput.floats(capacity: n))
+                defer { storage.deallocate() }
+                let input = ArrangedInput(storage: storage, capacity: n)
+                input.arrange(.q8, x, n)
+                let blocks = (n + 31) / 32
+                for b in 0..<((blocks + 15) / 16 * 16) {
+                    let values = Array(x[min(n, 32 * b)..<min(n, 32 * b + 32)])
+                    let largest = values.map(abs).max() ?? 0
+                    var codes = [Int16](repeating: 0, count: 32), scale: Float = 0
+                    if !values.allSatisfy(\.isFinite) {
+                        scale = .nan
+                    } else if largest > 0 {
+                        let inv = 32767 / largest
+                        for (e, v) in values.enumerated() { codes[e] = Int16((v * inv).rounded(.toNearestOrEven)) }
+                        scale = largest / 32767
+                    }
+                    let packed = (0..<32).map { (input.packed + 64 * b).load(fromByteOffset: 2 * $0, as: Int16.self) }
+                    #expect(packed == codes, "n=\(n) block \(b) codes")
+                    #expect(input.packedScales[b].bitPattern == scale.bitPattern || (scale.isNaN && input.packedScales[b].isNaN), "n=\(n) block \(b) scale")
+                }
+            }
+        }
+    }
+
     @Test("arranged inputs are a permutation of the input plus zero padding", arguments: types)
     func inputLayout(type: StorageType) {
         for n in Self.lengths + [512, 544, 1024 + 96 + 32] {

@@ -132,7 +132,10 @@ package enum IntegerMatVec {
     static func arrangeQ8(_ x: UnsafePointer<Float>, _ n: Int, into input: ArrangedInput) {
         let blocks = (n + 31) / 32
         let raw = UnsafeRawPointer(x)
-        for b in 0..<blocks {
+        // Runs of 16 whole, finite blocks at once; the rest one block at a time.
+        var first = 0
+        while first + 16 <= n / 32 && arrangeQ8Run(raw + 128 * first, firstBlock: first, into: input) { first += 16 }
+        for b in first..<blocks {
             let count = min(32, n - 32 * b)
             let out = input.packed + 64 * b
             if count < 32 {
@@ -152,6 +155,36 @@ package enum IntegerMatVec {
             (input.packed + 64 * b).initializeMemory(as: UInt8.self, repeating: 0, count: 64)
             input.packedScales[b] = 0
         }
+    }
+
+    /// Blocks `firstBlock ..< firstBlock + 16` (512 elements from `x`, all present) as
+    /// `quantizeQ8Block` packs them one by one, with the 16 maxima taken by one transpose tree
+    /// and the scales by one vector division (one block at a time, the packing was 1.6% of 1.5b
+    /// q8 decoding, on one thread while the other waited). Returns false, having written
+    /// nothing, when an element is not finite: the per-block path handles that.
+    @inline(__always)
+    private static func arrangeQ8Run(_ x: UnsafeRawPointer, firstBlock first: Int, into input: ArrangedInput) -> Bool {
+        var poison = _mm512_setzero_ps()
+        @inline(__always) func largest(_ b: Int) -> __m512 {
+            let lo = x.load(unalignedAt: 128 * b, as: __m512.self), hi = x.load(unalignedAt: 128 * b + 64, as: __m512.self)
+            poison = _mm512_add_ps(poison, _mm512_add_ps(_mm512_mul_ps(lo, _mm512_setzero_ps()), _mm512_mul_ps(hi, _mm512_setzero_ps())))
+            return _mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi))
+        }
+        let m = IntegerMatMul.sixteenMaxima(largest(0), largest(1), largest(2), largest(3), largest(4), largest(5), largest(6), largest(7),
+                                             largest(8), largest(9), largest(10), largest(11), largest(12), largest(13), largest(14), largest(15))
+        if _mm512_reduce_add_ps(poison).isNaN { return false }
+        var inv = q8CodeLimit / m  // 0 for an all-zero block: its codes and scale are then 0
+        inv.replace(with: 0, where: m .== 0)
+        for b in 0..<16 {
+            let scale = _mm512_set1_ps(inv[b])
+            let lo = x.load(unalignedAt: 128 * b, as: __m512.self), hi = x.load(unalignedAt: 128 * b + 64, as: __m512.self)
+            // vcvtps2dq rounds to nearest even, like the other activation codes.
+            let out = input.packed + 64 * (first + b)
+            out.storeBytes(of: _mm512_cvtepi32_epi16(_mm512_cvtps_epi32(_mm512_mul_ps(lo, scale))), as: __m256i.self)
+            out.storeBytes(of: _mm512_cvtepi32_epi16(_mm512_cvtps_epi32(_mm512_mul_ps(hi, scale))), toByteOffset: 32, as: __m256i.self)
+        }
+        UnsafeMutableRawPointer(input.packedScales + first).storeBytes(of: m / q8CodeLimit, as: SIMD16<Float>.self)
+        return true
     }
 
     /// The values x̂ the q8 product multiplies for `x` (tests): per block a·c.
