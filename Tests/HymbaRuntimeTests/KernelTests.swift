@@ -237,40 +237,49 @@ struct KernelTests {
     /// so the lengths cover groups, partial groups and a short last sub-block.
     @Test("integer q4 kernel: packed activations equal the scalar rule", .enabled(if: MatMul.hasIntegerKernel))
     func integerQ4Packing() {
-        var rng = SyntheticModels.Random(seed: 12)
+        Self.packingCases(.q4, seed: 12) { n, x, input in
+            let nsub = (n + 31) / 32
+            for s in 0..<((nsub + 15) / 16 * 16) {
+                let block = min(n, 32 * s)..<min(n, 32 * s + 32)
+                let values = block.isEmpty ? [] : Array(x[block])
+                let largest = values.map(abs).max() ?? 0
+                var codes = [Int8](repeating: 0, count: 32), scale: Float = 0, sum: Float = 0
+                if !values.allSatisfy(\.isFinite) {
+                    scale = .nan; sum = .nan
+                } else if largest > 0 {
+                    let inv = 127 / largest
+                    for (e, v) in values.enumerated() { codes[e] = Int8((v * inv).rounded(.toNearestOrEven)) }
+                    scale = largest / 127
+                    sum = scale * Float(codes.reduce(0) { $0 + Int($1) })
+                }
+                let base = input.packed + 128 * (s / 4) + 16 * (s % 4)
+                let packed = (0..<32).map { e in base.load(fromByteOffset: e < 16 ? e : 64 + e - 16, as: Int8.self) }
+                #expect(packed == codes, "n=\(n) sub-block \(s) codes")
+                #expect(input.packedScales[s].bitPattern == scale.bitPattern || (scale.isNaN && input.packedScales[s].isNaN), "n=\(n) sub-block \(s) scale")
+                #expect(input.packedSums[s].bitPattern == sum.bitPattern || (sum.isNaN && input.packedSums[s].isNaN), "n=\(n) sub-block \(s) sum")
+            }
+        }
+    }
+
+    /// Inputs for the packing tests, each arranged for `type`: lengths with whole groups of 512,
+    /// partial groups and a short last block; an all-zero block (elements 64…95); and a NaN among
+    /// zeros (which a maximum alone would not see) in a whole group, a partial one and the last
+    /// block.
+    static func packingCases(_ type: StorageType, seed: UInt64, _ check: (Int, [Float], ArrangedInput) -> Void) {
+        var rng = SyntheticModels.Random(seed: seed)
         for n in [100, 512, 1024, 1600, 3200 + 17, 5504] {
             for poisonAt in [nil, 40, 600, 1599] as [Int?] where poisonAt.map({ $0 < n }) ?? true {
                 var x = rng.normals(n, std: 2)
-                for i in 64..<min(n, 96) { x[i] = 0 }  // an all-zero sub-block
+                for i in 64..<min(n, 96) { x[i] = 0 }
                 if let p = poisonAt {
-                    // A NaN among zeros: the maximum alone would not see it.
                     for i in (p / 32 * 32)..<min(n, p / 32 * 32 + 32) { x[i] = 0 }
                     x[p] = .nan
                 }
                 let storage = UnsafeMutablePointer<Float>.allocate(capacity: ArrangedInput.floats(capacity: n))
                 defer { storage.deallocate() }
                 let input = ArrangedInput(storage: storage, capacity: n)
-                input.arrange(.q4, x, n)
-                let nsub = (n + 31) / 32
-                for s in 0..<((nsub + 15) / 16 * 16) {
-                    let block = min(n, 32 * s)..<min(n, 32 * s + 32)
-                    let values = block.isEmpty ? [] : Array(x[block])
-                    let largest = values.map(abs).max() ?? 0
-                    var codes = [Int8](repeating: 0, count: 32), scale: Float = 0, sum: Float = 0
-                    if !values.allSatisfy(\.isFinite) {
-                        scale = .nan; sum = .nan
-                    } else if largest > 0 {
-                        let inv = 127 / largest
-                        for (e, v) in values.enumerated() { codes[e] = Int8((v * inv).rounded(.toNearestOrEven)) }
-                        scale = largest / 127
-                        sum = scale * Float(codes.reduce(0) { $0 + Int($1) })
-                    }
-                    let base = input.packed + 128 * (s / 4) + 16 * (s % 4)
-                    let packed = (0..<32).map { e in base.load(fromByteOffset: e < 16 ? e : 64 + e - 16, as: Int8.self) }
-                    #expect(packed == codes, "n=\(n) sub-block \(s) codes")
-                    #expect(input.packedScales[s].bitPattern == scale.bitPattern || (scale.isNaN && input.packedScales[s].isNaN), "n=\(n) sub-block \(s) scale")
-                    #expect(input.packedSums[s].bitPattern == sum.bitPattern || (sum.isNaN && input.packedSums[s].isNaN), "n=\(n) sub-block \(s) sum")
-                }
+                input.arrange(type, x, n)
+                check(n, x, input)
             }
         }
     }
@@ -281,35 +290,22 @@ struct KernelTests {
     /// a vector path of their own.
     @Test("integer q8 kernel: packed activations equal the scalar rule", .enabled(if: MatMul.hasIntegerKernel))
     func integerQ8Packing() {
-        var rng = SyntheticModels.Random(seed: 13)
-        for n in [100, 512, 1600, 3200 + 17, 5504] {
-            for poisonAt in [nil, 40, 600, 1599] as [Int?] where poisonAt.map({ $0 < n }) ?? true {
-                var x = rng.normals(n, std: 2)
-                for i in 64..<min(n, 96) { x[i] = 0 }  // an all-zero block
-                if let p = poisonAt {
-                    for i in (p / 32 * 32)..<min(n, p / 32 * 32 + 32) { x[i] = 0 }
-                    x[p] = .nan
+        Self.packingCases(.q8, seed: 13) { n, x, input in
+            let blocks = (n + 31) / 32
+            for b in 0..<((blocks + 15) / 16 * 16) {
+                let values = Array(x[min(n, 32 * b)..<min(n, 32 * b + 32)])
+                let largest = values.map(abs).max() ?? 0
+                var codes = [Int16](repeating: 0, count: 32), scale: Float = 0
+                if !values.allSatisfy(\.isFinite) {
+                    scale = .nan
+                } else if largest > 0 {
+                    let inv = 32767 / largest
+                    for (e, v) in values.enumerated() { codes[e] = Int16((v * inv).rounded(.toNearestOrEven)) }
+                    scale = largest / 32767
                 }
-                let storage = UnsafeMutablePointer<Float>.allocate(capacity: ArrangedInput.floats(capacity: n))
-                defer { storage.deallocate() }
-                let input = ArrangedInput(storage: storage, capacity: n)
-                input.arrange(.q8, x, n)
-                let blocks = (n + 31) / 32
-                for b in 0..<((blocks + 15) / 16 * 16) {
-                    let values = Array(x[min(n, 32 * b)..<min(n, 32 * b + 32)])
-                    let largest = values.map(abs).max() ?? 0
-                    var codes = [Int16](repeating: 0, count: 32), scale: Float = 0
-                    if !values.allSatisfy(\.isFinite) {
-                        scale = .nan
-                    } else if largest > 0 {
-                        let inv = 32767 / largest
-                        for (e, v) in values.enumerated() { codes[e] = Int16((v * inv).rounded(.toNearestOrEven)) }
-                        scale = largest / 32767
-                    }
-                    let packed = (0..<32).map { (input.packed + 64 * b).load(fromByteOffset: 2 * $0, as: Int16.self) }
-                    #expect(packed == codes, "n=\(n) block \(b) codes")
-                    #expect(input.packedScales[b].bitPattern == scale.bitPattern || (scale.isNaN && input.packedScales[b].isNaN), "n=\(n) block \(b) scale")
-                }
+                let packed = (0..<32).map { (input.packed + 64 * b).load(fromByteOffset: 2 * $0, as: Int16.self) }
+                #expect(packed == codes, "n=\(n) block \(b) codes")
+                #expect(input.packedScales[b].bitPattern == scale.bitPattern || (scale.isNaN && input.packedScales[b].isNaN), "n=\(n) block \(b) scale")
             }
         }
     }

@@ -306,18 +306,10 @@ package enum IntegerMatMul {
         sixteenReductions({ _mm512_add_ps($0, $1) }, v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15)
     }
 
-    /// The lane maxima of 16 vectors as one vector (lane i: max of vector i), by the same tree.
+    /// Lane i of the result combines the 16 lanes of vector i with `op` (an add: `sixteenSums`;
+    /// a max: the activations' block maxima), pairs first.
     @inline(__always)
-    static func sixteenMaxima(_ v0: __m512, _ v1: __m512, _ v2: __m512, _ v3: __m512,
-                              _ v4: __m512, _ v5: __m512, _ v6: __m512, _ v7: __m512,
-                              _ v8: __m512, _ v9: __m512, _ v10: __m512, _ v11: __m512,
-                              _ v12: __m512, _ v13: __m512, _ v14: __m512, _ v15: __m512) -> SIMD16<Float> {
-        sixteenReductions({ _mm512_max_ps($0, $1) }, v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15)
-    }
-
-    /// Lane i of the result combines the 16 lanes of vector i with `op`, pairs first.
-    @inline(__always)
-    private static func sixteenReductions(_ op: (__m512, __m512) -> __m512,
+    static func sixteenReductions(_ op: (__m512, __m512) -> __m512,
                                           _ v0: __m512, _ v1: __m512, _ v2: __m512, _ v3: __m512,
                                           _ v4: __m512, _ v5: __m512, _ v6: __m512, _ v7: __m512,
                                           _ v8: __m512, _ v9: __m512, _ v10: __m512, _ v11: __m512,

@@ -79,6 +79,22 @@ package enum IntegerMatVec {
         for s in nsub..<((nsub + 15) / 16 * 16) { clearQ4SubBlock(s, input, scale: 0) }
     }
 
+    /// max|x| of each of the 16 blocks of 32 elements from `x` (512, all present), by one
+    /// transpose tree; nil when an element is not finite.
+    @inline(__always)
+    private static func blockMaxima(_ x: UnsafeRawPointer) -> SIMD16<Float>? {
+        var poison = _mm512_setzero_ps()
+        @inline(__always) func largest(_ b: Int) -> __m512 {
+            let lo = x.load(unalignedAt: 128 * b, as: __m512.self), hi = x.load(unalignedAt: 128 * b + 64, as: __m512.self)
+            poison = _mm512_add_ps(poison, _mm512_add_ps(_mm512_mul_ps(lo, _mm512_setzero_ps()), _mm512_mul_ps(hi, _mm512_setzero_ps())))
+            return _mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi))
+        }
+        let m = IntegerMatMul.sixteenReductions({ _mm512_max_ps($0, $1) },
+                                                largest(0), largest(1), largest(2), largest(3), largest(4), largest(5), largest(6), largest(7),
+                                                largest(8), largest(9), largest(10), largest(11), largest(12), largest(13), largest(14), largest(15))
+        return _mm512_reduce_add_ps(poison).isNaN ? nil : m
+    }
+
     /// Sub-blocks `firstSubBlock ..< firstSubBlock + 16` (512 elements from `x`, all present) as
     /// `arrangeQ4` packs them one by one, with the 16 maxima and the 16 code sums each taken by
     /// one transpose tree and the scales by one vector division, where one sub-block at a time
@@ -87,15 +103,7 @@ package enum IntegerMatVec {
     /// nothing, when an element is not finite: `arrangeQ4`'s per-sub-block path handles that.
     @inline(__always)
     private static func arrangeQ4Group(_ x: UnsafeRawPointer, firstSubBlock first: Int, into input: ArrangedInput) -> Bool {
-        var poison = _mm512_setzero_ps()
-        @inline(__always) func largest(_ s: Int) -> __m512 {
-            let lo = x.load(unalignedAt: 128 * s, as: __m512.self), hi = x.load(unalignedAt: 128 * s + 64, as: __m512.self)
-            poison = _mm512_add_ps(poison, _mm512_add_ps(_mm512_mul_ps(lo, _mm512_setzero_ps()), _mm512_mul_ps(hi, _mm512_setzero_ps())))
-            return _mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi))
-        }
-        let m = IntegerMatMul.sixteenMaxima(largest(0), largest(1), largest(2), largest(3), largest(4), largest(5), largest(6), largest(7),
-                                             largest(8), largest(9), largest(10), largest(11), largest(12), largest(13), largest(14), largest(15))
-        if _mm512_reduce_add_ps(poison).isNaN { return false }
+        guard let m = blockMaxima(x) else { return false }
         // 127/max per sub-block (0 for an all-zero one: its codes, scale and sum are then 0).
         var inv = 127 / m
         inv.replace(with: 0, where: m .== 0)
@@ -164,15 +172,7 @@ package enum IntegerMatVec {
     /// nothing, when an element is not finite: the per-block path handles that.
     @inline(__always)
     private static func arrangeQ8Run(_ x: UnsafeRawPointer, firstBlock first: Int, into input: ArrangedInput) -> Bool {
-        var poison = _mm512_setzero_ps()
-        @inline(__always) func largest(_ b: Int) -> __m512 {
-            let lo = x.load(unalignedAt: 128 * b, as: __m512.self), hi = x.load(unalignedAt: 128 * b + 64, as: __m512.self)
-            poison = _mm512_add_ps(poison, _mm512_add_ps(_mm512_mul_ps(lo, _mm512_setzero_ps()), _mm512_mul_ps(hi, _mm512_setzero_ps())))
-            return _mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi))
-        }
-        let m = IntegerMatMul.sixteenMaxima(largest(0), largest(1), largest(2), largest(3), largest(4), largest(5), largest(6), largest(7),
-                                             largest(8), largest(9), largest(10), largest(11), largest(12), largest(13), largest(14), largest(15))
-        if _mm512_reduce_add_ps(poison).isNaN { return false }
+        guard let m = blockMaxima(x) else { return false }
         var inv = q8CodeLimit / m  // 0 for an all-zero block: its codes and scale are then 0
         inv.replace(with: 0, where: m .== 0)
         for b in 0..<16 {
