@@ -433,6 +433,26 @@ struct KernelTests {
         for (i, v) in [-30, -3, -0.5, 0, 0.5, 3, 30, 100].enumerated() {
             #expect(abs(s[i] - Norms.silu(Float(v))) <= 1e-6 * max(1, abs(Float(v))))
         }
+        // SiLU in 16 lanes (siluMul's and siluInPlace's main loop) has the 8-lane bits, so their
+        // results still depend only on n mod 8 (the scalar tail): checked against 8-lane chunks.
+        var rng = SyntheticModels.Random(seed: 21)
+        for n in [7, 16, 37, 100] {
+            let x = rng.normals(n, std: 4), y = rng.normals(n, std: 1)
+            var reference = x
+            for i in 0..<n {
+                if i < n / 8 * 8 {
+                    let chunk = SIMD8<Float>(x[(i / 8 * 8)..<(i / 8 * 8 + 8)])
+                    reference[i] = VectorMath.silu(chunk)[i % 8]
+                } else {
+                    reference[i] = Norms.silu(x[i])
+                }
+            }
+            var inPlace = x, product = x
+            Norms.siluInPlace(&inPlace, n)
+            Norms.siluMul(&product, y, n)
+            #expect(inPlace.map(\.bitPattern) == reference.map(\.bitPattern), "siluInPlace n=\(n)")
+            #expect(product.map(\.bitPattern) == zip(reference, y).map { ($0 * $1).bitPattern }, "siluMul n=\(n)")
+        }
         // 16 lanes (one AVX-512 register on x86-64 builds): the 8-lane bits, lane for lane,
         // clamped ends and a NaN included.
         var y: Float = -100

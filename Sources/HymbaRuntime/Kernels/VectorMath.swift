@@ -172,4 +172,11 @@ package enum VectorMath {
     package static func silu(_ x: SIMD8<Float>) -> SIMD8<Float> {
         x / (1 + exp(-x))
     }
+
+    /// SiLU for 16 lanes, with the 8-lane version's bits lane for lane (`exp` in 16 lanes has
+    /// the 8-lane bits; the rest is elementwise).
+    @inline(__always)
+    package static func silu(_ x: SIMD16<Float>) -> SIMD16<Float> {
+        x / (1 + exp(-x))
+    }
 }
