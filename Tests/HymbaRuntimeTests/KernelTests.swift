@@ -408,6 +408,21 @@ struct KernelTests {
         var withNaN = SIMD8<Float>(repeating: 1)
         withNaN[3] = .nan
         #expect(VectorMath.softplus(withNaN)[3].isNaN)
+        // 16 lanes (one AVX-512 register on x86-64 builds, with log and the lane tests of its
+        // own): the 8-lane bits, lane for lane, over the whole range, ±0, the clamped ends and
+        // values whose e^−|x| leaves 1 + y == 1; NaN stays NaN.
+        var u: Float = -120
+        while u < 120 {
+            var lanes = SIMD16<Float>((0..<16).map { u + Float($0) * 0.0731 })
+            if u == -120 { lanes[0] = 0; lanes[1] = -0.0; lanes[2] = 1e-30; lanes[3] = -1e-30; lanes[4] = 40; lanes[5] = .nan }
+            let wide = VectorMath.softplus(lanes)
+            let halves = (VectorMath.softplus(SIMD8<Float>((0..<8).map { lanes[$0] })), VectorMath.softplus(SIMD8<Float>((8..<16).map { lanes[$0] })))
+            for i in 0..<16 {
+                let narrow = i < 8 ? halves.0[i] : halves.1[i - 8]
+                #expect(narrow.isNaN ? wide[i].isNaN : wide[i].bitPattern == narrow.bitPattern, "softplus(\(lanes[i])): \(wide[i]) vs \(narrow)")
+            }
+            u += 0.9
+        }
         // softplusBias: vector body and scalar tail agree with the scalar definition.
         var xs = (0..<37).map { Float($0) * 0.9 - 15 }
         let bias = (0..<37).map { Float($0 % 5) * 0.1 }

@@ -80,6 +80,11 @@ package enum Norms {
     package static func softplusBias(_ x: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, _ n: Int) {
         let xr = UnsafeMutableRawPointer(x), br = UnsafeRawPointer(bias)
         var i = 0
+        while i + 16 <= n {  // 16, 8, then 1 lane at a time: the 16-lane softplus has the 8-lane bits
+            let v = xr.load(unalignedAt: 4 * i, as: SIMD16<Float>.self) + br.load(unalignedAt: 4 * i, as: SIMD16<Float>.self)
+            xr.storeBytes(of: VectorMath.softplus(v), toByteOffset: 4 * i, as: SIMD16<Float>.self)
+            i += 16
+        }
         while i + 8 <= n {
             let v = xr.load(unalignedAt: 4 * i, as: SIMD8<Float>.self) + br.load(unalignedAt: 4 * i, as: SIMD8<Float>.self)
             xr.storeBytes(of: VectorMath.softplus(v), toByteOffset: 4 * i, as: SIMD8<Float>.self)
