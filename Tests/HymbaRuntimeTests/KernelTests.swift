@@ -494,6 +494,23 @@ struct KernelTests {
         }
     }
 
+    @Test("partial vectors: the first count lanes moved, nothing past them read into lanes or written")
+    func partialVectors() {
+        let source: [Float] = (0..<32).map { Float($0) + 0.5 }
+        for count in 0...16 {
+            let v = source.withUnsafeBufferPointer { PartialVector.load($0.baseAddress! + 3, count: count) }
+            for k in 0..<16 { #expect(v[k] == (k < count ? source[3 + k] : 0), "load \(count), lane \(k)") }
+            var target = [Float](repeating: -7, count: 32)
+            target.withUnsafeMutableBufferPointer {
+                PartialVector.store(SIMD16<Float>((0..<16).map { Float($0) * 2 }), to: $0.baseAddress! + 5, count: count)
+            }
+            for i in 0..<32 {
+                let written = i >= 5 && i < 5 + count
+                #expect(target[i] == (written ? Float(i - 5) * 2 : -7), "store \(count), element \(i)")
+            }
+        }
+    }
+
     @Test("RMSNorm, in place and out of place")
     func rmsNorm() {
         for n in [1, 5, 16, 100] {
