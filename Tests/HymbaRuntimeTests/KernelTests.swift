@@ -483,6 +483,23 @@ struct KernelTests {
             y += 3.3
         }
         #expect(VectorMath.exp(SIMD16<Float>(repeating: .nan))[0].isNaN)
+        // The scan's decay exp (its own polynomial on AVX-512): relative error over the range, a
+        // NaN kept, and the far negative end going to 0 through values that stay ≥ 0 and fall.
+        var decayWorst: Double = 0
+        var z: Float = -87
+        while z < 87.8 {
+            let v = VectorMath.decayExp(SIMD16<Float>((0..<16).map { z + Float($0) * 0.00731 }))
+            for i in 0..<16 {
+                let ref = Foundation.exp(Double(z + Float(i) * 0.00731))
+                decayWorst = max(decayWorst, abs(Double(v[i]) - ref) / ref)
+            }
+            z += 0.117
+        }
+        #expect(decayWorst <= 1.5e-7, "decay exp relative error \(decayWorst)")
+        let far = VectorMath.decayExp(SIMD16<Float>((0..<16).map { -80 - Float($0) * 2 }) )
+        for i in 0..<16 { #expect(far[i] >= 0 && (i == 0 || far[i] <= far[i - 1]), "decay exp(\(-80 - Float(i) * 2)) = \(far[i])") }
+        #expect(far[15] < 1e-37 && VectorMath.decayExp(SIMD16<Float>(repeating: .nan))[0].isNaN)
+        #expect(VectorMath.decayExp(SIMD16<Float>(repeating: 0))[0] == 1)
         // Softmax over a short row (scalar tail only) and a long one (16-lane blocks and a tail).
         for count in [11, 41] {
             var scores: [Float] = (0..<count).map { [3, -1, 0.5, 100, 99, -50, 2, 2, 7, 1, 0][$0 % 11] + Float($0 / 11) }
@@ -653,6 +670,13 @@ struct KernelTests {
         let D = rng.normals(E, std: 1), gate = rng.normals(E, std: 1), x = rng.normals(E, std: 1)
         var y = [Float](repeating: .nan, count: E)
         SSMKernels.scanStep(state: &state, A: A, u: x, delta: delta, B: B, C: C, D: D, gate: gate, y: &y, stateSize: N, range: 0..<E)
+        // Split into ranges that cut a 16-channel block: the same bits per channel.
+        var splitState = s0, splitY = [Float](repeating: .nan, count: E)
+        for range in [0..<5, 5..<18, 18..<E] {
+            SSMKernels.scanStep(state: &splitState, A: A, u: x, delta: delta, B: B, C: C, D: D, gate: gate, y: &splitY,
+                                stateSize: N, range: range)
+        }
+        #expect(splitState.map(\.bitPattern) == state.map(\.bitPattern) && splitY.map(\.bitPattern) == y.map(\.bitPattern))
         for i in 0..<E {
             var acc = 0.0
             for n in 0..<N {
