@@ -528,6 +528,19 @@ struct KernelTests {
         }
     }
 
+    @Test("lanewise and horizontal maxima (the softmax's maximum pass)")
+    func maxima() {
+        var rng = SyntheticModels.Random(seed: 5)
+        for trial in 0..<20 {
+            var a = SIMD16<Float>(rng.normals(16, std: 10)), b = SIMD16<Float>(rng.normals(16, std: 10))
+            if trial == 1 { a[3] = -.infinity; b[3] = -.infinity; b[7] = .infinity }
+            let m = lanewiseMax(a, b)
+            for k in 0..<16 { #expect(m[k] == max(a[k], b[k]), "lane \(k)") }
+            #expect(horizontalMax(a) == (0..<16).map { a[$0] }.max()!)
+            #expect(horizontalMax(m) == (0..<16).map { max(a[$0], b[$0]) }.max()!)
+        }
+    }
+
     @Test("RMSNorm, in place and out of place")
     func rmsNorm() {
         for n in [1, 5, 16, 100] {

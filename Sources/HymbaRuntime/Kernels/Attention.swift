@@ -415,10 +415,10 @@ package enum Attention {
         var mv = SIMD16<Float>(repeating: -.infinity)
         var i0 = 0
         while i0 + 16 <= n {
-            mv = pointwiseMax(mv, xr.load(unalignedAt: 4 * i0, as: SIMD16<Float>.self))
+            mv = lanewiseMax(mv, xr.load(unalignedAt: 4 * i0, as: SIMD16<Float>.self))
             i0 += 16
         }
-        var m = mv.max()
+        var m = horizontalMax(mv)
         while i0 < n { m = max(m, x[i0]); i0 += 1 }
         var sum: Float = 0
         var i = 0
