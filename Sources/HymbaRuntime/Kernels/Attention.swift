@@ -432,8 +432,8 @@ package enum Attention {
         sum = horizontalSum(sv)
         // The last (< 16) scores through one more vector exp, not one each. They are moved in
         // and out whole (`PartialVector`): filling the vector lane by lane compiled to a
-        // compare, a masked broadcast and a stack round trip per score, and was most of the
-        // softmax's time (6.6% of a 125m q4 prefill), since nearly every span has such a tail.
+        // compare, a masked broadcast and a stack round trip per score, and nearly every span
+        // has such a tail.
         let rest = n - i
         if rest > 0 {
             let e = VectorMath.exp(PartialVector.load(x + i, count: rest) - m)
