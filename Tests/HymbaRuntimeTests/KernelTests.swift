@@ -36,7 +36,8 @@ struct KernelTests {
     func matVec(type: StorageType) {
         for integer in [false, true] {
             for n in Self.lengths + [512, 1024 + 64, 8320] {
-                let rows = 5
+                // 37 rows: whole blocks of 16 and a short one where a kernel batches rows.
+                let rows = 37
                 let w = Self.encode(type, rows: rows, length: n, seed: UInt64(n))
                 defer { w.storage.deallocate() }
                 var rng = SyntheticModels.Random(seed: 99)
@@ -49,14 +50,18 @@ struct KernelTests {
                     for i in 0..<n { ref += Double(w.decoded[r * n + i]) * Double(xr[i]); mag += abs(Double(w.decoded[r * n + i]) * Double(xr[i])) }
                     #expect(abs(Double(y[r]) - ref) <= 1e-5 * mag + 1e-6, "\(type) n=\(n) row \(r) integer \(integer): \(y[r]) vs \(ref)")
                 }
-                // A row range computes those rows only, with the same values.
-                var part = [Float](repeating: .nan, count: rows)
+                // A row range computes those rows only, with the same values (bits), wherever
+                // the range starts.
                 let storage = UnsafeMutablePointer<Float>.allocate(capacity: ArrangedInput.floats(capacity: n))
                 defer { storage.deallocate() }
                 let input = ArrangedInput(storage: storage, capacity: n, integer: integer)
                 input.arrange(type, x, n)
-                MatVec.run(w.data, input, &part, rows: 1..<4)
-                #expect(part[0].isNaN && part[4].isNaN && part[1..<4] == y[1..<4], "\(type) n=\(n) integer \(integer): row range")
+                for range in [1..<4, 5..<33] {
+                    var part = [Float](repeating: .nan, count: rows)
+                    MatVec.run(w.data, input, &part, rows: range)
+                    #expect(part[range.lowerBound - 1].isNaN && part[range.upperBound].isNaN
+                            && part[range].map(\.bitPattern) == y[range].map(\.bitPattern), "\(type) n=\(n) integer \(integer): rows \(range)")
+                }
             }
         }
     }

@@ -86,6 +86,23 @@ extension TensorData {
     }
 }
 
+extension TensorData {
+    /// Like `forEachRow`, but hands consecutive rows of a segment over up to 16 at a time
+    /// (`block(first row index, its start, count)`; the rows `rowBytes` apart).
+    @inline(__always)
+    func forEachRowBlock(in rows: Range<Int>, _ block: (Int, UnsafeRawPointer, Int) -> Void) {
+        for s in segments {
+            let lo = max(rows.lowerBound, s.firstRow), hi = min(rows.upperBound, s.firstRow + s.rowCount)
+            var r = lo
+            while r < hi {
+                let count = min(16, hi - r)
+                block(r, s.base + (r - s.firstRow) * rowBytes, count)
+                r += count
+            }
+        }
+    }
+}
+
 /// Widening of one encoded row to fp32 with SIMD (the matmul's row tiles).
 package enum RowDecode {
     package static func decode(_ type: StorageType, _ src: UnsafeRawPointer, _ n: Int, into dst: UnsafeMutablePointer<Float>) {
