@@ -100,7 +100,7 @@ package enum IntegerMatMul {
             }
             if pairs == 8 {
                 // A whole block: the 16 sums by one transpose tree, not one horizontal sum each
-                // (arrangeRow was 2-7% of a 125m q4 prefill's samples).
+                // (arrangeRow was 1.8-7% of a 125m q4 prefill's samples, varying between profiles).
                 let t = sixteenSums(subBlock(0), subBlock(1), subBlock(2), subBlock(3), subBlock(4), subBlock(5),
                                     subBlock(6), subBlock(7), subBlock(8), subBlock(9), subBlock(10), subBlock(11),
                                     subBlock(12), subBlock(13), subBlock(14), subBlock(15))
