@@ -436,17 +436,28 @@ struct KernelTests {
         for i in 0..<37 { #expect(abs(xs[i] - refs[i]) <= 3e-7 * refs[i], "softplusBias \(i)") }
     }
 
+    /// The largest |f(x) − eˣ|/eˣ of a vector exp `f` (given `lanes` inputs, returning as many)
+    /// over x from `from` up to `below`, groups of lanes `spacing` apart starting every `step`.
+    static func worstRelativeExpError(from: Float, below end: Float, step: Float, spacing: Float, lanes: Int = 8,
+                                      _ f: ([Float]) -> [Float]) -> Double {
+        var worst: Double = 0
+        var x = from
+        while x < end {
+            let inputs = (0..<lanes).map { x + Float($0) * spacing }
+            for (input, value) in zip(inputs, f(inputs)) {
+                let ref = Foundation.exp(Double(input))
+                worst = max(worst, abs(Double(value) - ref) / ref)
+            }
+            x += step
+        }
+        return worst
+    }
+
     @Test("vector exp within 3e-7 relative; SiLU and softmax")
     func exp() {
-        var worst: Double = 0
-        var x: Float = -87
-        while x < 88 {
-            let v = VectorMath.exp(SIMD8<Float>((0..<8).map { x + Float($0) * 0.0137 }))
-            for i in 0..<8 {
-                let ref = Foundation.exp(Double(x + Float(i) * 0.0137))
-                worst = max(worst, abs(Double(v[i]) - ref) / ref)
-            }
-            x += 0.25
+        let worst = Self.worstRelativeExpError(from: -87, below: 88, step: 0.25, spacing: 0.0137) {
+            let v = VectorMath.exp(SIMD8<Float>($0))
+            return (0..<8).map { v[$0] }
         }
         #expect(worst <= 3e-7, "exp relative error \(worst)")
         let s = VectorMath.silu(SIMD8<Float>(-30, -3, -0.5, 0, 0.5, 3, 30, 100))
@@ -490,15 +501,9 @@ struct KernelTests {
         #expect(VectorMath.exp(SIMD16<Float>(repeating: .nan))[0].isNaN)
         // The scan's decay exp (its own polynomial on AVX-512): relative error over the range, a
         // NaN kept, and the far negative end going to 0 through values that stay ≥ 0 and fall.
-        var decayWorst: Double = 0
-        var z: Float = -87
-        while z < 87.8 {
-            let v = VectorMath.decayExp(SIMD16<Float>((0..<16).map { z + Float($0) * 0.00731 }))
-            for i in 0..<16 {
-                let ref = Foundation.exp(Double(z + Float(i) * 0.00731))
-                decayWorst = max(decayWorst, abs(Double(v[i]) - ref) / ref)
-            }
-            z += 0.117
+        let decayWorst = Self.worstRelativeExpError(from: -87, below: 87.8, step: 0.117, spacing: 0.00731, lanes: 16) {
+            let v = VectorMath.decayExp(SIMD16<Float>($0))
+            return (0..<16).map { v[$0] }
         }
         #expect(decayWorst <= 1.5e-7, "decay exp relative error \(decayWorst)")
         let far = VectorMath.decayExp(SIMD16<Float>((0..<16).map { -80 - Float($0) * 2 }) )
