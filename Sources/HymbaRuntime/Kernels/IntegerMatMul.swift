@@ -70,11 +70,8 @@ package enum IntegerMatMul {
             let start = 512 * g, count = min(512, layout.n - start), span = 64 * pairs
             // The block's elements 16 at a time, zero past its end up to whole pairs of sub-blocks
             // (masked loads: the row may end anywhere in memory).
-            let raw = UnsafeRawPointer(x + start)
             @inline(__always) func load16(_ i: Int) -> __m512 {
-                if i + 16 <= count { return raw.load(unalignedAt: 4 * i, as: __m512.self) }
-                let left = count - i
-                return left <= 0 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(UInt16(truncatingIfNeeded: (1 << left) - 1), raw + 4 * i)
+                unsafeBitCast(PartialVector.load(x + start + i, count: max(0, min(16, count - i))), to: __m512.self)
             }
             var m = _mm512_setzero_ps(), poison = SIMD16<Float>()
             for i in stride(from: 0, to: span, by: 16) {

@@ -53,8 +53,8 @@ package enum IntegerMatVec {
                 hi = raw.load(unalignedAt: 128 * s + 64, as: __m512.self)
             } else {
                 // A short last sub-block, zero padded.
-                lo = _mm512_maskz_loadu_ps(UInt16(truncatingIfNeeded: (1 << min(16, count)) - 1), raw + 128 * s)
-                hi = _mm512_maskz_loadu_ps(UInt16(truncatingIfNeeded: count > 16 ? (1 << (count - 16)) - 1 : 0), raw + 128 * s + 64)
+                lo = unsafeBitCast(PartialVector.load(x + 32 * s, count: min(16, count)), to: __m512.self)
+                hi = unsafeBitCast(PartialVector.load(x + 32 * s + 16, count: max(0, count - 16)), to: __m512.self)
             }
             let out = input.packed + 128 * (s / 4) + 16 * (s % 4)
             let poison = _mm512_add_ps(_mm512_mul_ps(lo, _mm512_setzero_ps()), _mm512_mul_ps(hi, _mm512_setzero_ps()))

@@ -82,15 +82,29 @@ package enum VectorMath {
         return y * scale
     }
 
+    /// f applied to the two 8-lane halves of x (the 16-lane functions' portable form).
+    @inline(__always)
+    private static func inHalves(_ x: SIMD16<Float>, _ f: (SIMD8<Float>) -> SIMD8<Float>) -> SIMD16<Float> {
+        let (lo, hi) = unsafeBitCast(x, to: (SIMD8<Float>, SIMD8<Float>).self)
+        return unsafeBitCast((f(lo), f(hi)), to: SIMD16<Float>.self)
+    }
+
+    #if HYMBA_AVX512VNNI && arch(x86_64)
+    /// f applied to x as one AVX-512 register.
+    @inline(__always)
+    private static func inRegister(_ x: SIMD16<Float>, _ f: (__m512) -> __m512) -> SIMD16<Float> {
+        unsafeBitCast(f(unsafeBitCast(x, to: __m512.self)), to: SIMD16<Float>.self)
+    }
+    #endif
+
     /// `exp` in 16 lanes, with the same bits lane for lane: one AVX-512 register
     /// (`exp16`) where the build has it, else two 8-lane halves.
     @inline(__always)
     package static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> {
         #if HYMBA_AVX512VNNI && arch(x86_64)
-        return unsafeBitCast(exp16(unsafeBitCast(x, to: __m512.self)), to: SIMD16<Float>.self)
+        return inRegister(x, exp16)
         #else
-        let (lo, hi) = unsafeBitCast(x, to: (SIMD8<Float>, SIMD8<Float>).self)
-        return unsafeBitCast((exp(lo), exp(hi)), to: SIMD16<Float>.self)
+        return inHalves(x, exp)
         #endif
     }
 
@@ -99,7 +113,7 @@ package enum VectorMath {
     @inline(__always)
     package static func decayExp(_ x: SIMD16<Float>) -> SIMD16<Float> {
         #if HYMBA_AVX512VNNI && arch(x86_64)
-        return unsafeBitCast(fusedExp16(unsafeBitCast(x, to: __m512.self)), to: SIMD16<Float>.self)
+        return inRegister(x, fusedExp16)
         #else
         return exp(x)
         #endif
@@ -136,9 +150,8 @@ package enum VectorMath {
     /// ln 2 in two parts), but fused multiply-adds throughout, a degree-6 polynomial fitted for
     /// relative error on |r| ≤ ln2/2 (not the Taylor terms), and `vscalefps` for the 2ⁿ: 13
     /// operations. Within 1.5e-7 relative of e^x for x in [−87, 88) (7.8e-8 measured; not
-    /// `exp`'s bits); below
-    /// that the result falls smoothly through the subnormals to 0, above it is clamped as
-    /// `exp16`'s; a NaN stays NaN.
+    /// `exp`'s bits); below that the result falls smoothly through the subnormals to 0, above it
+    /// is clamped as `exp16`'s; a NaN stays NaN.
     @inline(__always)
     static func fusedExp16(_ x: __m512) -> __m512 {
         let v = _mm512_max_ps(_mm512_set1_ps(-104), _mm512_min_ps(_mm512_set1_ps(88), x))
@@ -208,10 +221,9 @@ package enum VectorMath {
     @inline(__always)
     package static func softplus(_ x: SIMD16<Float>) -> SIMD16<Float> {
         #if HYMBA_AVX512VNNI && arch(x86_64)
-        return unsafeBitCast(softplus16(unsafeBitCast(x, to: __m512.self)), to: SIMD16<Float>.self)
+        return inRegister(x, softplus16)
         #else
-        let (lo, hi) = unsafeBitCast(x, to: (SIMD8<Float>, SIMD8<Float>).self)
-        return unsafeBitCast((softplus(lo), softplus(hi)), to: SIMD16<Float>.self)
+        return inHalves(x, softplus)
         #endif
     }
 
