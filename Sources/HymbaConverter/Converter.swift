@@ -5,28 +5,37 @@ import HymbaFormat
 public struct ConversionOptions: Sendable {
     public var recipe = QuantizationRecipe(matrixType: .q8)
     public var writer = HymbaFileWriter.Options()
+    /// Drop each source tensor's pages (resident set and page cache) once it is written, so a
+    /// conversion's memory is one tensor, not the checkpoint. Off only to check that it changes
+    /// no output byte.
+    public var releaseSourcePages = true
     public init() {}
 }
 
 /// Hugging Face checkpoint → `.hymba`.
 public enum Converter {
-    /// Validates the checkpoint against its config, then writes `output`. `tokenizer` is the
-    /// tokenizer's metadata object (nil: the file carries no tokenizer). Nothing is left at
-    /// `output` unless the whole conversion succeeds.
+    /// Checks the output path (`OutputTarget`: not an input, in a writable directory) and the
+    /// checkpoint against its config, then writes `output`. `tokenizer` is the tokenizer's
+    /// metadata object (nil: the file carries no tokenizer). Nothing is left at `output`
+    /// unless the whole conversion succeeds; an existing file there is replaced atomically.
     public static func convert(
         checkpoint: Checkpoint, output: String, tokenizer: [String: Any]?, options: ConversionOptions,
         extraTensors: [TensorSource] = [], extraMetadata: [String: Any] = [:], progress: ProgressReporter? = nil
     ) throws -> ConversionReport {
+        let target = try OutputTarget(path: output, inputs: checkpoint.inputFilePaths)
         try checkpoint.validateTensors()
         let config = checkpoint.config
         try ModelMetadata.checkTokenizer(tokenizer, fits: config, source: checkpoint.directory + "/tokenizer.json")
         var jobs: [(TensorSource, StorageType)] = []
+        let releaseSource = options.releaseSourcePages
         for (name, shape) in config.expectedTensors {
             let data = try checkpoint.tensor(name)
             let rowLength = shape.last!
-            let source = TensorSource(name: name, shape: shape, sourceBytesPerElement: data.type.rowBytes(length: 1)) { rows, dst in
+            var release: (@Sendable () -> Void)? = nil
+            if releaseSource { release = { checkpoint.releasePages(of: name) } }
+            let source = TensorSource(name: name, shape: shape, sourceBytesPerElement: data.type.rowBytes(length: 1), fill: { rows, dst in
                 for (i, r) in rows.enumerated() { data.decodeRow(r, into: dst + i * rowLength) }
-            }
+            }, release: release)
             jobs.append((source, options.recipe.type(for: name)))
         }
         // Derived tensors (e.g. the meta-token prefix) are exact f32.
@@ -40,7 +49,7 @@ public enum Converter {
         var metadata = ModelMetadata.make(config: checkpoint.configJSON, tokenizer: tokenizer, recipe: options.recipe,
                                           writer: options.writer, provenance: provenance)
         metadata.merge(extraMetadata) { _, new in new }
-        return try ModelWriter.write(path: output, metadata: metadata, tensors: jobs, options: options.writer, progress: progress)
+        return try ModelWriter.write(output: target, metadata: metadata, tensors: jobs, options: options.writer, progress: progress)
     }
 }
 
@@ -79,4 +88,11 @@ extension TensorSource {
             }
         }
     }
+}
+
+/// A conversion was refused; the message names the file, tensor and problem.
+public struct ConversionError: Error, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
 }

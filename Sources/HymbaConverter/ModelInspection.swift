@@ -77,7 +77,7 @@ public struct ModelInspection {
             let chat = (t["chat_template"] as? String) != nil ? "yes" : "no"
             out.append("tokenizer:   \(t["model"] ?? "?") vocab=\(vocab) merges=\(merges) bos=\(t["bos_id"] ?? "-") eos=\(t["eos_id"] ?? "-") byte_fallback=\(t["byte_fallback"] ?? "-") chat template=\(chat)")
         } else {
-            out.append("tokenizer:   none")
+            out.append("tokenizer:   none (this file cannot turn text into tokens: converted with --no-tokenizer, or synthesized without --tokenizer)")
         }
         if let q = file.metadata["quantization"] as? [String: Any] {
             out.append("recipe:      matrices \(q["matrix_type"] ?? "?"), others \(q["other_type"] ?? "?"), codec \(q["codec"] ?? "?") level \(q["level"] ?? "?")" +

@@ -10,13 +10,18 @@ public struct TensorSource: @unchecked Sendable {
     /// Bytes per element in the source (for the "size in" statistic).
     public var sourceBytesPerElement: Int
     public var fill: @Sendable (_ rows: Range<Int>, _ dst: UnsafeMutablePointer<Float>) throws -> Void
+    /// Called once the tensor is written: lets a mapped source drop the pages it was read
+    /// from, so that a conversion keeps one tensor's source resident, not the whole checkpoint.
+    public var release: (@Sendable () -> Void)?
 
     public init(name: String, shape: [Int], sourceBytesPerElement: Int,
-                fill: @escaping @Sendable (_ rows: Range<Int>, _ dst: UnsafeMutablePointer<Float>) throws -> Void) {
+                fill: @escaping @Sendable (_ rows: Range<Int>, _ dst: UnsafeMutablePointer<Float>) throws -> Void,
+                release: (@Sendable () -> Void)? = nil) {
         self.name = name
         self.shape = shape
         self.sourceBytesPerElement = sourceBytesPerElement
         self.fill = fill
+        self.release = release
     }
 }
 
@@ -36,6 +41,8 @@ public struct ConversionReport: Sendable {
     }
 
     public var outputPath: String
+    /// Size of the file the output replaced (nil: there was none).
+    public var replacedBytes: Int?
     public var sourceBytes = 0
     public var fileBytes = 0
     public var parameters = 0
@@ -54,7 +61,7 @@ public struct ConversionReport: Sendable {
     public var summary: String {
         func mib(_ b: Int) -> String { String(format: "%.2f MiB", Double(b) / 1_048_576) }
         var lines = [
-            "wrote \(outputPath)",
+            "wrote \(outputPath)" + (replacedBytes.map { " (replaced the existing file of \($0) bytes)" } ?? ""),
             "  size in:      \(mib(sourceBytes)) (\(sourceBytes) bytes of source tensors)",
             "  size out:     \(mib(fileBytes)) (\(fileBytes) bytes)",
             "  parameters:   \(parameters)",
@@ -74,16 +81,20 @@ public struct ConversionReport: Sendable {
 /// Encodes tensor sources into a `.hymba` file with the chosen storage types, checking every
 /// value is finite and measuring the error of each storage type against the source.
 public enum ModelWriter {
+    /// Writes `output` (checked beforehand by `OutputTarget`), calling each source's `release`
+    /// once its tensor is written.
     public static func write(
-        path: String, metadata: [String: Any], tensors: [(source: TensorSource, type: StorageType)],
+        output: OutputTarget, metadata: [String: Any], tensors: [(source: TensorSource, type: StorageType)],
         options: HymbaFileWriter.Options, progress: ProgressReporter? = nil
     ) throws -> ConversionReport {
         let start = Date()
+        let path = output.path
         // Raw U+FEFF in strings is written escaped: Foundation's parser would drop it.
         let metaData = TokenizerSpec.escapingByteOrderMarks(
             in: try JSONSerialization.data(withJSONObject: metadata, options: [.sortedKeys, .withoutEscapingSlashes]))
         let writer = try HymbaFileWriter(path: path, metadata: metaData, options: options)
         var report = ConversionReport(outputPath: path)
+        report.replacedBytes = output.replacedBytes
         let totalElements = tensors.reduce(0) { $0 + $1.source.shape.reduce(1, *) }
         var doneElements = 0
         progress?.start(total: totalElements)
@@ -118,6 +129,7 @@ public enum ModelWriter {
                 }
                 stats.add(sqErr, sqSrc)
             }
+            source.release?()
             let entry = writer.tensorEntries.last!
             let elements = source.shape.reduce(1, *)
             var s = report.byType[type] ?? .init()

@@ -52,6 +52,12 @@ public struct QuantizationRecipe: Sendable, Equatable {
         return Self.isLargeMatrix(name) ? matrixType : .f32
     }
 
+    /// Overrides whose pattern matches none of `names` (a typo, or a tensor this model does
+    /// not have): they change nothing, which the user should hear about.
+    public func unmatchedOverrides(among names: [String]) -> [Override] {
+        overrides.filter { o in !names.contains { Glob.matches(o.pattern, $0) } }
+    }
+
     /// The recipe as stored in the file's metadata.
     public var jsonObject: [String: Any] {
         [

@@ -3,12 +3,14 @@ import HymbaFormat
 
 /// `hymba-convert synthesize`: a model of any Hymba config with random weights spread like
 /// trained ones, generated row by row in parallel and streamed to the file, so even the 1.5B
-/// config never sits in memory whole.
+/// config never sits in memory whole. `tokenizerFiles` are the files `tokenizer` was read
+/// from: like the config, the output may not be one of them.
 public enum Synthesizer {
     public static func synthesize(
         configPath: String, output: String, seed: UInt64, tokenizer: [String: Any]?, options: ConversionOptions,
-        progress: ProgressReporter? = nil
+        tokenizerFiles: [String] = [], progress: ProgressReporter? = nil
     ) throws -> ConversionReport {
+        let target = try OutputTarget(path: output, inputs: [configPath] + tokenizerFiles)
         guard let data = FileManager.default.contents(atPath: configPath) else {
             throw ConversionError("\(configPath): cannot read the config")
         }
@@ -39,6 +41,6 @@ public enum Synthesizer {
             "files": [["name": (configPath as NSString).lastPathComponent, "bytes": data.count, "sha256": SHA256.hex(configHash.finalize())]],
         ]
         let metadata = ModelMetadata.make(config: json, tokenizer: tokenizer, recipe: options.recipe, writer: options.writer, provenance: provenance)
-        return try ModelWriter.write(path: output, metadata: metadata, tensors: jobs, options: options.writer, progress: progress)
+        return try ModelWriter.write(output: target, metadata: metadata, tensors: jobs, options: options.writer, progress: progress)
     }
 }

@@ -47,6 +47,17 @@ public enum TokenizerImport {
         return try spec(checkpointDirectory: directory).jsonObject()
     }
 
+    /// The `"tokenizer"` object for a conversion that must carry a tokenizer: a directory
+    /// without `tokenizer.json` is refused (a model file without a tokenizer cannot turn text
+    /// into tokens), naming the option that converts the weights alone.
+    public static func requiredMetadataObject(directory: String) throws -> [String: Any] {
+        guard let object = try metadataObject(directory: directory) else {
+            throw TokenizerImportError(file: directory + "/tokenizer.json", field: "",
+                                       "missing: a model file without a tokenizer cannot generate text (pass --no-tokenizer to convert the weights alone)")
+        }
+        return object
+    }
+
     /// The same from the files' contents; the paths only name the files in errors.
     public static func spec(
         tokenizerJSON: Data, tokenizerConfig: Data,

@@ -71,6 +71,20 @@ public final class MappedFile: @unchecked Sendable {
         let end = min(count, offset + length)
         _ = madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, advice)
     }
+
+    /// Asks the kernel to drop the file's cached pages over a range (`posix_fadvise`
+    /// DONTNEED; Linux only, a no-op elsewhere). The page cache is not in the process's
+    /// resident set, but a memory-capped cgroup is charged for it: a converter that reads each
+    /// byte once drops what it has read. Pages still mapped by a process are kept.
+    public func dropFromPageCache(offset: Int, length: Int) {
+        #if os(Linux)
+        guard !owned, count > 0, length > 0 else { return }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = posix_fadvise(fd, off_t(offset), off_t(length), POSIX_FADV_DONTNEED)
+        close(fd)
+        #endif
+    }
 }
 
 /// An operating-system error with the file and operation that failed.

@@ -23,8 +23,8 @@ struct EncodingOptions: ParsableArguments {
     @Option(name: .long, help: "Chunk compression: zstd, lz4 or none.")
     var codec: String = "zstd"
 
-    @Option(name: .long, help: "zstd compression level (1-19).")
-    var level: Int32 = 3
+    @Option(name: .long, help: "zstd compression level (1-19, default 3).")
+    var level: Int32?
 
     @Option(name: .long, parsing: .singleValue, help: "Per-tensor override PATTERN=TYPE (glob over tensor names; repeatable).")
     var keep: [String] = []
@@ -33,12 +33,29 @@ struct EncodingOptions: ParsableArguments {
         var o = ConversionOptions()
         guard let t = StorageType(name: quant) else { throw ValidationError("--quant \(quant): expected q4, q8, bf16, f16 or f32") }
         guard let c = ChunkCodec(name: codec) else { throw ValidationError("--codec \(codec): expected zstd, lz4 or none") }
-        guard (1...19).contains(level) else { throw ValidationError("--level \(level): expected 1...19") }
+        if let level, !(1...19).contains(level) { throw ValidationError("--level \(level): expected 1...19") }
         o.recipe = QuantizationRecipe(matrixType: t, overrides: try keep.map(QuantizationRecipe.parseOverride))
         o.writer.codec = c
-        o.writer.level = level
+        o.writer.level = level ?? 3
         return o
     }
+
+    /// Options that are accepted but have no effect on this model: printed as warnings.
+    func warnings(options: ConversionOptions, tensorNames: [String]) -> [String] {
+        var out: [String] = []
+        if let level, options.writer.codec != .zstd {
+            out.append("--level \(level) has no effect with --codec \(options.writer.codec) (it sets the zstd level)")
+        }
+        for o in options.recipe.unmatchedOverrides(among: tensorNames) {
+            out.append("--keep \(o.pattern)=\(o.type) matches no tensor of this model")
+        }
+        return out
+    }
+}
+
+/// Prints one "warning: ..." line per entry on stderr.
+func printWarnings(_ warnings: [String]) {
+    for w in warnings { FileHandle.standardError.write("warning: \(w)\n".data(using: .utf8)!) }
 }
 
 struct Convert: ParsableCommand {
@@ -53,6 +70,10 @@ struct Convert: ParsableCommand {
 
     @OptionGroup var encoding: EncodingOptions
 
+    @Flag(name: .customLong("no-tokenizer"),
+          help: "Convert without a tokenizer (the checkpoint has none, or it is not wanted): the file then cannot turn text into tokens.")
+    var noTokenizer = false
+
     @Flag(name: .customLong("precompute-prefix"),
           help: "Store the meta-token prefix (every layer's K/V and SSM state after the meta tokens) so loading skips computing it.")
     var precomputePrefix = false
@@ -62,7 +83,8 @@ struct Convert: ParsableCommand {
         try runReportingErrors {
             let options = try encoding.conversionOptions()
             let ckpt = try Checkpoint(directory: checkpoint)
-            let tokenizer = try TokenizerImport.metadataObject(directory: checkpoint)
+            printWarnings(encoding.warnings(options: options, tensorNames: ckpt.config.expectedTensors.map(\.name)))
+            let tokenizer = noTokenizer ? nil : try TokenizerImport.requiredMetadataObject(directory: checkpoint)
             var report = try Converter.convert(checkpoint: ckpt, output: output, tokenizer: tokenizer, options: options,
                                                progress: ProgressReporter(title: "converting"))
             if precomputePrefix {
@@ -75,8 +97,10 @@ struct Convert: ParsableCommand {
                     TensorSource.inMemory(name: $0.name, shape: $0.shape, values: $0.values)
                 }
                 let meta: [String: Any] = ["meta_prefix": ["tensors": MetaPrefix.tensorPrefix + "*", "computed_by": "hymba-edge \(HymbaVersion.string)"]]
+                let replaced = report.replacedBytes
                 report = try Converter.convert(checkpoint: ckpt, output: output, tokenizer: tokenizer, options: options,
                                                extraTensors: extras, extraMetadata: meta, progress: ProgressReporter(title: "adding prefix"))
+                report.replacedBytes = replaced
             }
             print(report.summary)
         }
@@ -148,9 +172,12 @@ struct Synthesize: ParsableCommand {
         TemporaryFiles.installSignalCleanup()
         try runReportingErrors {
             let options = try encoding.conversionOptions()
-            let tok = try tokenizer.map { try TokenizerImport.metadataObject(directory: $0) } ?? nil
-            let report = try Synthesizer.synthesize(configPath: config, output: output, seed: seed, tokenizer: tok,
-                                                    options: options, progress: ProgressReporter(title: "synthesizing"))
+            let tok = try tokenizer.map { try TokenizerImport.requiredMetadataObject(directory: $0) }
+            let names = (try? HymbaConfig(jsonData: Data(contentsOf: URL(fileURLWithPath: config))))?.expectedTensors.map(\.name)
+            if let names { printWarnings(encoding.warnings(options: options, tensorNames: names)) }
+            let tokenizerFiles = tokenizer.map { dir in Checkpoint.tokenizerFileNames.map { dir + "/" + $0 } } ?? []
+            let report = try Synthesizer.synthesize(configPath: config, output: output, seed: seed, tokenizer: tok, options: options,
+                                                    tokenizerFiles: tokenizerFiles, progress: ProgressReporter(title: "synthesizing"))
             print(report.summary)
         }
     }

@@ -39,8 +39,11 @@ struct Info: ParsableCommand {
             }
             let context = ctx ?? c.maxPositionEmbeddings
             print(ModelInfo(file: f, contextLength: context, kvType: kv).text)
-            // The plan `run` would make: the tokenizer is built to measure it.
-            let tokenizerBytes = f.metadata["tokenizer"] == nil ? 0 : try TextModel.measuredTokenizer(of: f).bytes
+            // The plan `run` would make: the tokenizer (when the file has one; the metadata
+            // holds null when it has none) is built to measure it.
+            let hasTokenizer = f.metadata["tokenizer"] is [String: Any]
+            if !hasTokenizer { print("\ntokenizer: none (this file cannot turn text into tokens; the memory plan below needs none)") }
+            let tokenizerBytes = hasTokenizer ? try TextModel.measuredTokenizer(of: f).bytes : 0
             let options = HymbaOptions(contextLength: context, kvType: kv, prefillChunk: prefillChunk,
                                        memoryBudgetBytes: try parseMemoryBudget(memoryBudget))
             print("")

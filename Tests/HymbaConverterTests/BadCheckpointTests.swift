@@ -185,7 +185,8 @@ import HymbaRuntime
             ts[i].bytes = [UInt8](repeating: 0, count: 4 * 64)
         }
         let msg = try #require(Self.refusal(dir))
-        #expect(msg.contains("model.final_layernorm.weight has dtype I32; expected BF16, F16 or F32"), "\(msg)")
+        #expect(msg.contains("model.safetensors: tensor model.final_layernorm.weight at offset ") &&
+                msg.contains("has dtype I32; expected BF16, F16 or F32"), "\(msg)")
     }
 
     @Test func inconsistentConfigs() throws {
@@ -309,6 +310,34 @@ import HymbaRuntime
 
     /// The mutations' fixed-seed generator: the converter's SplitMix64.
     typealias SplitMix = SyntheticWeights.SplitMix64
+
+    /// The runtime opens checkpoints through the same reader: what the converter refuses,
+    /// `SafetensorsCheckpoint` refuses with the same message.
+    @Test func runtimeReaderRefusesTheSame() throws {
+        let dirs = [
+            try Self.editedCheckpoint { $0.removeAll { $0.name == "model.layers.2.mamba.D.0" } },
+            try Self.editedCheckpoint { $0.append(.init(name: "model.layers.0.extra.weight", dtype: "BF16", shape: [2], bytes: [0, 0, 0, 0])) },
+        ]
+        for dir in dirs {
+            let converter = try #require(Self.refusal(dir))
+            var runtime: String?
+            do { _ = try SafetensorsCheckpoint(path: dir) } catch { runtime = "\(error)" }
+            #expect(runtime == converter)
+        }
+    }
+
+    /// A weight_map value that is not a file name is named (the runtime's reader had this check).
+    @Test func indexEntryThatIsNotAFileName() throws {
+        let dir = try Fixtures.copy(Fixtures.tinyHymbaUntied)
+        let indexPath = dir + "/model.safetensors.index.json"
+        var index = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: indexPath))) as! [String: Any]
+        var map = index["weight_map"] as! [String: Any]
+        map["model.final_layernorm.weight"] = 3
+        index["weight_map"] = map
+        try JSONSerialization.data(withJSONObject: index).write(to: URL(fileURLWithPath: indexPath))
+        let msg = try #require(Self.refusal(dir))
+        #expect(msg.contains("model.safetensors.index.json: weight_map entry model.final_layernorm.weight is 3, expected a file name"), "\(msg)")
+    }
 
     @Test func missingShardListedInIndex() throws {
         let dir = try Fixtures.copy(Fixtures.tinyHymbaUntied)

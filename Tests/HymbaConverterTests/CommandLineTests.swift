@@ -113,6 +113,63 @@ import HymbaRuntime
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["m.hymba"])
     }
 
+    /// The data-safety refusals and notices as a user sees them.
+    @Test func refusalsWarningsAndTheReplaceNotice() throws {
+        let ckpt = try Fixtures.copy(Fixtures.tinyHymba)
+        let shard = ckpt + "/model.safetensors"
+        let before = FileManager.default.contents(atPath: shard)
+        let overwrite = try Self.run([ckpt, "-o", shard])
+        #expect(overwrite.status == 1 && overwrite.stderr.contains("output \(shard) is the input \(shard)"), "\(overwrite.stderr)")
+        #expect(FileManager.default.contents(atPath: shard) == before)
+
+        let dir = Fixtures.temporaryDirectory()
+        let out = dir + "/m.hymba"
+        let noDir = try Self.run([ckpt, "-o", dir + "/missing/m.hymba"])
+        #expect(noDir.status == 1 && noDir.stderr.contains("output directory \(dir)/missing does not exist"), "\(noDir.stderr)")
+
+        let warned = try Self.run([ckpt, "-o", out, "--codec", "lz4", "--level", "9", "--keep", "*.outproj.weight=q8",
+                                   "--keep", "*.out_proj.weight=q8"])
+        #expect(warned.status == 0, "\(warned.stderr)")
+        #expect(warned.stderr.contains("warning: --level 9 has no effect with --codec lz4"), "\(warned.stderr)")
+        #expect(warned.stderr.contains("warning: --keep *.outproj.weight=q8 matches no tensor of this model"))
+        #expect(!warned.stderr.contains("--keep *.out_proj.weight=q8 matches"))
+        #expect(warned.stdout.hasPrefix("wrote \(out)\n"), "\(warned.stdout)")
+        let size = try #require(FileManager.default.attributesOfItem(atPath: out)[.size] as? Int)
+        let replaced = try Self.run([ckpt, "-o", out])
+        #expect(replaced.status == 0 && !replaced.stderr.contains("warning"), "\(replaced.stderr)")
+        #expect(replaced.stdout.hasPrefix("wrote \(out) (replaced the existing file of \(size) bytes)"), "\(replaced.stdout)")
+    }
+
+    /// No tokenizer.json: refused unless --no-tokenizer; then inspect and hymba-edge info say
+    /// so, and info still plans memory.
+    @Test func checkpointWithoutTokenizer() throws {
+        let ckpt = try Fixtures.copy(Fixtures.tinyHymba)
+        try FileManager.default.removeItem(atPath: ckpt + "/tokenizer.json")
+        let out = Fixtures.temporaryDirectory() + "/m.hymba"
+        let refused = try Self.run([ckpt, "-o", out])
+        #expect(refused.status == 1 && refused.stderr.contains("\(ckpt)/tokenizer.json: missing") &&
+                refused.stderr.contains("--no-tokenizer"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out))
+        let accepted = try Self.run([ckpt, "-o", out, "--no-tokenizer"])
+        #expect(accepted.status == 0, "\(accepted.stderr)")
+        let inspect = try Self.run(["inspect", out])
+        #expect(inspect.stdout.contains("tokenizer:   none (this file cannot turn text into tokens"), "\(inspect.stdout)")
+        let edge = URL(fileURLWithPath: Self.binary).deletingLastPathComponent().appendingPathComponent("hymba-edge").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: edge)
+        p.arguments = ["info", out, "--ctx", "256", "--memory-budget", "64M"]
+        let pipe = Pipe(), err = Pipe()
+        p.standardOutput = pipe
+        p.standardError = err
+        try p.run()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let errText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "\(errText)")
+        #expect(text.contains("tokenizer: none (this file cannot turn text into tokens"), "\(text)")
+        #expect(text.contains("memory plan ("), "\(text)")
+    }
+
     @Test func precomputedPrefixIsStoredAndUsed() throws {
         let dir = Fixtures.temporaryDirectory()
         let plain = dir + "/plain.hymba", withPrefix = dir + "/prefix.hymba"

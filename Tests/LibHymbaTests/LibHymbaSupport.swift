@@ -1,5 +1,6 @@
 import Foundation
 import HymbaConverter
+import HymbaFormat
 import HymbaKit
 import Testing
 
