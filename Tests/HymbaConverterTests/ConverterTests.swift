@@ -59,11 +59,20 @@ import HymbaFormat
         let (path, _) = try Fixtures.convert(Fixtures.tinyHymba, quant: .q4,
                                              overrides: [.init(pattern: "*.out_proj.weight", type: .q8)])
         let f = try HymbaFile(path: path)
+        // Written out here rather than asked of the recipe: the large matrices the README's
+        // table names get q4 (out_proj q8 by the override), everything else stays f32.
+        let q4Suffixes = ["mamba.in_proj.weight", "mamba.x_proj.0.weight", "mamba.dt_proj.0.weight",
+                          "moe.experts.0.gate_proj.weight", "moe.experts.0.up_proj.weight",
+                          "moe.experts.0.down_proj.weight", "model.embed_tokens.weight"]
         for t in f.tensors {
-            let expected: StorageType = t.name.hasSuffix(".out_proj.weight") ? .q8
-                : QuantizationRecipe.isLargeMatrix(t.name) ? .q4 : .f32
+            let expected: StorageType = t.name.hasSuffix(".mamba.out_proj.weight") ? .q8
+                : q4Suffixes.contains { t.name.hasSuffix($0) } ? .q4 : .f32
             #expect(t.type == expected, "\(t.name)")
         }
+        let layers = f.config.numLayers
+        #expect(f.tensors.filter { $0.type == .q4 }.count == 6 * layers + 1)
+        #expect(f.tensors.filter { $0.type == .q8 }.count == layers)
+        #expect(f.tensors.contains { $0.name == "model.final_layernorm.weight" && $0.type == .f32 })
         #expect(f.entry("lm_head.weight") == nil, "tied embeddings: no lm_head stored")
         let untied = try HymbaFile(path: try Fixtures.convert(Fixtures.tinyHymbaUntied, quant: .q8).path)
         #expect(untied.entry("lm_head.weight")?.type == .q8)
