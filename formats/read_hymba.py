@@ -147,6 +147,10 @@ TYPE_NAMES = {F32: "f32", F16: "f16", BF16: "bf16", Q8: "q8", Q4: "q4"}
 BLOCK_SIZES = {F32: 0, F16: 0, BF16: 0, Q8: 32, Q4: 32}
 CODEC_NONE, CODEC_ZSTD, CODEC_LZ4 = 0, 1, 2
 CODEC_NAMES = {CODEC_NONE: "none", CODEC_ZSTD: "zstd", CODEC_LZ4: "lz4"}
+# §8.4: the most raw bytes one stored byte can decode to (a property of each codec's format:
+# a Zstandard block of 4 bytes yields at most 128 KiB; an LZ4 sequence of 3 + e bytes at most
+# 19 + 255e bytes).
+MAX_EXPANSION = {CODEC_ZSTD: 32768, CODEC_LZ4: 255}
 
 Q8_BLOCK = 34
 Q4_SUB = 32
@@ -296,6 +300,9 @@ def decompress(codec, stored, raw_length, where):
         except ImportError:
             raise FormatError("%s: zstd chunk but the `zstandard` package is not installed "
                               "(pip install zstandard)" % where)
+        if len(stored) >= 4 and struct.unpack_from("<I", stored)[0] & 0xFFFFFFF0 == 0x184D2A50:
+            raise FormatError("%s: a skippable zstd frame (a chunk holds exactly one Zstandard "
+                              "frame, §6)" % where)
         try:
             params = zstandard.get_frame_parameters(stored)
         except zstandard.ZstdError as e:
@@ -449,14 +456,16 @@ class HymbaFile:
             raise FormatError("offset 32/40/64: directory_offset + directory_length = %d, "
                               "file_length is %d" % (self.directory_offset +
                                                      self.directory_length, self.file_length))
-        # Layout rules stated in §3/§4 but not listed in §8: reported as warnings.
+        # §4: writers put data_offset exactly at align(128 + metadata_length, 4096); readers
+        # accept any multiple of 4096 at or after the metadata's end. Another value is valid
+        # but not what a writer of this version produces: reported as a warning.
         expect = align(HEADER_SIZE + self.metadata_length, DATA_ALIGN)
         if self.data_offset != expect:
             self.warnings.append("offset 48: data_offset %d != align(128 + metadata_length, "
-                                 "4096) = %d (§3, §4)" % (self.data_offset, expect))
+                                 "4096) = %d (valid; not a writer's choice, §4)" % (self.data_offset, expect))
         if self.directory_offset % CHUNK_ALIGN:
-            self.warnings.append("offset 32: directory_offset %d is not a multiple of 64 (§4)"
-                                 % self.directory_offset)
+            raise FormatError("offset 32: directory_offset %d is not a multiple of 64 (§4, §8)"
+                              % self.directory_offset)
 
     # -- §8.3, §9
     def _parse_metadata(self):
@@ -610,6 +619,14 @@ class HymbaFile:
                     if c.stored_offset % CHUNK_ALIGN:
                         raise FormatError("%s: chunk at %d is not 64-aligned"
                                           % (cw, c.stored_offset))
+                    # §8.4: no codec expands beyond a fixed factor (a larger claim is a
+                    # would-be decompression bomb).
+                    most = c.stored_length * MAX_EXPANSION[c.codec]
+                    if c.raw_length > most:
+                        raise FormatError("%s: claims %d raw bytes from %d stored bytes; %s "
+                                          "expands at most %d-fold" % (
+                                              cw, c.raw_length, c.stored_length,
+                                              CODEC_NAMES[c.codec], MAX_EXPANSION[c.codec]))
                 if not (self.data_offset <= c.stored_offset and c.stored_offset + c.stored_length
                         <= self.data_offset + self.data_length):
                     raise FormatError("%s: stored bytes [%d, %d) are outside the data section "
@@ -1068,8 +1085,16 @@ def print_summary(hf, out=sys.stdout):
         tot[1] += t.raw_length
         tot[2] += t.stored_bytes
     for k, (n, raw, st) in sorted(totals.items()):
-        p("  total %-4s: %d elements, %d raw bytes (%.4f bits/weight), %d stored" % (
-            k, n, raw, raw * 8 / n, st))
+        p("  total %-4s: %d elements, %d raw bytes, %d stored" % (k, n, raw, st))
+    p("bits per weight: %.6f" % bits_per_weight(hf))
+
+
+def bits_per_weight(hf):
+    """§ "Bits per weight": 8 x the encoded (raw) bytes of the weight tensors / their elements;
+    tensors named hymba.* are derived (the stored meta-token prefix), not weights."""
+    weights = [t for t in hf.tensors if not t.name.startswith("hymba.")]
+    elements = sum(t.element_count for t in weights)
+    return sum(t.raw_length for t in weights) * 8 / max(1, elements)
 
 
 def main(argv=None):

@@ -103,5 +103,18 @@ out="$WORK/tiny-hymba-prefix-q8-lz4.hymba"
 convert tiny-hymba "$out" --quant q8 --codec lz4 --precompute-prefix --keep '*.out_proj.weight=f16' \
     && check "$out" tiny-hymba
 
+# Bits per weight (§ "Bits per weight"): the reader's figure is the one hymba-convert inspect prints.
+for file in "$WORK/tiny-hymba-untied-q4-zstd.hymba" "$out"; do
+    [ -f "$file" ] || continue
+    checks=$((checks + 1))
+    ours=$("$CONVERT" inspect --json "$file" | "$PY" -c "import json, sys; print('%.6f' % json.load(sys.stdin)['totals']['bits_per_weight'])")
+    theirs=$("$PY" "$READER" "$file" | sed -n 's/^bits per weight: //p')
+    if [ -n "$ours" ] && [ "$ours" = "$theirs" ]; then
+        printf '  ok  %-40s bits per weight %s in both readers\n' "$(basename "$file")" "$ours"
+    else
+        fail "$(basename "$file"): bits per weight: inspect says '$ours', read_hymba.py '$theirs'"
+    fi
+done
+
 echo "check_format_spec: $checks checks, $failures failures"
 [ "$failures" = 0 ]

@@ -7,7 +7,8 @@ public struct ModelInspection {
 
     public init(file: HymbaFile) { self.file = file }
 
-    public var parameterCount: Int { file.tensors.reduce(0) { $0 + $1.elementCount } }
+    /// Weights: elements of every tensor but the derived `hymba.*` ones.
+    public var parameterCount: Int { file.weightTotals.elements }
     public var storedBytes: UInt64 { file.tensors.reduce(0) { $0 + $1.storedBytes } }
     public var rawBytes: UInt64 { file.tensors.reduce(0) { $0 + $1.rawLength } }
 
@@ -57,8 +58,9 @@ public struct ModelInspection {
             "totals": [
                 "tensors": file.tensors.count, "parameters": parameterCount,
                 "stored_bytes": Int(storedBytes), "raw_bytes": Int(rawBytes),
-                "bits_per_weight_data": Double(storedBytes) * 8 / Double(max(1, parameterCount)),
-                "bits_per_weight_file": Double(h.fileLength) * 8 / Double(max(1, parameterCount)),
+                "bits_per_weight": file.bitsPerWeight,
+                "weight_tensors": file.weightTotals.tensors,
+                "file_bytes": Int(h.fileLength),
             ] as [String: Any],
         ]
     }
@@ -102,12 +104,17 @@ public struct ModelInspection {
         }
         out.append("")
         for t in file.storageTotals {
-            out.append(t.type.description.padded(to: 5) + String(format: " %4d tensors %13d weights %14d bytes  %.3f bits/weight", t.tensors, t.elements, t.storedBytes, t.bitsPerWeight))
+            out.append(t.type.description.padded(to: 5) + String(format: " %4d tensors %13d weights %14d bytes stored  %.3f bits/weight", t.tensors, t.elements, t.storedBytes, t.bitsPerWeight))
         }
-        let params = parameterCount
-        out.append(String(format: "total %4d tensors %13d weights %14d bytes  %.3f bits/weight (data), %.3f (whole file); compression %.3f×",
-                          file.tensors.count, params, Int(storedBytes), Double(storedBytes) * 8 / Double(max(1, params)),
-                          Double(h.fileLength) * 8 / Double(max(1, params)), Double(rawBytes) / Double(max(1, storedBytes))))
+        let w = file.weightTotals
+        let derived = file.tensors.filter { !HymbaFile.isWeight($0.name) }
+        if !derived.isEmpty {
+            out.append(String(format: "derived %2d tensors (%@*, not weights) %14d bytes stored", derived.count, HymbaFile.derivedTensorPrefix,
+                              derived.reduce(0) { $0 + Int($1.storedBytes) }))
+        }
+        out.append(String(format: "total %4d tensors %13d weights %14d bytes stored  %.3f bits/weight; file %d bytes; compression %.3f×",
+                          w.tensors, w.elements, w.storedBytes, w.bitsPerWeight, Int(h.fileLength),
+                          Double(rawBytes) / Double(max(1, storedBytes))))
         return out.joined(separator: "\n")
     }
 }

@@ -45,17 +45,19 @@ public struct ConversionReport: Sendable {
     public var replacedBytes: Int?
     public var sourceBytes = 0
     public var fileBytes = 0
+    /// Weights: elements of every tensor but the derived `hymba.*` ones.
     public var parameters = 0
+    /// Encoded bytes of the weight tensors (derived ones excluded).
+    public var weightEncodedBytes = 0
     /// Encoded bytes before compression, and after.
     public var rawBytes = 0
     public var storedBytes = 0
     public var byType: [StorageType: TypeStats] = [:]
     public var seconds = 0.0
 
-    /// File bits per parameter over the whole model (metadata, tokenizer and padding included).
-    public var bitsPerParameter: Double { parameters > 0 ? Double(fileBytes) * 8 / Double(parameters) : 0 }
-    /// Tensor data bits per parameter.
-    public var dataBitsPerParameter: Double { parameters > 0 ? Double(storedBytes) * 8 / Double(parameters) : 0 }
+    /// Bits per weight (formats/HYMBA-FORMAT.md, "Bits per weight"): 8 × encoded bytes of the
+    /// weight tensors / weights; `inspect` prints the same figure for the file.
+    public var bitsPerWeight: Double { parameters > 0 ? Double(weightEncodedBytes) * 8 / Double(parameters) : 0 }
     public var compressionRatio: Double { storedBytes > 0 ? Double(rawBytes) / Double(storedBytes) : 1 }
 
     public var summary: String {
@@ -65,7 +67,7 @@ public struct ConversionReport: Sendable {
             "  size in:      \(mib(sourceBytes)) (\(sourceBytes) bytes of source tensors)",
             "  size out:     \(mib(fileBytes)) (\(fileBytes) bytes)",
             "  parameters:   \(parameters)",
-            String(format: "  bits/weight:  %.3f (whole file), %.3f (tensor data)", bitsPerParameter, dataBitsPerParameter),
+            String(format: "  bits/weight:  %.3f (encoded weights, before compression)", bitsPerWeight),
             String(format: "  compression:  %.3f× (encoded %@ -> stored %@)", compressionRatio, mib(rawBytes), mib(storedBytes)),
         ]
         for t in StorageType.allCases {
@@ -120,6 +122,13 @@ public enum ModelWriter {
                     StorageCodec.encodeRow(type: type, row, length: rowLength, into: out)
                     if type != .f32 {
                         StorageCodec.decodeRow(type: type, UnsafeRawPointer(out), length: rowLength, into: check)
+                        // A finite weight too large for the type (f16 above 65504, a q8/q4
+                        // scale that overflows f16) would decode to ±Inf or NaN.
+                        for j in 0..<rowLength where !check[j].isFinite {
+                            // The culprit is the row's largest value (a block scale overflows).
+                            let big = (0..<rowLength).max { abs(row[$0]) < abs(row[$1]) }!
+                            throw ConversionError("tensor \(name): element [\(r), \(big)] = \(row[big]) is too large for \(type) (element [\(r), \(j)] would read back as \(check[j])); keep this tensor in f32 or bf16 with --keep")
+                        }
                         for j in 0..<rowLength {
                             let e = Double(check[j] - row[j])
                             sqErr += e * e
@@ -141,7 +150,10 @@ public enum ModelWriter {
             s.squaredSource += stats.squaredSource
             report.byType[type] = s
             // Derived tensors (`hymba.*`, e.g. the meta-token prefix) are not model parameters.
-            if !name.hasPrefix("hymba.") { report.parameters += elements }
+            if HymbaFile.isWeight(name) {
+                report.parameters += elements
+                report.weightEncodedBytes += Int(entry.rawLength)
+            }
             report.rawBytes += Int(entry.rawLength)
             report.storedBytes += Int(entry.storedBytes)
             report.sourceBytes += elements * source.sourceBytesPerElement

@@ -82,6 +82,10 @@ public enum ChunkCompressor {
             guard src.count == dst.count else { throw CodecError("stored length \(src.count) != raw length \(dst.count)") }
             if let d = dst.baseAddress, let s = src.baseAddress { d.copyMemory(from: s, byteCount: src.count) }
         case .zstd:
+            // Skippable frames (magic 0x184D2A50...5F) carry no data: a chunk is one real frame.
+            if src.count >= 4, src.loadUnaligned(as: UInt32.self).littleEndian & 0xFFFF_FFF0 == 0x184D_2A50 {
+                throw CodecError("zstd: a skippable frame (a chunk holds exactly one Zstandard frame)")
+            }
             let declared = ZSTD_getFrameContentSize(src.baseAddress, src.count)
             if declared == ZSTD_CONTENTSIZE_ERROR { throw CodecError("zstd: not a valid frame") }
             if declared != ZSTD_CONTENTSIZE_UNKNOWN && declared != UInt64(dst.count) {

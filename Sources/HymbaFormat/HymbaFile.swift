@@ -98,6 +98,9 @@ public final class HymbaFile: @unchecked Sendable {
         guard !o2, dirEnd == h.fileLength else {
             throw bad("directory [\(h.directoryOffset), +\(h.directoryLength)) does not end at the file length \(h.fileLength)")
         }
+        guard h.directoryOffset % UInt64(FileLayout.chunkAlignment) == 0 else {
+            throw bad("directory offset \(h.directoryOffset) is not a multiple of \(FileLayout.chunkAlignment)")
+        }
 
         // Metadata.
         let metaStart = Int(h.metadataOffset), metaLen = Int(h.metadataLength)

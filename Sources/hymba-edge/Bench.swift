@@ -164,7 +164,7 @@ struct BenchReport {
 
     var totals: [TypeTotals] {
         var byType: [StorageType: TypeTotals] = [:]
-        for t in file.tensors {
+        for t in file.tensors where HymbaFile.isWeight(t.name) {
             var e = byType[t.type] ?? TypeTotals(type: t.type)
             e.tensors += 1
             e.weights += t.elementCount
@@ -178,7 +178,8 @@ struct BenchReport {
     /// Encoded bytes of every tensor: what one decode step reads (the tied embedding is the
     /// LM head, read whole once per token; a few small tensors are widened to f32 at load).
     var weightBytes: Int { totals.reduce(0) { $0 + $1.encodedBytes } }
-    var bitsPerWeight: Double { Double(weightBytes) * 8 / Double(max(1, parameters)) }
+    /// formats/HYMBA-FORMAT.md, "Bits per weight" (the same as `HymbaFile.bitsPerWeight`).
+    var bitsPerWeight: Double { file.bitsPerWeight }
     /// The storage type holding the most bytes (the quantization of the large matrices).
     var mainType: String { totals.max { $0.encodedBytes < $1.encodedBytes }.map { $0.type.description } ?? "none" }
     var modelName: String { URL(fileURLWithPath: file.path).lastPathComponent }

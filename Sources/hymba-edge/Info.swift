@@ -91,7 +91,7 @@ struct ModelInfo {
             params += t.elements; bytes += t.storedBytes
             out.append("  " + t.type.description.padded(to: 5) + String(format: " %4d tensors %13d weights  %@  %.3f bits/weight", t.tensors, t.elements, mib(t.storedBytes), t.bitsPerWeight))
         }
-        out.append(String(format: "  total %4d tensors %13d weights  %@  %.3f bits/weight", file.tensors.count, params, mib(bytes), Double(bytes) * 8 / Double(max(1, params))))
+        out.append(String(format: "  total %4d tensors %13d weights  %@  %.3f bits/weight", file.weightTotals.tensors, params, mib(bytes), file.bitsPerWeight))
         out.append("")
         let report = MemoryReport(config: c, options: HymbaOptions(contextLength: contextLength, kvType: kvType))
         out.append("memory (KV \(kvType), context \(contextLength) tokens + \(c.numMetaTokens) meta):")

@@ -74,6 +74,19 @@ import HymbaRuntime
         #expect(msg.contains("model.layers.4.moe.experts.0.gate_proj.weight") && msg.contains("[1, 3]"), "\(msg)")
     }
 
+    /// 9961472 (bf16 0x4B18) is finite, but its q8 block scale 9961472/127 > 65504 overflows
+    /// f16: the block would read back as NaN. Refused, naming the element and the type.
+    @Test func weightTooLargeForTheType() throws {
+        let dir = try Self.editedCheckpoint { ts in
+            let i = ts.firstIndex { $0.name == "model.layers.4.moe.experts.0.gate_proj.weight" }!
+            let at = 2 * (1 * 64 + 3)
+            ts[i].bytes[at] = 0x18
+            ts[i].bytes[at + 1] = 0x4B
+        }
+        let msg = try #require(Self.refusal(dir))
+        #expect(msg.contains("tensor model.layers.4.moe.experts.0.gate_proj.weight: element [1, 3] = 9961472.0 is too large for q8"), "\(msg)")
+    }
+
     @Test func byteCountMismatch() throws {
         let dir = try Self.editedCheckpoint { ts in
             let i = ts.firstIndex { $0.name == "model.final_layernorm.weight" }!

@@ -185,6 +185,11 @@ import HymbaRuntime
         let computed = try HymbaModel(file: try HymbaFile(path: plain))
         #expect(!computed.hasMetaPrefix)
         #expect(model.metaPrefix == computed.metaPrefix, "stored prefix equals the one computed from the same weights")
+        // Derived tensors are not weights: bits per weight and the weight count do not change.
+        let plainFile = try HymbaFile(path: plain)
+        #expect(file.bitsPerWeight == plainFile.bitsPerWeight)
+        #expect(file.weightTotals.elements == plainFile.weightTotals.elements)
+        #expect(file.weightTotals.elements == file.config.parameterCount)
         let ids = [1, 450, 4996, 17354, 1701]
         let a = try HymbaSession(model: model, options: HymbaOptions(kvType: .f32)).eval(ids: ids, mode: .full)
         let b = try HymbaSession(model: computed, options: HymbaOptions(kvType: .f32)).eval(ids: ids, mode: .full)

@@ -100,6 +100,30 @@ import HymbaFormat
         #expect(configEntry["sha256"] as? String == SHA256.hex(h.finalize()))
     }
 
+    /// Bits per weight (formats/HYMBA-FORMAT.md §7.1) from the layout rules written out here:
+    /// q8 rows take 34 bytes per started block of 32, f32 rows 4 bytes per element; the
+    /// converter's summary, the file and inspect's JSON all give that number.
+    @Test func bitsPerWeightIsTheEncodedSizeOverTheWeights() throws {
+        let (path, report) = try Fixtures.convert(Fixtures.tinyHymbaUntied, quant: .q8, codec: .zstd)
+        let f = try HymbaFile(path: path)
+        var bytes = 0, weights = 0
+        for t in f.tensors {
+            let n = t.shape.last!, rows = t.elementCount / n
+            switch t.type {
+            case .q8: bytes += rows * 34 * ((n + 31) / 32)
+            case .f32: bytes += rows * 4 * n
+            default: Issue.record("\(t.name): unexpected \(t.type)")
+            }
+            weights += t.elementCount
+        }
+        let expected = Double(bytes) * 8 / Double(weights)
+        #expect(report.bitsPerWeight == expected)
+        #expect(f.bitsPerWeight == expected)
+        let inspected = ModelInspection(file: f).jsonObject["totals"] as? [String: Any]
+        #expect(inspected?["bits_per_weight"] as? Double == expected)
+        #expect(report.summary.contains(String(format: "bits/weight:  %.3f", expected)))
+    }
+
     @Test func conversionIsDeterministic() throws {
         for quant in [StorageType.q4, .bf16] {
             let a = try Fixtures.convert(Fixtures.tinyHymba, quant: quant).path
