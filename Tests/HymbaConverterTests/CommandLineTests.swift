@@ -124,6 +124,15 @@ import HymbaRuntime
 
         let dir = Fixtures.temporaryDirectory()
         let out = dir + "/m.hymba"
+        // synthesize protects its config (and --tokenizer files) the same way.
+        let config = dir + "/config.json"
+        try FileManager.default.copyItem(atPath: Fixtures.tinyHymba + "/config.json", toPath: config)
+        let synth = try Self.run(["synthesize", "--config", config, "-o", config])
+        #expect(synth.status == 1 && synth.stderr.contains("output \(config) is the input \(config)"), "\(synth.stderr)")
+        let synthTok = try Self.run(["synthesize", "--config", config, "--tokenizer", ckpt, "-o", ckpt + "/tokenizer.json"])
+        #expect(synthTok.status == 1 && synthTok.stderr.contains("is the input \(ckpt)/tokenizer.json"), "\(synthTok.stderr)")
+        try FileManager.default.removeItem(atPath: config)
+
         let noDir = try Self.run([ckpt, "-o", dir + "/missing/m.hymba"])
         #expect(noDir.status == 1 && noDir.stderr.contains("output directory \(dir)/missing does not exist"), "\(noDir.stderr)")
 
