@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import Foundation
 import HymbaConverter
 import HymbaFormat
@@ -10,7 +11,7 @@ struct HymbaConvert: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hymba-convert",
         abstract: "Convert Hugging Face Hymba checkpoints to .hymba model files, and inspect or verify them.",
-        version: HymbaVersion.string,
+        version: ToolVersion.text,
         subcommands: [Convert.self, Inspect.self, Verify.self, Synthesize.self],
         defaultSubcommand: Convert.self)
 }
@@ -156,12 +157,4 @@ struct Synthesize: ParsableCommand {
     }
 }
 
-/// Prints a library error as one clear line on stderr and exits with status 1.
-func runReportingErrors(_ body: () throws -> Void) throws {
-    do { try body() } catch let e as ValidationError { throw e } catch {
-        FileHandle.standardError.write("error: \(error)\n".data(using: .utf8)!)
-        throw ExitCode(1)
-    }
-}
-
-HymbaConvert.main()
+CommandLineEntry.main(HymbaConvert.self, pathCommand: true)
