@@ -20,6 +20,7 @@ struct Chat: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
+            let interrupts = InterruptHandler()
             let tm = try model.open()
             let chat = try ChatSession(model: tm, system: system)
             if chat.format.style == .generic {
@@ -38,11 +39,11 @@ struct Chat: ParsableCommand {
                 if !sampling.params(seed: seed).isGreedy { parts.append("seed: \(seed)") }
                 return parts.joined(separator: " | ")
             }
-            let interrupts = InterruptHandler(idle: {
+            interrupts.onIdle {
                 input.restoreTerminal()
                 writeErr("\n" + summary() + "\n")
                 Foundation.exit(0)
-            })
+            }
             writeErr("hymba-edge chat: \(tm.file.path), context \(chat.generator.session.contextLength) tokens\n\(ChatCommand.summary)\n")
             session: while true {
                 let message: String

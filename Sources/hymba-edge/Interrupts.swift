@@ -8,6 +8,9 @@ import Foundation
 ///
 /// SIGINT's default action is replaced (SIG_IGN) and the signal is received through a
 /// dispatch source, on another thread: the handler never runs inside the runtime's code.
+/// Create it before the model is opened: starting the source starts a libdispatch thread,
+/// which must not compete with the kernels' thread pool for what the system allows (with
+/// `--threads 256` under an address-space limit, libdispatch would wait for it forever).
 final class InterruptHandler: @unchecked Sendable {
     static let exitStatus: Int32 = 130
 
@@ -15,16 +18,18 @@ final class InterruptHandler: @unchecked Sendable {
     private var generating = false
     private var cancelled = false
     private var source: DispatchSourceSignal?
-    private let idle: () -> Void
+    private var idle: () -> Void = { exit(InterruptHandler.exitStatus) }
 
-    init(idle: @escaping () -> Void = { exit(InterruptHandler.exitStatus) }) {
-        self.idle = idle
+    init() {
         signal(SIGINT, SIG_IGN)
         let s = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
         s.setEventHandler { [unowned self] in self.interrupt() }
         s.resume()
         source = s
     }
+
+    /// What Ctrl-C does outside generation (default: exit with status 130).
+    func onIdle(_ action: @escaping () -> Void) { lock.lock(); idle = action; lock.unlock() }
 
     func beginGenerating() { lock.lock(); generating = true; cancelled = false; lock.unlock() }
     func endGenerating() { lock.lock(); generating = false; lock.unlock() }
@@ -37,7 +42,7 @@ final class InterruptHandler: @unchecked Sendable {
 
     private func interrupt() {
         lock.lock()
-        let (wasGenerating, wasCancelled) = (generating, cancelled)
+        let (wasGenerating, wasCancelled, idle) = (generating, cancelled, idle)
         if generating { cancelled = true }
         lock.unlock()
         if !wasGenerating {

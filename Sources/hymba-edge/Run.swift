@@ -30,10 +30,10 @@ struct Run: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             let text = try promptFile.map { try Self.readPromptFile($0) } ?? Self.readPrompt(prompt ?? "")
+            let interrupts = InterruptHandler()
             let tm = try model.open()
             let generator = try Generator(model: tm)
             let seed = sampling.resolvedSeed()
-            let interrupts = InterruptHandler()
             // The prompt is echoed once generation has started (not before an error), and on a
             // terminal the output ends with a newline so the stats line starts on its own.
             var lineOpen = false
