@@ -32,4 +32,23 @@ public enum FileArgument {
             throw IOError(path: path, operation: "writing \(what)", message: "\(error.localizedDescription)")
         }
     }
+
+    /// Runs `body` with a path to write to: `path` itself, or for `-` a temporary file whose
+    /// bytes are then copied to stdout and which is removed (for writers that need a file:
+    /// they rename a temporary file into place, or read back what they wrote).
+    public static func writing<R>(to path: String, _ body: (String) throws -> R) throws -> R {
+        guard path == standardStream else { return try body(path) }
+        let temporary = NSTemporaryDirectory() + "/hymba-stdout-\(getpid())-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: temporary) }
+        let result = try body(temporary)
+        guard let input = FileHandle(forReadingAtPath: temporary) else {
+            throw IOError(path: temporary, operation: "reading the output back for stdout", message: "cannot open it")
+        }
+        defer { try? input.close() }
+        while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty {
+            try FileHandle.standardOutput.write(contentsOf: chunk)
+        }
+        return result
+    }
+
 }

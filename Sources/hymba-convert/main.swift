@@ -49,7 +49,7 @@ struct Convert: ParsableCommand {
     @Argument(help: "Hugging Face checkpoint directory.")
     var checkpoint: String
 
-    @Option(name: .shortAndLong, help: "Output .hymba file.")
+    @Option(name: .shortAndLong, help: "Output .hymba file (- for stdout).")
     var output: String
 
     @OptionGroup var encoding: EncodingOptions
@@ -64,23 +64,32 @@ struct Convert: ParsableCommand {
             let options = try encoding.conversionOptions()
             let ckpt = try Checkpoint(directory: checkpoint)
             let tokenizer = try TokenizerImport.metadataObject(directory: checkpoint)
-            var report = try Converter.convert(checkpoint: ckpt, output: output, tokenizer: tokenizer, options: options,
-                                               progress: ProgressReporter(title: "converting"))
-            if precomputePrefix {
-                // The prefix must be what the runtime computes from the *stored* weights, so it is
-                // computed from the converted file, then the (deterministic) conversion is
-                // repeated with the prefix tensors added.
-                let model = try HymbaModel(source: try HymbaFile(path: output))
-                let config = model.config
-                let extras = model.metaPrefix.storedTensors(config: config).map {
-                    TensorSource.inMemory(name: $0.name, shape: $0.shape, values: $0.values)
-                }
-                let meta: [String: Any] = ["meta_prefix": ["tensors": MetaPrefix.tensorPrefix + "*", "computed_by": "hymba-edge \(HymbaVersion.string)"]]
-                report = try Converter.convert(checkpoint: ckpt, output: output, tokenizer: tokenizer, options: options,
-                                               extraTensors: extras, extraMetadata: meta, progress: ProgressReporter(title: "adding prefix"))
+            let summary = try FileArgument.writing(to: self.output) { output in
+                try convert(ckpt, tokenizer, options, to: output).replacingOccurrences(of: output, with: FileArgument.outputName(self.output))
             }
-            print(report.summary)
+            // With the model on stdout, the summary goes to stderr.
+            if self.output == FileArgument.standardStream { writeError(summary + "\n") } else { print(summary) }
         }
+    }
+
+    /// Converts to `output` (with the meta-token prefix if asked); returns the summary.
+    func convert(_ ckpt: Checkpoint, _ tokenizer: [String: Any]?, _ options: ConversionOptions, to output: String) throws -> String {
+        var report = try Converter.convert(checkpoint: ckpt, output: output, tokenizer: tokenizer, options: options,
+                                           progress: ProgressReporter(title: "converting"))
+        if precomputePrefix {
+            // The prefix must be what the runtime computes from the *stored* weights, so it is
+            // computed from the converted file, then the (deterministic) conversion is
+            // repeated with the prefix tensors added.
+            let model = try HymbaModel(source: try HymbaFile(path: output))
+            let config = model.config
+            let extras = model.metaPrefix.storedTensors(config: config).map {
+                TensorSource.inMemory(name: $0.name, shape: $0.shape, values: $0.values)
+            }
+            let meta: [String: Any] = ["meta_prefix": ["tensors": MetaPrefix.tensorPrefix + "*", "computed_by": "hymba-edge \(HymbaVersion.string)"]]
+            report = try Converter.convert(checkpoint: ckpt, output: output, tokenizer: tokenizer, options: options,
+                                           extraTensors: extras, extraMetadata: meta, progress: ProgressReporter(title: "adding prefix"))
+        }
+        return report.summary
     }
 }
 
@@ -134,7 +143,7 @@ struct Synthesize: ParsableCommand {
     @Option(name: .long, help: "A Hymba config.json.")
     var config: String
 
-    @Option(name: .shortAndLong, help: "Output .hymba file.")
+    @Option(name: .shortAndLong, help: "Output .hymba file (- for stdout).")
     var output: String
 
     @Option(name: .long, help: "Random seed.")
@@ -150,9 +159,12 @@ struct Synthesize: ParsableCommand {
         try runReportingErrors {
             let options = try encoding.conversionOptions()
             let tok = try tokenizer.map { try TokenizerImport.metadataObject(directory: $0) } ?? nil
-            let report = try Synthesizer.synthesize(configPath: config, output: output, seed: seed, tokenizer: tok,
-                                                    options: options, progress: ProgressReporter(title: "synthesizing"))
-            print(report.summary)
+            let summary = try FileArgument.writing(to: self.output) { output in
+                try Synthesizer.synthesize(configPath: config, output: output, seed: seed, tokenizer: tok,
+                                           options: options, progress: ProgressReporter(title: "synthesizing"))
+                    .summary.replacingOccurrences(of: output, with: FileArgument.outputName(self.output))
+            }
+            if output == FileArgument.standardStream { writeError(summary + "\n") } else { print(summary) }
         }
     }
 }

@@ -148,4 +148,27 @@ import HymbaRuntime
         let version = try Self.run(["--version"])
         #expect(version.status == 0 && version.stdout.hasPrefix("0.1.0 (commit ") && version.stdout.contains("; kernels: "))
     }
+
+    /// `-o -` writes the model to stdout (the summary to stderr): the same bytes as a file.
+    @Test func outputToStdout() throws {
+        let file = Fixtures.temporaryDirectory() + "/stdout-check.hymba"
+        let written = try Self.run([Fixtures.tinyHymba, "-o", file, "--quant", "q8"])
+        #expect(written.status == 0, "\(written.stderr)")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = [Fixtures.tinyHymba, "-o", "-", "--quant", "q8"]
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let errRead = DispatchQueue(label: "stderr")
+        var errData = Data()
+        errRead.async { errData = err.fileHandleForReading.readDataToEndOfFile() }
+        let bytes = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        errRead.sync {}
+        #expect(p.terminationStatus == 0, "\(String(decoding: errData, as: UTF8.self))")
+        #expect(bytes == (try Data(contentsOf: URL(fileURLWithPath: file))))
+        #expect(String(decoding: errData, as: UTF8.self).contains("bits"))
+    }
 }
