@@ -12,6 +12,10 @@ import PackageDescription
 //   HymbaKit         the small public Swift API for embedding (Model, Session, generate)
 //   CHymba, HymbaC   include/hymba.h as a Clang module, and its @_cdecl implementation over
 //                    HymbaKit: the product `hymba` is libhymba.so, the C ABI
+//   CommandLineSupport          what both command-line tools share: the entry point (usage
+//                               errors, exit codes, unknown commands), --version (with the git
+//                               commit, recorded by Plugins/BuildInfoPlugin), stdin/stdout as "-"
+//   CEditLine                   libedit (libedit-dev): line editing and history for `chat`
 //   hymba-convert, hymba-edge   thin command-line shells over the libraries
 
 // Release builds target the vector units of the machine that builds (AVX2/AVX-512 on x86-64,
@@ -85,16 +89,24 @@ let package = Package(
         .target(name: "HymbaKit", dependencies: ["HymbaRuntime", "HymbaFormat", "HymbaTokenizer"]),
         .systemLibrary(name: "CHymba", path: "include"),
         .target(name: "HymbaC", dependencies: ["CHymba", "HymbaKit"]),
+        .plugin(name: "BuildInfoPlugin", capability: .buildTool()),
+        .target(
+            name: "CommandLineSupport",
+            dependencies: ["HymbaFormat", "HymbaRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            plugins: ["BuildInfoPlugin"]),
+        .systemLibrary(
+            name: "CEditLine", pkgConfig: "libedit",
+            providers: [.apt(["libedit-dev"])]),
         .executableTarget(
             name: "hymba-convert",
             dependencies: [
-                "HymbaConverter", "HymbaFormat", "HymbaRuntime",
+                "HymbaConverter", "HymbaFormat", "HymbaRuntime", "CommandLineSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
             name: "hymba-edge",
             dependencies: [
-                "HymbaRuntime", "HymbaFormat", "HymbaTokenizer",
+                "HymbaRuntime", "HymbaFormat", "HymbaTokenizer", "CommandLineSupport", "CEditLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Test-only helpers shared by the test targets (GGML's Q4_0, the q4 yardstick).
@@ -108,11 +120,11 @@ let package = Package(
             dependencies: ["HymbaTokenizer", "HymbaConverter", "HymbaFormat"]),
         .testTarget(
             name: "HymbaRuntimeTests",
-            dependencies: ["HymbaRuntime", "HymbaConverter", "HymbaFormat"]),
+            dependencies: ["HymbaRuntime", "HymbaConverter", "HymbaFormat", "HymbaTestSupport"]),
         // Generation, sampling, perplexity and the hymba-edge command line (runs the executable).
         .testTarget(
             name: "HymbaEdgeTests",
-            dependencies: ["HymbaRuntime", "HymbaConverter", "HymbaFormat", "HymbaTokenizer", "hymba-edge"]),
+            dependencies: ["HymbaRuntime", "HymbaConverter", "HymbaFormat", "HymbaTokenizer", "HymbaTestSupport", "hymba-edge"]),
         // libhymba: C programs built with cc against the built libhymba.so, the Python
         // example, the HymbaKit API. Depends on HymbaC so the library is built first.
         .testTarget(

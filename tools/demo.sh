@@ -10,9 +10,14 @@ quant="${2:-q8}"
 prompt="${3:-def fibonacci(n):}"
 out="${TMPDIR:-/tmp}/$(basename "$checkpoint")-$quant.hymba"
 
-swift build -c release --product hymba-convert >&2
-swift build -c release --product hymba-edge >&2
-bin="$(swift build -c release --show-bin-path)"
+tools/check-system-libraries.sh
+# The same flags as the README's test command (swift test -c release -Xswiftc -enable-testing),
+# so that one build serves both: after this script the tests only build the test targets, and
+# after the tests this script builds nothing.
+flags=(-c release -Xswiftc -enable-testing)
+swift build "${flags[@]}" --product hymba-convert >&2
+swift build "${flags[@]}" --product hymba-edge >&2
+bin="$(swift build "${flags[@]}" --show-bin-path)"
 "$bin/hymba-convert" "$checkpoint" -o "$out" --quant "$quant"
 "$bin/hymba-convert" verify "$out"
 "$bin/hymba-convert" inspect "$out"

@@ -2,11 +2,13 @@
  * generate.c - a complete libhymba program: open a model, generate text from a prompt with
  * the text streamed to stdout as it is produced, clean up.
  *
- *     ./generate [-m MODEL] [-n MAX_TOKENS] [-t TEMPERATURE] [-s SEED] [-c N_CTX] PROMPT
+ *     ./generate [-m MODEL] [-n MAX_TOKENS] [--temp TEMPERATURE] [-s SEED] [-c N_CTX] [-t THREADS] PROMPT
  *
- * Defaults: the repository's models/tiny-code-hymba-q8.hymba, 64 tokens, temperature 0
- * (greedy), seed 0, the model's context length. The prompt is not echoed; a summary goes to
- * stderr. Exit status: 0 on success, 1 on an error (its message on stderr), 2 on bad usage.
+ * The flags are llama.cpp's (-t is threads, --temp the temperature). Defaults: the
+ * repository's models/tiny-code-hymba-q8.hymba, 64 tokens, temperature 0 (greedy), seed 0,
+ * the model's context length, one thread per core. The prompt is not echoed; a summary goes
+ * to stderr. Exit status: 0 on success, 1 on an error (its message on stderr), 64 on bad
+ * usage (EX_USAGE, as hymba-edge).
  */
 #include <hymba.h>
 
@@ -28,8 +30,8 @@ static int32_t print_piece(const char *piece, int32_t token, void *user_data) {
 }
 
 static int usage(const char *argv0) {
-    fprintf(stderr, "usage: %s [-m MODEL] [-n MAX_TOKENS] [-t TEMPERATURE] [-s SEED] [-c N_CTX] PROMPT\n", argv0);
-    return 2;
+    fprintf(stderr, "usage: %s [-m MODEL] [-n MAX_TOKENS] [--temp TEMPERATURE] [-s SEED] [-c N_CTX] [-t THREADS] PROMPT\n", argv0);
+    return 64;
 }
 
 int main(int argc, char **argv) {
@@ -37,21 +39,25 @@ int main(int argc, char **argv) {
     const char *prompt = NULL;
     hymba_sampling_params sampling = hymba_sampling_default_params();
     hymba_context_params cparams = hymba_context_default_params();
+    hymba_model_params mparams = hymba_model_default_params();
     sampling.temperature = 0.0f;
     sampling.max_tokens = 64;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (a[0] == '-' && a[1] != '\0' && a[2] == '\0' && strchr("mntsc", a[1]) != NULL) {
+        /* "--temp" is handled as the one-letter flag 'T'. */
+        char flag = strcmp(a, "--temp") == 0 ? 'T' : (a[0] == '-' && a[1] != '\0' && a[2] == '\0' ? a[1] : '\0');
+        if (flag != '\0' && strchr("mnTsct", flag) != NULL) {
             if (i + 1 >= argc) return usage(argv[0]);
             const char *v = argv[++i];
             char *end = NULL;
-            switch (a[1]) {
+            switch (flag) {
             case 'm': model_path = v; continue;
             case 'n': sampling.max_tokens = (int32_t)strtol(v, &end, 10); break;
-            case 't': sampling.temperature = strtof(v, &end); break;
+            case 'T': sampling.temperature = strtof(v, &end); break;
             case 's': sampling.seed = strtoull(v, &end, 10); break;
             case 'c': cparams.n_ctx = (int32_t)strtol(v, &end, 10); break;
+            case 't': mparams.threads = (int32_t)strtol(v, &end, 10); break;
             }
             if (end == v || *end != '\0') return usage(argv[0]);
         } else if (prompt == NULL) {
@@ -62,7 +68,6 @@ int main(int argc, char **argv) {
     }
     if (prompt == NULL) return usage(argv[0]);
 
-    hymba_model_params mparams = hymba_model_default_params();
     hymba_model *model = NULL;
     hymba_status st = hymba_model_open(model_path, &mparams, &model);
     if (st != HYMBA_OK) {

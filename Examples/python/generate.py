@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Generate text with libhymba from Python, through ctypes only (no third-party packages).
 
-    python3 generate.py [--lib PATH] [-m MODEL] [-n MAX_TOKENS] [-t TEMPERATURE] [-s SEED] PROMPT
+    python3 generate.py [--lib PATH] [-m MODEL] [-n MAX_TOKENS] [--temp T] [-s SEED] [-c N_CTX] [-t THREADS] PROMPT
 
 The text is streamed to stdout as it is produced (the prompt is not echoed); a summary goes
-to stderr. The library is looked for at --lib, then $HYMBA_LIB, then as "libhymba.so" on
-the system's library path (see README.md). The structs below mirror include/hymba.h field
-for field; the tests compare their sizes and offsets with the C compiler's.
+to stderr. The library is looked for at --lib, then $HYMBA_LIB, then where the README builds
+it (.build/release/libhymba.so in this repository), then as "libhymba.so" on the system's
+library path (see README.md). The structs below mirror include/hymba.h field for field; the
+tests compare their sizes and offsets with the C compiler's.
 """
 import argparse
 import ctypes
@@ -63,13 +64,31 @@ TokenCallback = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_char_p, ctypes.c_int32
 
 class HymbaError(Exception):
     def __init__(self, status, message):
-        super().__init__(f"{message} (status {status})")
+        super().__init__(message if status is None else f"{message} (status {status})")
         self.status = status
+
+
+# Where `swift build -c release --product hymba` puts the library (the README's build).
+BUILT_LIB = REPO / ".build" / "release" / "libhymba.so"
+
+
+def library_path(given=None):
+    """The library to load: --lib, $HYMBA_LIB, the repository's build, the system's."""
+    if given:
+        return given
+    if os.environ.get("HYMBA_LIB"):
+        return os.environ["HYMBA_LIB"]
+    return str(BUILT_LIB) if BUILT_LIB.exists() else "libhymba.so"
 
 
 def load(path=None):
     """Loads libhymba and declares the functions this example uses."""
-    lib = ctypes.CDLL(path or os.environ.get("HYMBA_LIB") or "libhymba.so")
+    path = library_path(path)
+    try:
+        lib = ctypes.CDLL(path)
+    except OSError as e:
+        raise HymbaError(None, f"cannot load {path} ({e}); build it with `swift build -c release --product hymba` "
+                               "in the repository, or point --lib or HYMBA_LIB at a libhymba.so") from None
     status = ctypes.c_int  # a C enum
     model_p, context_p = ctypes.c_void_p, ctypes.c_void_p
     declare = [
@@ -99,21 +118,32 @@ def check(lib, status):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("prompt")
-    ap.add_argument("--lib", help="path of libhymba.so")
-    ap.add_argument("-m", "--model", default=str(REPO / "models" / "tiny-code-hymba-q8.hymba"))
-    ap.add_argument("-n", "--max-tokens", type=int, default=64)
-    ap.add_argument("-t", "--temperature", type=float, default=0.0)
-    ap.add_argument("-s", "--seed", type=int, default=0)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("prompt", help="the text to continue")
+    ap.add_argument("--lib", default=None,
+                    help="path of libhymba.so; when not given (%(default)s): $HYMBA_LIB, else the repository's .build/release/libhymba.so, "
+                         "else libhymba.so on the system's library path")
+    ap.add_argument("-m", "--model", default=str(REPO / "models" / "tiny-code-hymba-q8.hymba"), help="the .hymba model file")
+    ap.add_argument("-n", "--max-tokens", type=int, default=64, help="most tokens to generate (-1: until the context is full)")
+    ap.add_argument("--temp", "--temperature", dest="temperature", type=float, default=0.0, help="temperature (0: greedy)")
+    ap.add_argument("-s", "--seed", type=int, default=0, help="random seed of the sampler")
+    ap.add_argument("-c", "--ctx", type=int, default=0, help="context length in tokens (0: the model's)")
+    ap.add_argument("-t", "--threads", type=int, default=0, help="threads for the kernels (0: one per core)")
     args = ap.parse_args()
 
-    lib = load(args.lib)
+    try:
+        lib = load(args.lib)
+    except HymbaError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     model, ctx = ctypes.c_void_p(), ctypes.c_void_p()
     try:
         params = lib.hymba_model_default_params()
+        params.threads = args.threads
         check(lib, lib.hymba_model_open(args.model.encode(), ctypes.byref(params), ctypes.byref(model)))
         cparams = lib.hymba_context_default_params()
+        cparams.n_ctx = args.ctx
         check(lib, lib.hymba_context_new(model, ctypes.byref(cparams), ctypes.byref(ctx)))
         sampling = lib.hymba_sampling_default_params()
         sampling.temperature = args.temperature

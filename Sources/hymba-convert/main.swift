@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import Foundation
 import HymbaConverter
 import HymbaFormat
@@ -10,7 +11,7 @@ struct HymbaConvert: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hymba-convert",
         abstract: "Convert Hugging Face Hymba checkpoints to .hymba model files, and inspect or verify them.",
-        version: HymbaVersion.string,
+        version: ToolVersion.text,
         subcommands: [Convert.self, Inspect.self, Verify.self, Synthesize.self],
         defaultSubcommand: Convert.self)
 }
@@ -65,7 +66,7 @@ struct Convert: ParsableCommand {
     @Argument(help: "Hugging Face checkpoint directory.")
     var checkpoint: String
 
-    @Option(name: .shortAndLong, help: "Output .hymba file.")
+    @Option(name: .shortAndLong, help: "Output .hymba file (- for stdout).")
     var output: String
 
     @OptionGroup var encoding: EncodingOptions
@@ -85,25 +86,34 @@ struct Convert: ParsableCommand {
             let ckpt = try Checkpoint(directory: checkpoint)
             printWarnings(encoding.warnings(options: options, tensorNames: ckpt.config.expectedTensors.map(\.name)))
             let tokenizer = noTokenizer ? nil : try TokenizerImport.requiredMetadataObject(directory: checkpoint)
-            var report = try Converter.convert(checkpoint: ckpt, output: output, tokenizer: tokenizer, options: options,
-                                               progress: ProgressReporter(title: "converting"))
-            if precomputePrefix {
-                // The prefix must be what the runtime computes from the *stored* weights, so it is
-                // computed from the converted file, then the (deterministic) conversion is
-                // repeated with the prefix tensors added.
-                let model = try HymbaModel(source: try HymbaFile(path: output))
-                let config = model.config
-                let extras = model.metaPrefix.storedTensors(config: config).map {
-                    TensorSource.inMemory(name: $0.name, shape: $0.shape, values: $0.values)
-                }
-                let meta: [String: Any] = ["meta_prefix": ["tensors": MetaPrefix.tensorPrefix + "*", "computed_by": "hymba-edge \(HymbaVersion.string)"]]
-                let replaced = report.replacedBytes
-                report = try Converter.convert(checkpoint: ckpt, output: output, tokenizer: tokenizer, options: options,
-                                               extraTensors: extras, extraMetadata: meta, progress: ProgressReporter(title: "adding prefix"))
-                report.replacedBytes = replaced
+            let summary = try FileArgument.writing(to: self.output) { output in
+                try convert(ckpt, tokenizer, options, to: output).replacingOccurrences(of: output, with: FileArgument.outputName(self.output))
             }
-            print(report.summary)
+            // With the model on stdout, the summary goes to stderr.
+            if self.output == FileArgument.standardStream { writeError(summary + "\n") } else { print(summary) }
         }
+    }
+
+    /// Converts to `output` (with the meta-token prefix if asked); returns the summary.
+    func convert(_ ckpt: Checkpoint, _ tokenizer: [String: Any]?, _ options: ConversionOptions, to output: String) throws -> String {
+        var report = try Converter.convert(checkpoint: ckpt, output: output, tokenizer: tokenizer, options: options,
+                                           progress: ProgressReporter(title: "converting"))
+        if precomputePrefix {
+            // The prefix must be what the runtime computes from the *stored* weights, so it is
+            // computed from the converted file, then the (deterministic) conversion is
+            // repeated with the prefix tensors added.
+            let model = try HymbaModel(source: try HymbaFile(path: output))
+            let config = model.config
+            let extras = model.metaPrefix.storedTensors(config: config).map {
+                TensorSource.inMemory(name: $0.name, shape: $0.shape, values: $0.values)
+            }
+            let meta: [String: Any] = ["meta_prefix": ["tensors": MetaPrefix.tensorPrefix + "*", "computed_by": "hymba-edge \(HymbaVersion.string)"]]
+            let replaced = report.replacedBytes
+            report = try Converter.convert(checkpoint: ckpt, output: output, tokenizer: tokenizer, options: options,
+                                           extraTensors: extras, extraMetadata: meta, progress: ProgressReporter(title: "adding prefix"))
+            report.replacedBytes = replaced
+        }
+        return report.summary
     }
 }
 
@@ -157,7 +167,7 @@ struct Synthesize: ParsableCommand {
     @Option(name: .long, help: "A Hymba config.json.")
     var config: String
 
-    @Option(name: .shortAndLong, help: "Output .hymba file.")
+    @Option(name: .shortAndLong, help: "Output .hymba file (- for stdout).")
     var output: String
 
     @Option(name: .long, help: "Random seed.")
@@ -176,19 +186,14 @@ struct Synthesize: ParsableCommand {
             let names = (try? HymbaConfig(jsonData: Data(contentsOf: URL(fileURLWithPath: config))))?.expectedTensors.map(\.name)
             if let names { printWarnings(encoding.warnings(options: options, tensorNames: names)) }
             let tokenizerFiles = tokenizer.map { dir in Checkpoint.tokenizerFileNames.map { dir + "/" + $0 } } ?? []
-            let report = try Synthesizer.synthesize(configPath: config, output: output, seed: seed, tokenizer: tok, options: options,
-                                                    tokenizerFiles: tokenizerFiles, progress: ProgressReporter(title: "synthesizing"))
-            print(report.summary)
+            let summary = try FileArgument.writing(to: self.output) { output in
+                try Synthesizer.synthesize(configPath: config, output: output, seed: seed, tokenizer: tok, options: options,
+                                           tokenizerFiles: tokenizerFiles, progress: ProgressReporter(title: "synthesizing"))
+                    .summary.replacingOccurrences(of: output, with: FileArgument.outputName(self.output))
+            }
+            if output == FileArgument.standardStream { writeError(summary + "\n") } else { print(summary) }
         }
     }
 }
 
-/// Prints a library error as one clear line on stderr and exits with status 1.
-func runReportingErrors(_ body: () throws -> Void) throws {
-    do { try body() } catch let e as ValidationError { throw e } catch {
-        FileHandle.standardError.write("error: \(error)\n".data(using: .utf8)!)
-        throw ExitCode(1)
-    }
-}
-
-HymbaConvert.main()
+CommandLineEntry.main(HymbaConvert.self, pathCommand: true)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import Foundation
 import HymbaFormat
 import HymbaRuntime
@@ -32,9 +33,6 @@ struct Bench: ParsableCommand {
     @Option(name: .long, help: "Timed repetitions; the medians are reported.")
     var repetitions: Int = 3
 
-    @Option(name: .long, help: "Threads for the kernels (0: one per core).")
-    var threads: Int = 0
-
     @Option(name: .long, help: "Seed of the token ids.")
     var seed: UInt64 = 0
 
@@ -46,9 +44,6 @@ struct Bench: ParsableCommand {
         if genTokens < 1 { throw ValidationError("--gen-tokens \(genTokens): must be at least 1") }
         if depth < 0 { throw ValidationError("--depth \(depth): must be at least 0") }
         if repetitions < 1 { throw ValidationError("--repetitions \(repetitions): must be at least 1") }
-        if threads < 0 || threads > HymbaOptions.maximumThreads {
-            throw ValidationError("--threads \(threads): must be in 0…\(HymbaOptions.maximumThreads) (0: one per core)")
-        }
         if let ctx = model.ctx, ctx < depth + promptTokens + genTokens {
             throw ValidationError("--ctx \(ctx): the benchmark feeds \(depth) + \(promptTokens) + \(genTokens) = \(depth + promptTokens + genTokens) tokens; give at least that")
         }
@@ -58,7 +53,6 @@ struct Bench: ParsableCommand {
         try runReportingErrors {
             var options = try model.sessionOptions()
             if options.contextLength == nil { options.contextLength = depth + promptTokens + genTokens }
-            options.threads = threads
             let loadStart = Benchmark.now()
             let (file, plan, hymba) = try model.open(options: options, workload: .logits(rows: 0))
             let session = try HymbaSession(model: hymba, options: plan.options)
@@ -67,7 +61,7 @@ struct Bench: ParsableCommand {
             let result = try Benchmark.measure(session: session, context: Array(ids[..<depth]),
                                                prompt: Array(ids[depth..<(depth + promptTokens)]),
                                                decodes: Array(ids[(depth + promptTokens)...]), repetitions: repetitions)
-            let report = BenchReport(file: file, session: session, result: result, threadsRequested: threads,
+            let report = BenchReport(file: file, session: session, result: result, threadsRequested: model.threads,
                                      threadsUsed: session.options.resolvedThreads, seed: seed, loadSeconds: loadSeconds,
                                      peakRSS: ProcessMemory.peakResidentBytes, plan: plan)
             if json {

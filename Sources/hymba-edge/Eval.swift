@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import Foundation
 import HymbaFormat
 import HymbaRuntime
@@ -16,8 +17,15 @@ struct Eval: ParsableCommand {
     @Option(name: .long, help: "full (one prefill), incremental (one token at a time) or chunked:N (prefill chunks of N).")
     var mode: String = "full"
 
-    @Option(name: .long, help: "Where to write the logits (default: not written).")
+    @Option(name: .shortAndLong, help: "Where to write the logits (- for stdout; default: not written). The summary goes to stderr then.")
     var output: String?
+
+    func validate() throws {
+        if let output, output != FileArgument.standardStream,
+           URL(fileURLWithPath: output).resolvingSymlinksInPath() == URL(fileURLWithPath: model.model).resolvingSymlinksInPath() {
+            throw ValidationError("--output \(output): that is the model file; the logits would overwrite it")
+        }
+    }
 
     func run() throws {
         try runReportingErrors {
@@ -35,18 +43,18 @@ struct Eval: ParsableCommand {
                     for v in buf { withUnsafeBytes(of: v.bitPattern.littleEndian) { le.append(contentsOf: $0) } }
                     return le
                 }
-                guard FileManager.default.createFile(atPath: output, contents: data) else {
-                    throw IOError(path: output, operation: "write", message: "cannot create the file")
-                }
+                try FileArgument.write(data, to: output, what: "the logits")
             }
             let last = logits[(tokens.count - 1) * vocab ..< tokens.count * vocab]
             let argmax = last.indices.max { last[$0] < last[$1] }! - (tokens.count - 1) * vocab
-            print("n: \(tokens.count)")
-            print("vocab: \(vocab)")
-            print("argmax_last: \(argmax)")
-            if let output { print("logits: \(output)") }
+            // With the logits on stdout, the summary must not mix into them.
+            let say: (String) -> Void = output == FileArgument.standardStream ? { writeErr($0 + "\n") } : { print($0) }
+            say("n: \(tokens.count)")
+            say("vocab: \(vocab)")
+            say("argmax_last: \(argmax)")
+            if let output { say("logits: \(FileArgument.outputName(output))") }
             if plan.budgetBytes != nil || !plan.adjustments.isEmpty {
-                print(Format.memory(plan).joined(separator: " | ") + " | peak RSS: \(Format.peakRSS)")
+                say(Format.memory(plan).joined(separator: " | ") + " | peak RSS: \(Format.peakRSS)")
             }
         }
     }

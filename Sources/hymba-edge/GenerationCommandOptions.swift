@@ -8,47 +8,23 @@ struct TextModelOptions: ParsableArguments {
     @Option(name: .shortAndLong, help: "The .hymba model file (default: the shipped \(DefaultModel.relativePath)).")
     var model: String?
 
-    @Option(name: .long, help: "Context length in tokens (default: the model's max_position_embeddings).")
-    var ctx: Int?
+    @OptionGroup var size: SessionSizeOptions
 
-    @Option(name: .customLong("kv-type"), help: "Element type of the KV cache: f16, f32 or q8.")
-    var kvType: String = "f16"
-
-    @Option(name: .customLong("memory-budget"), help: ArgumentHelp(memoryBudgetHelp, valueName: "size"))
-    var memoryBudget: String?
-
-    @Flag(name: .customLong("no-verify"), help: "Skip the per-chunk checksum check on first use.")
-    var noVerify = false
-
-    @Option(name: .long, help: "Threads for the kernels (0: one per core).")
-    var threads: Int = 0
-
-    func validate() throws {
-        if let ctx, ctx < 1 { throw ValidationError("--ctx \(ctx): must be at least 1") }
-        if KVType(rawValue: kvType) == nil { throw ValidationError("--kv-type \(kvType): expected f16, f32 or q8") }
-        if threads < 0 || threads > HymbaOptions.maximumThreads {
-            throw ValidationError("--threads \(threads): must be in 0…\(HymbaOptions.maximumThreads) (0: one per core)")
-        }
-        _ = try parseMemoryBudget(memoryBudget)
-    }
+    var ctx: Int? { size.ctx }
+    var threads: Int { size.threads }
 
     /// The model, loaded as its memory plan says (within `--memory-budget` when given);
     /// generators over it use `sessionOptions` of the returned model.
     func open() throws -> TextModel {
-        let file = try HymbaFile(path: try model ?? DefaultModel.path(), verifyChecksums: !noVerify)
-        var options = sessionOptions
-        options.memoryBudgetBytes = try parseMemoryBudget(memoryBudget)
+        let file = try HymbaFile(path: try model ?? DefaultModel.path(), verifyChecksums: !size.noVerify)
+        try size.checkContext(of: file)
+        var options = try size.sessionOptions()
         if options.contextLength == nil { options.contextLength = file.config.maxPositionEmbeddings }
         return try TextModel(file: file, options: options)
     }
 
-    /// The options asked for on the command line (without the budget, which `open` plans with).
-    var sessionOptions: HymbaOptions {
-        HymbaOptions(contextLength: ctx, kvType: KVType(rawValue: kvType) ?? .f16, threads: threads)
-    }
-
     /// The stats-line entry: the threads the kernels run on.
-    var threadsNote: String { "threads: \(sessionOptions.resolvedThreads)" }
+    var threadsNote: String { size.threadsNote }
 }
 
 /// Sampling and stopping options of `run` and `chat`.
@@ -75,7 +51,7 @@ struct SamplingCommandOptions: ParsableArguments {
     @Option(name: .customLong("repeat-last-n"), help: "Tokens the repetition penalty looks back over.")
     var repeatLastN: Int = 64
 
-    @Option(name: .long, help: "Random seed (default: a random one, printed in the stats line).")
+    @Option(name: [.customShort("s"), .long], help: "Random seed (default: a random one, printed in the stats line).")
     var seed: UInt64?
 
     @Option(name: .long, parsing: .singleValue, help: "Stop before this text (repeatable; \\n, \\t, \\r and \\\\ are unescaped).")
@@ -83,6 +59,14 @@ struct SamplingCommandOptions: ParsableArguments {
 
     func validate() throws {
         if stop.contains("") { throw ValidationError("--stop: the stop string is empty") }
+        if maxTokens < -1 { throw ValidationError("-n \(maxTokens): must be at least -1 (-1: until the context is full)") }
+        if !(temperature >= 0) || !temperature.isFinite { throw ValidationError("--temp \(temperature): must be a finite number ≥ 0 (0: greedy)") }
+        if topK < 0 { throw ValidationError("--top-k \(topK): must be at least 0 (0: off)") }
+        if !(topP > 0 && topP <= 1) { throw ValidationError("--top-p \(topP): must be in (0, 1] (1: off)") }
+        if !(minP >= 0 && minP <= 1) { throw ValidationError("--min-p \(minP): must be in [0, 1] (0: off)") }
+        if !(repeatPenalty > 0) || !repeatPenalty.isFinite { throw ValidationError("--repeat-penalty \(repeatPenalty): must be a finite number > 0 (1: off)") }
+        if repeatLastN < 0 { throw ValidationError("--repeat-last-n \(repeatLastN): must be at least 0") }
+        // Anything the runtime refuses beyond these, in its words.
         do { try params(seed: 0).validate() } catch let e as HymbaRuntimeError {
             throw ValidationError("\(e)")
         }
@@ -163,13 +147,6 @@ enum Format {
         }
         return out
     }
-}
-
-/// Writes to stdout right away (the text streams token by token).
-func writeOut(_ s: String) {
-    guard !s.isEmpty else { return }
-    fputs(s, stdout)
-    fflush(stdout)
 }
 
 func writeErr(_ s: String) {

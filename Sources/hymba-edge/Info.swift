@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import Foundation
 import HymbaFormat
 import HymbaRuntime
@@ -11,7 +12,7 @@ struct Info: ParsableCommand {
     @Argument(help: "The .hymba model file.")
     var file: String
 
-    @Option(name: .long, help: "Context length for the memory figures (default: max_position_embeddings).")
+    @Option(name: [.customShort("c"), .long], help: "Context length for the memory figures (default: max_position_embeddings).")
     var ctx: Int?
 
     @Option(name: .customLong("kv-type"), help: "KV element type for the memory figures: f16, f32 or q8.")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import Foundation
 import HymbaFormat
 import HymbaRuntime
@@ -11,19 +12,17 @@ struct PerplexityCommand: ParsableCommand {
 
     @OptionGroup var model: ModelOptions
 
-    @Option(name: .customShort("f"), help: "The text file (UTF-8), tokenized once with BOS first.")
+    @Option(name: [.customShort("f"), .long], help: "The text file (UTF-8; - for stdin), tokenized once with BOS first.")
     var file: String
 
     func run() throws {
         try runReportingErrors {
-            guard let data = FileManager.default.contents(atPath: file) else {
-                throw IOError(path: file, operation: "reading the text", message: "no such readable file")
-            }
-            let text = try UTF8Text.decode(data, source: self.file)
+            let data = try FileArgument.read(file, what: "the text")
+            let text = try UTF8Text.decode(data, source: FileArgument.name(self.file))
             let file = try HymbaFile(path: model.model, verifyChecksums: !model.noVerify)
             let window = model.ctx ?? file.config.maxPositionEmbeddings
             guard window >= 2, window <= file.config.maxPositionEmbeddings else {
-                throw CommandError("--ctx \(window): the window must be in 2…\(file.config.maxPositionEmbeddings) (max_position_embeddings)")
+                throw ValidationError("--ctx \(window): the window must be in 2…\(file.config.maxPositionEmbeddings) (max_position_embeddings)")
             }
             var options = try model.sessionOptions()
             options.contextLength = window

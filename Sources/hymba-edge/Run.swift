@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import Foundation
 import HymbaFormat
 import HymbaRuntime
@@ -6,21 +7,30 @@ import HymbaRuntime
 /// `hymba-edge run`: generate a continuation of a prompt, streamed to stdout.
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Generate text from a prompt, streamed to stdout; a stats line on stderr at the end.")
+        abstract: "Generate text from a prompt, streamed to stdout; a stats line on stderr at the end.",
+        discussion: "Ctrl-C stops generating and prints the stats line; so does closing stdout (run | head).")
 
     @OptionGroup var model: TextModelOptions
 
-    @Option(name: .shortAndLong, help: "The prompt; @FILE reads it from a file, - from stdin.")
-    var prompt: String
+    @Option(name: .shortAndLong, help: "The prompt; @FILE reads it from a file, - from stdin, @@ starts a prompt with a literal @.")
+    var prompt: String?
+
+    @Option(name: [.customShort("f"), .customLong("prompt-file")], help: "Read the prompt from this file (- for stdin).")
+    var promptFile: String?
 
     @OptionGroup var sampling: SamplingCommandOptions
 
     @Flag(name: .customLong("no-echo"), help: "Print only the generated text, not the prompt before it.")
     var noEcho = false
 
+    func validate() throws {
+        if (prompt == nil) == (promptFile == nil) { throw ValidationError("give exactly one of -p PROMPT or -f FILE") }
+    }
+
     func run() throws {
         try runReportingErrors {
-            let text = try Self.readPrompt(prompt)
+            let text = try promptFile.map { try Self.readPromptFile($0) } ?? Self.readPrompt(prompt ?? "")
+            let interrupts = InterruptHandler()
             let tm = try model.open()
             let generator = try Generator(model: tm)
             let seed = sampling.resolvedSeed()
@@ -34,10 +44,12 @@ struct Run: ParsableCommand {
                 writeOut(s)
                 lineOpen = !s.hasSuffix("\n")
             }
+            interrupts.beginGenerating()
             let result = try generator.generate(prompt: text, options: sampling.generationOptions(seed: seed)) { event in
                 show(event.text)
-                return .continue
+                return interrupts.cancelRequested || StandardOutput.closed ? .stop : .continue
             }
+            interrupts.endGenerating()
             show("")
             if isatty(1) != 0 && lineOpen { writeOut("\n") }
             let s = result.stats
@@ -45,29 +57,35 @@ struct Run: ParsableCommand {
             var parts = [
                 "prompt: \(s.promptTokens) tokens, \(Format.rate(s.prefillTokensPerSecond))",
                 "generated: \(s.generatedTokens) tokens, \(Format.rate(s.decodeTokensPerSecond))",
-                "stop: \(result.stopReason)",
+                "stop: \(Self.stopText(result.stopReason, interrupted: interrupts.cancelRequested))",
                 "peak RSS: \(Format.peakRSS)",
                 "KV: \(memory.kvBytes) bytes (\(Format.mib(memory.kvBytes)), \(memory.kvType), ctx \(memory.contextLength))",
                 model.threadsNote,
             ] + Format.memory(tm.memoryPlan)
             if !sampling.params(seed: seed).isGreedy { parts.append("seed: \(seed)") }
             writeErr(parts.joined(separator: " | ") + "\n")
+            if interrupts.cancelRequested { throw ExitCode(InterruptHandler.exitStatus) }
         }
     }
 
-    /// The prompt text: literal, `@path` (a file) or `-` (all of stdin); refused unless UTF-8.
+    /// Why generation stopped, in words; a cancel says who asked for it.
+    static func stopText(_ reason: StopReason, interrupted: Bool) -> String {
+        guard reason == .cancelled else { return reason.description }
+        if interrupted { return "interrupted (Ctrl-C)" }
+        if StandardOutput.closed { return "output closed" }
+        return reason.description
+    }
+
+    /// The text of `-p`: literal; `@path`, a file; `-`, all of stdin; `@@text`, the literal `@text`.
     static func readPrompt(_ p: String) throws -> String {
-        if p == "-" {
-            let data = FileHandle.standardInput.readDataToEndOfFile()
-            return try UTF8Text.decode(data, source: "the prompt on stdin")
-        }
-        if p.hasPrefix("@") {
-            let path = String(p.dropFirst())
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw IOError(path: path, operation: "reading the prompt", message: "no such readable file")
-            }
-            return try UTF8Text.decode(data, source: "the prompt file \(path)")
-        }
+        if p.hasPrefix("@@") { return String(p.dropFirst()) }
+        if p == FileArgument.standardStream || p.hasPrefix("@") { return try readPromptFile(p == "-" ? p : String(p.dropFirst())) }
         return p
+    }
+
+    /// The prompt in a file (`-`: stdin); refused unless UTF-8.
+    static func readPromptFile(_ path: String) throws -> String {
+        let data = try FileArgument.read(path, what: "the prompt")
+        return try UTF8Text.decode(data, source: path == "-" ? "the prompt on stdin" : "the prompt file \(path)")
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import Foundation
 import HymbaFormat
 import HymbaRuntime
@@ -13,7 +14,7 @@ struct Tokenize: ParsableCommand {
     @Option(name: .long, help: "The text to tokenize.")
     var text: String?
 
-    @Option(name: .long, help: "A file whose contents to tokenize (UTF-8).")
+    @Option(name: [.customShort("f"), .long], help: "A file whose contents to tokenize (UTF-8; - for stdin).")
     var file: String?
 
     @Flag(name: .customLong("no-bos"), help: "Do not put the BOS token first.")
@@ -28,10 +29,7 @@ struct Tokenize: ParsableCommand {
             let tokenizer = try TextModel.tokenizer(of: HymbaFile(path: model, verifyChecksums: false))
             var input = text ?? ""
             if let file {
-                guard let data = FileManager.default.contents(atPath: file) else {
-                    throw IOError(path: file, operation: "reading the text", message: "no such readable file")
-                }
-                input = try UTF8Text.decode(data, source: file)
+                input = try UTF8Text.decode(FileArgument.read(file, what: "the text"), source: FileArgument.name(file))
             }
             let ids = tokenizer.encode(input, addBOS: noBOS ? false : nil)
             print("[" + ids.map { String($0) }.joined(separator: ", ") + "]")
@@ -57,7 +55,7 @@ struct Detokenize: ParsableCommand {
             let list = try Self.parseIDs(ids)
             let tokenizer = try TextModel.tokenizer(of: HymbaFile(path: model, verifyChecksums: false))
             for (i, id) in list.enumerated() where id < 0 || id >= tokenizer.vocabularySize {
-                throw CommandError("--ids: entry \(i) (\(id)) is outside the vocabulary 0..<\(tokenizer.vocabularySize)")
+                throw ValidationError("--ids: entry \(i) (\(id)) is outside the vocabulary 0..<\(tokenizer.vocabularySize)")
             }
             print(tokenizer.decode(list.map { Int32($0) }, skipSpecial: !special))
         }
@@ -69,14 +67,8 @@ extension Detokenize {
         let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
         if parts.count == 1 && parts[0].isEmpty { return [] }
         return try parts.enumerated().map { i, p in
-            guard let v = Int(p) else { throw CommandError("--ids: entry \(i) \"\(p)\" is not an integer") }
+            guard let v = Int(p) else { throw ValidationError("--ids: entry \(i) \"\(p)\" is not an integer") }
             return v
         }
     }
-}
-
-/// A command-line error with its message (printed as one line by `runReportingErrors`).
-struct CommandError: Error, CustomStringConvertible {
-    let description: String
-    init(_ message: String) { description = message }
 }

@@ -204,4 +204,40 @@ import HymbaRuntime
         let b = try HymbaSession(model: computed, options: HymbaOptions(kvType: .f32)).eval(ids: ids, mode: .full)
         #expect(a == b)
     }
+
+    /// The conventions shared with hymba-edge (`CommandLineEntry`): a misspelt subcommand is
+    /// an unknown command (unless it names something to convert), usage errors exit 64 with
+    /// the command's usage line, failures exit 1.
+    @Test func unknownCommandAndExitCodes() throws {
+        let misspelt = try Self.run(["inspcet", "model.hymba"])
+        #expect(misspelt.status == 64, "\(misspelt.stderr)")
+        #expect(misspelt.stderr.hasPrefix("Error: unknown command 'inspcet' (commands: convert, inspect, verify, synthesize)"), "\(misspelt.stderr)")
+        let badQuant = try Self.run(["convert", "/nonexistent/ckpt", "-o", "/tmp/x.hymba", "--quant", "q3"])
+        #expect(badQuant.status == 64 && badQuant.stderr.contains("Usage: hymba-convert convert "), "\(badQuant.stderr)")
+        let missing = try Self.run(["/nonexistent/ckpt", "-o", "/tmp/x.hymba"])
+        #expect(missing.status == 1 && missing.stderr.hasPrefix("error: "), "\(missing.stderr)")
+        let version = try Self.run(["--version"])
+        #expect(version.status == 0 && version.stdout.hasPrefix("0.1.0 (commit ") && version.stdout.contains("; kernels: "))
+    }
+
+    /// `-o -` writes the model to stdout (the summary to stderr): the same bytes as a file.
+    @Test func outputToStdout() throws {
+        let file = Fixtures.temporaryDirectory() + "/stdout-check.hymba"
+        let written = try Self.run([Fixtures.tinyHymba, "-o", file, "--quant", "q8"])
+        #expect(written.status == 0, "\(written.stderr)")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = [Fixtures.tinyHymba, "-o", "-", "--quant", "q8"]
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        // stderr (the summary, the progress) is small enough for the pipe: read after stdout.
+        try p.run()
+        let bytes = out.fileHandleForReading.readDataToEndOfFile()
+        let summary = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "\(summary)")
+        #expect(bytes == (try Data(contentsOf: URL(fileURLWithPath: file))))
+        #expect(summary.contains("wrote stdout") && summary.contains("bits/weight"), "\(summary)")
+    }
 }

@@ -167,8 +167,12 @@ struct CommandLineTests {
         let textFile = Fixtures.temporaryDirectory + "/t.txt"
         try "Hello world".write(toFile: textFile, atomically: true, encoding: .utf8)
         #expect(try Self.run(["tokenize", "-m", file, "--file", textFile]).stdout == "[1, 15043, 3186]\n")
+        // Special tokens kept, as Hugging Face decodes them (tokenizer-extra-cases.json, "decode":
+        // [1, 15043, 2, 32000, 0, 99999] → "<s> Hello</s>[PAD]<unk>", [1, 259, 15043] → "<s>   Hello").
         let special = try Self.run(["detokenize", "-m", file, "--ids", "1,15043,2", "--special"])
-        #expect(special.stdout == "<s> Hello</s>\n" || special.stdout.contains("<s>"))
+        #expect(special.status == 0 && special.stdout == "<s> Hello</s>\n", "\(special.stdout.debugDescription)")
+        let spaces = try Self.run(["detokenize", "-m", file, "--ids", "1,259,15043", "--special"])
+        #expect(spaces.status == 0 && spaces.stdout == "<s>   Hello\n", "\(spaces.stdout.debugDescription)")
         let both = try Self.run(["tokenize", "-m", file, "--text", "a", "--file", textFile])
         #expect(both.status != 0 && both.stderr.contains("exactly one"))
         let bad = try Self.run(["detokenize", "-m", file, "--ids", "1,99999"])
@@ -255,9 +259,188 @@ struct CommandLineTests {
         p.waitUntilExit()
         let errText = stderr.text
         #expect(p.terminationStatus == 0, "\(errText)")
-        #expect(errText.components(separatedBy: "stop: cancelled").count == 3, "both answers cancelled: \(errText)")
+        #expect(errText.components(separatedBy: "stop: interrupted (Ctrl-C)").count == 3, "both answers cancelled: \(errText)")
+        // The session's stats line, on its own line, after Ctrl-C at the prompt.
+        #expect(errText.contains("\nturns: 2 | peak RSS: "), "\(errText)")
         out.fileHandleForReading.readabilityHandler = nil
         err.fileHandleForReading.readabilityHandler = nil
+    }
+}
+
+/// The command line's habits: llama.cpp's short flags, `-`/`@`/`@@` for files, one exit code
+/// for usage errors (64, with the command's usage line) and one for failures (1), a closed
+/// stdout and Ctrl-C in `run`, and `chat`'s commands.
+@Suite("hymba-edge command-line habits", .serialized)
+struct CommandLineHabitsTests {
+    static func run(_ args: [String], stdin: String? = nil) throws -> CommandLineTests.Run {
+        try CommandLineTests.run(args, stdin: stdin)
+    }
+
+    @Test("usage errors exit 64 with the command's usage line; failures exit 1 with one error line")
+    func exitCodes() throws {
+        let file = try Fixtures.codeModelFile(.q8)
+        let unknown = try Self.run(["rnu", "-p", "x"])
+        #expect(unknown.status == 64 && unknown.stderr.hasPrefix("Error: unknown command 'rnu' (commands: run, chat,"), "\(unknown.stderr)")
+        let usage: [([String], String)] = [
+            (["--top-p", "0"], "--top-p 0.0: must be in (0, 1]"), (["--top-p", "1.5"], "--top-p 1.5: must be in (0, 1]"),
+            (["--top-k=-1"], "--top-k -1: must be at least 0"), (["--temp=-0.5"], "--temp -0.5: must be a finite number ≥ 0"),
+            (["-n", "-2"], "-n -2: must be at least -1"), (["-c", "0"], "--ctx 0: must be at least 1"),
+            (["-c", "5000"], "--ctx 5000: the model takes at most 1024 positions"), (["--threads=-1"], "--threads -1: must be in 0…"),
+            (["--top-k", "-1"], "Missing value for '--top-k <top-k>'"),
+            (["--min-p", "1.5"], "--min-p 1.5: must be in [0, 1]"), (["--bogus"], "Unknown option '--bogus'"),
+        ]
+        for (args, message) in usage {
+            let r = try Self.run(["run", "-m", file, "-p", "x"] + args)
+            #expect(r.status == 64, "\(args): \(r.stderr)")
+            #expect(r.stderr.hasPrefix("Error: \(message)"), "\(args): \(r.stderr)")
+            #expect(r.stderr.contains("\nUsage: hymba-edge run "), "\(args): \(r.stderr)")
+        }
+        let perplexity = try Self.run(["perplexity", "-m", file, "-f", Fixtures.tinyCode("heldout-1024.txt"), "-c", "1"])
+        #expect(perplexity.status == 64 && perplexity.stderr.contains("Usage: hymba-edge perplexity "), "\(perplexity.stderr)")
+        let ids = try Self.run(["detokenize", "-m", file, "--ids", "1,99999"])
+        #expect(ids.status == 64 && ids.stderr.contains("99999") && ids.stderr.contains("Usage: hymba-edge detokenize "), "\(ids.stderr)")
+        for failing in [["run", "-m", "/nonexistent/model.hymba", "-p", "x"], ["run", "-m", file, "-p", "@/nonexistent/prompt.txt"]] {
+            let r = try Self.run(failing)
+            #expect(r.status == 1 && r.stderr.hasPrefix("error: ") && r.stderr.components(separatedBy: "\n").count == 2, "\(r.stderr)")
+        }
+        // -n -1 (until the context is full) is accepted.
+        let full = try Self.run(["run", "-m", file, "-p", "x", "-n", "-1", "-c", "24", "--temp", "0"])
+        #expect(full.status == 0 && full.stderr.contains("stop: context full"), "\(full.stderr)")
+    }
+
+    @Test("--version: the version, the git commit and the kernels compiled in")
+    func version() throws {
+        let r = try Self.run(["--version"])
+        let line = try #require(r.stdout.split(separator: "\n").first.map(String.init))
+        #expect(r.status == 0)
+        #expect(line.wholeMatch(of: #/0\.1\.0 \(commit ([0-9a-f]{12}(-modified)?|unknown); kernels: (avx512-vnni, portable|portable)\)/#) != nil, "\(line)")
+        #expect(line.contains("kernels: \(CompiledKernels.description))"))
+    }
+
+    @Test("llama.cpp's short flags -c -t -s -f -n give what the long ones do")
+    func shortFlags() throws {
+        let file = try Fixtures.codeModelFile(.q8)
+        let promptFile = Fixtures.temporaryDirectory + "/short-flags.txt"
+        try "import os\n".write(toFile: promptFile, atomically: true, encoding: .utf8)
+        let long = try Self.run(["run", "-m", file, "--prompt-file", promptFile, "--n-predict", "12", "--ctx", "64", "--threads", "1", "--seed", "5",
+                                 "--temp", "1", "--no-echo"])
+        let short = try Self.run(["run", "-m", file, "-f", promptFile, "-n", "12", "-c", "64", "-t", "1", "-s", "5", "--temp", "1", "--no-echo"])
+        #expect(long.status == 0 && short.status == 0 && !long.stdout.isEmpty, "\(long.stderr) \(short.stderr)")
+        #expect(short.stdout == long.stdout)
+        #expect(short.stderr.contains("| threads: 1") && short.stderr.contains("ctx 64") && short.stderr.contains("| seed: 5"))
+    }
+
+    @Test("files: -p @@ is a literal @, -f - and -p - read stdin, tokenize --file -, perplexity -f -, eval --output -")
+    func standardStreams() throws {
+        let file = try Fixtures.codeModelFile(.q8)
+        let greedy = ["run", "-m", file, "-n", "4", "--temp", "0"]
+        let literal = try Self.run(greedy + ["-p", "@@property"])
+        #expect(literal.status == 0 && literal.stdout.hasPrefix("@property"), "\(literal.stdout) \(literal.stderr)")
+        let fromStdin = try Self.run(greedy + ["-f", "-"], stdin: "@property")
+        #expect(fromStdin.stdout == literal.stdout)
+        let both = try Self.run(greedy + ["-p", "x", "-f", "-"])
+        #expect(both.status == 64 && both.stderr.contains("exactly one of -p PROMPT or -f FILE"))
+
+        let tokenized = try Self.run(["tokenize", "-m", file, "--file", "-"], stdin: "Hello world")
+        #expect(tokenized.status == 0 && tokenized.stdout == "[1, 15043, 3186]\n")
+
+        let text = Fixtures.tinyCode("heldout-1024.txt")
+        let fromFile = try Self.run(["perplexity", "-m", file, "-f", text, "-c", "256", "-t", "1"])
+        let piped = try Self.run(["perplexity", "-m", file, "-f", "-", "-c", "256", "-t", "1"], stdin: try String(contentsOfFile: text, encoding: .utf8))
+        #expect(fromFile.status == 0 && piped.status == 0, "\(piped.stderr)")
+        #expect(fromFile.stdout.split(separator: "\n").suffix(2) == piped.stdout.split(separator: "\n").suffix(2))
+
+        let out = Fixtures.temporaryDirectory + "/logits.f32"
+        let written = try Self.run(["eval", "-m", file, "--ids", "1,15043,3186", "--output", out, "-t", "1"])
+        let toStdout = try Self.run(["eval", "-m", file, "--ids", "1,15043,3186", "--output", "-", "-t", "1"])
+        #expect(written.status == 0 && toStdout.status == 0, "\(toStdout.stderr)")
+        #expect(Data(toStdout.stdout.utf8).count > 0)
+        #expect(toStdout.stderr.contains("argmax_last: ") && toStdout.stderr.contains("logits: stdout"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: out)).count == 3 * 32001 * 4)
+        let over = try Self.run(["eval", "-m", file, "--ids", "1", "--output", file])
+        #expect(over.status == 64 && over.stderr.contains("that is the model file"))
+    }
+
+    @Test("eval --output - writes the same bytes as a file")
+    func evalStdoutBytes() throws {
+        let file = try Fixtures.codeModelFile(.q8)
+        let out = Fixtures.temporaryDirectory + "/logits-bytes.f32"
+        _ = try Self.run(["eval", "-m", file, "--ids", "1,15043", "--output", out])
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CommandLineTests.binary)
+        p.arguments = ["eval", "-m", file, "--ids", "1,15043", "--output", "-"]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let bytes = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let written = try Data(contentsOf: URL(fileURLWithPath: out))
+        #expect(p.terminationStatus == 0 && bytes == written)
+    }
+
+    @Test("run | head: generation stops when stdout closes, quietly, with the stats line")
+    func closedPipe() throws {
+        let file = try Fixtures.codeModelFile(.q8)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CommandLineTests.binary)
+        p.arguments = ["run", "-m", file, "-p", "import os", "-n", "-1", "--temp", "1", "-s", "1", "-t", "1"]
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        _ = out.fileHandleForReading.availableData  // the first piece, as head reads it
+        try out.fileHandleForReading.close()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let text = String(decoding: stderr, as: UTF8.self)
+        #expect(p.terminationReason == .exit && p.terminationStatus == 0, "\(text)")
+        #expect(text.contains("stop: output closed") && !text.contains("error"), "\(text)")
+        #expect(text.components(separatedBy: "\n").count == 2, "only the stats line: \(text)")
+    }
+
+    @Test("run: Ctrl-C stops generating and prints the stats line (status 130)")
+    func interruptRun() throws {
+        let file = try Fixtures.codeModelFile(.q8)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CommandLineTests.binary)
+        p.arguments = ["run", "-m", file, "-p", "import os", "-n", "-1", "--temp", "1", "-s", "1", "-t", "1", "--stop", "never-stop-string"]
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        let stdout = LockedData(), stderr = LockedData()
+        out.fileHandleForReading.readabilityHandler = { stdout.append($0.availableData) }
+        err.fileHandleForReading.readabilityHandler = { stderr.append($0.availableData) }
+        try p.run()
+        let deadline = Date().addingTimeInterval(60)
+        while stdout.count < 20 && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
+        p.interrupt()
+        p.waitUntilExit()
+        out.fileHandleForReading.readabilityHandler = nil
+        err.fileHandleForReading.readabilityHandler = nil
+        let text = stderr.text
+        #expect(p.terminationStatus == 130, "\(text)")
+        #expect(text.contains("stop: interrupted (Ctrl-C)") && text.contains("| peak RSS: "), "\(text)")
+    }
+
+    @Test("chat from a pipe: banner, /help, /clear, multi-line \"\"\" messages, unknown commands, /bye and the closing stats line")
+    func chatCommands() throws {
+        let file = try Fixtures.codeModelFile(.q8)
+        let input = "/help\n\"\"\"def add(a, b):\n    return a + b\n\"\"\"\n/clear\n/nonsense\nclass Stack:\n/bye\nnot sent\n"
+        let r = try Self.run(["chat", "-m", file, "-n", "4", "--temp", "0"], stdin: input)
+        #expect(r.status == 0, "\(r.stderr)")
+        // The banner lists the commands; /help lists them again.
+        #expect(r.stderr.components(separatedBy: "/reset or /clear starts the conversation over").count == 3, "\(r.stderr)")
+        // The multi-line message is one turn, with its line break; /clear resets; /bye ends before "not sent".
+        #expect(r.stdout.hasPrefix("> def add(a, b):\n    return a + b\n"), "\(r.stdout)")
+        #expect(r.stderr.contains("[conversation reset]") && r.stderr.contains("unknown command /nonsense"))
+        #expect(r.stdout.contains("> class Stack:\n") && !r.stdout.contains("not sent"))
+        let fed = r.stderr.matches(of: #/\[prompt: (\d+) new tokens/#).map { Int($0.1)! }
+        #expect(fed.count == 2, "\(r.stderr)")
+        // After the reset, the second turn is fed as a first one: its whole rendered prompt.
+        let tm = try Fixtures.codeModel(.q8)
+        #expect(fed.last == tm.encode(tm.chatFormat.render([.user("class Stack:")], addGenerationPrompt: true)).count)
+        #expect(r.stderr.hasSuffix("\n") && r.stderr.contains("]\nturns: 2 | peak RSS: "), "\(r.stderr)")
     }
 }
 

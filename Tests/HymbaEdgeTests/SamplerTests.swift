@@ -169,7 +169,12 @@ struct SamplerTests {
         #expect(worst <= 3, "worst \(worst) ulp")
         #expect(portableExp(-100) == 0 && portableExp(0) == 1)
     }
+}
 
+/// A benchmark, not a test (it asserts nothing): run with HYMBA_BENCH=1, as the other
+/// throughput measurements (`swift test -c release -Xswiftc -enable-testing --filter SamplerThroughput`).
+@Suite("SamplerThroughput", .enabled(if: ProcessInfo.processInfo.environment["HYMBA_BENCH"] != nil, "a benchmark: HYMBA_BENCH=1 runs it"))
+struct SamplerThroughput {
     @Test("sampling cost per token at Hymba's vocabulary (printed)")
     func cost() throws {
         let inputs = (0..<20).map { randomLogits(32001, seed: UInt64($0)) }

@@ -1,5 +1,6 @@
 import Foundation
 import HymbaFormat
+import HymbaTestSupport
 import Testing
 @testable import HymbaRuntime
 
@@ -39,6 +40,11 @@ struct FixtureTests {
     func check(_ fx: Fixture, mode: EvalMode) throws {
         let session = try HymbaSession(model: fx.model, options: HymbaOptions(kvType: .f32, prefillChunk: 64))
         var worst: Float = 0
+        let name = "fixture \(fx.name) \(mode)"
+        TestNotes.kernel(name, CompiledKernels.description)
+        if Self.sample(fx, mode).count < fx.sequences.count {
+            TestNotes.skipped(name, "sequences other than \(Self.sample(fx, mode)) (debug build: a sample)")
+        }
         for i in Self.sample(fx, mode) {
             let ids = fx.sequences[i]
             let (logits, hidden) = try session.evalWithHiddenStates(ids: ids, mode: mode)
@@ -131,7 +137,7 @@ struct StorageTypeTests {
     /// beyond), while small drifts are caught by the kernel tests (q4 rows against the codec's
     /// decoder) and the trained-model check (TrainedModelTests: measured 0.040, bound 0.1).
     /// Optimized builds only (encoding is slow unoptimized; the trained-model check always runs).
-    @Test("q4 weights: relative logit error at most 0.75", .enabled(if: runtimeIsOptimized))
+    @Test("q4 weights: relative logit error at most 0.75", .enabled(if: runtimeIsOptimized, "debug build: encoding q4 is too slow unoptimized"))
     func q4Weights() throws {
         let fx = Fixture.tiny
         let e = try errors(fx, fx.model(storing: .q4, embeddings: .q8), kv: .f16)

@@ -89,6 +89,20 @@ struct MemoryPlanTests {
         print("[plan] hymba-\(e.size) resident q4, f16 KV, ctx 8192: \(MemoryPlan.mib(p.totalBytes))")
     }
 
+    /// The activation sizes of `expected` are what a session of each config really allocates,
+    /// counted buffer by buffer as `HymbaSession` allocates them (`scratchFloats` minus the
+    /// logits row), not the planner's formula again. The session runs a one-layer cut of the
+    /// config with a small vocabulary: a global layer with its own KV has the largest input
+    /// projection and the longest cache of the full model, and the activations depend on
+    /// neither the layer count nor the vocabulary.
+    @Test("activations: the planned bytes are the buffers a session of each config allocates", arguments: expected)
+    func activationsAsAllocated(_ e: Expected) throws {
+        let c = SyntheticModels.realConfig("hymba-\(e.size)", layers: 1, global: [0], groups: [[0]], shrink: 1, vocab: 64)
+        let session = try HymbaSession(model: SyntheticModels.model(c), options: Self.asked)
+        #expect(4 * (session.scratchFloats - c.vocabSize) == e.activations, "hymba-\(e.size)")
+        #expect(Self.bytes(try Self.plan(e.size), "activations") == 4 * (session.scratchFloats - c.vocabSize))
+    }
+
     @Test("loading: reading the weights, then the one-time session that computes the meta-token prefix (hymba-125m)")
     func loadPhase() throws {
         let p = try Self.plan("125m")
@@ -155,8 +169,10 @@ struct MemoryPlanTests {
 
     /// hymba-1.5b asks for 980.4 MiB (resident, f16 KV, chunk 128). Smaller budgets, in order:
     /// a smaller chunk (activations 24.35 MiB at 128, about half at 64); then q8 KV too (KV
-    /// 82.5 → 45.3 MiB); then streamed weights (808 → 27 MiB), first with the KV as asked.
-    @Test("fit: the chunk shrinks first, then the KV goes q8, then the weights stream")
+    /// 82.5 → 45.3 MiB); then streamed weights (808 → 27 MiB), first with the KV as asked and
+    /// the full chunk (512 MiB: q8 KV and a small chunk would fit too, but are not needed),
+    /// as the README's "Memory budget" section says.
+    @Test("fit: the chunk shrinks first, then the KV goes q8, then the weights stream with as little else given up as fits")
     func fitOrder() throws {
         let cases: [(Int, [String], Int, KVType, WeightResidency)] = [
             (1 << 30, [], 128, .f16, .resident),
@@ -167,6 +183,17 @@ struct MemoryPlanTests {
         ]
         for (budget, adjustments, chunk, kv, residency) in cases {
             let p = try Self.fit("1.5b", budget: budget)
+            // Nothing is given up that a plan earlier in the order did not need: the plan with
+            // the same KV and residency and the next larger chunk does not fit.
+            if chunk < 128 {
+                var larger = Self.asked
+                larger.kvType = kv
+                larger.prefillChunk = chunk * 2
+                let c = try Self.config("1.5b")
+                let bigger = MemoryPlan(config: c, footprint: WeightFootprint(config: c, matrices: .q4), options: larger,
+                                        residency: residency, tokenizerBytes: 0, workload: .generation, processBytes: Self.process)
+                #expect(bigger.totalBytes > budget, "budget \(budget >> 20) MiB: chunk \(chunk * 2) would fit")
+            }
             #expect(p.adjustments == adjustments, "budget \(budget >> 20) MiB")
             #expect(p.options.prefillChunk == chunk && p.options.kvType == kv && p.residency == residency, "budget \(budget >> 20) MiB")
             #expect(p.fits && p.totalBytes <= budget)

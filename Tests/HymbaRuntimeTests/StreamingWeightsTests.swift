@@ -114,7 +114,7 @@ struct StreamingWeightsTests {
 /// `WeightFootprint.mappedBytes(touching:)`: pages within fault-around reach, merged.
 @Suite("Weight footprint")
 struct WeightFootprintTests {
-    @Test("touched ranges count their pages and their neighbours within reach, once", .enabled(if: WeightFootprint.pageSize == 4096))
+    @Test("touched ranges count their pages and their neighbours within reach, once", .enabled(if: WeightFootprint.pageSize == 4096, "the expected counts assume 4 KiB pages"))
     func faultAroundReach() {
         var f = WeightFootprint(tensors: [], hasStoredPrefix: false)
         f.dataRange = 0..<(1000 * 4096)

@@ -1,5 +1,6 @@
 import Foundation
 import HymbaFormat
+import HymbaTestSupport
 import Testing
 @testable import HymbaRuntime
 
@@ -19,6 +20,8 @@ struct TrainedModelTests {
         }
         // Greedy: all 40 tokens of both prompts when optimized, else 12 of the first.
         let prompts = runtimeIsOptimized ? Array(fx.sequences.indices) : [0]
+        TestNotes.kernel("trained greedy", CompiledKernels.description)
+        if !runtimeIsOptimized { TestNotes.skipped("trained greedy", "prompts after the first and tokens after 12 (debug build)") }
         for i in prompts {
             let expected = try fx.expected.ints("greedy_\(i)")
             let prompt = fx.sequences[i]
@@ -45,6 +48,8 @@ struct TrainedModelTests {
         let fx = Fixture.code
         let model = fx.model(storing: type, embeddings: .q8)
         let session = try HymbaSession(model: model, options: HymbaOptions(kvType: .f16, prefillChunk: 64))
+        TestNotes.kernel("trained \(type)", CompiledKernels.description)
+        if !runtimeIsOptimized { TestNotes.skipped("trained q8", "debug build: q4 only") }
         var rel: Float = 0, worst: Float = 0
         for (i, ids) in fx.sequences.enumerated() {
             let logits = try session.eval(ids: ids, mode: .full)
