@@ -106,6 +106,8 @@ public final class HymbaSession {
     let scoresStride: Int
     /// The kernel backend every numeric loop runs on (`HymbaOptions.kernels`).
     let kernels: any KernelBackend.Type
+    /// The name of the kernel backend this session runs on.
+    public var kernelBackend: KernelBackendName { kernels.name }
     let tiles: UnsafeMutablePointer<Float>  // matmul scratch, per thread [threads, tileStride]
     let tileStride: Int
     let arrangedRows: UnsafeMutablePointer<Float> // prefill inputs in the kernels' order [T, arrangedStride]

@@ -16,6 +16,12 @@ enum TestBackends {
         return KernelDispatch.runnable.map { try! KernelDispatch.kernels($0) }
     }()
 
+    /// The names of `runnable` (as test arguments), the skipped ones printed first.
+    static var names: [KernelBackendName] {
+        _ = runnable
+        return KernelDispatch.runnable
+    }
+
     /// The AVX-512 backend when this host runs it.
     static var avx512: (any KernelBackend.Type)? { runnable.first { $0.name == .avx512 } }
 }

@@ -3,8 +3,8 @@ import HymbaKernels
 import HymbaKernelsPortable
 import HymbaFormat
 
-/// Attention scores for 64-wide key heads with an f16 cache, on AVX-512 (x86-64 builds with
-/// `HYMBA_AVX512VNNI`; `Attention`'s portable loop runs everywhere else). The portable loop
+/// Attention scores for 64-wide key heads with an f16 cache, on AVX-512 (the AVX-512 backend's
+/// `AVX512Vectors.scoresF16Keys64`; the other backends widen each key and dot it). The portable loop
 /// ends every query·key dot product in its own horizontal sum, a chain of shuffles and adds
 /// that dominated attention in `perf`; here a query stays in four registers while 16 keys are
 /// widened straight from the cache (`vcvtph2ps`) and multiplied, and the 16 partial vectors

@@ -4,7 +4,7 @@ import HymbaKernelsPortable
 import HymbaFormat
 
 /// The q4 and q8 matrix-matrix product (prefill) on 16-bit integers, for x86-64 CPUs with
-/// AVX-512 VNNI (`Package.swift` defines `HYMBA_AVX512VNNI` when the build targets one).
+/// AVX-512 VNNI (the AVX-512 backend's `matMul` for q4 and q8 rows).
 /// `vpdpwssd` does 32 multiply-adds of 16-bit integers per instruction, twice what an fp32 FMA
 /// does, and the operands take half the bytes; portable SIMD code cannot express it, so this
 /// file uses the compiler's x86 intrinsics. Everywhere else `MatMul`'s fp32 kernel runs.

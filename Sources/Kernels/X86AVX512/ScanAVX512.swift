@@ -3,8 +3,8 @@ import HymbaKernels
 import HymbaKernelsPortable
 import HymbaFormat
 
-/// The selective scan's state update for 16-wide states (every Hymba size) on AVX-512 (x86-64
-/// builds with `HYMBA_AVX512VNNI`; `SSMKernels.scanStep`'s portable loop runs everywhere else):
+/// The selective scan's state update for 16-wide states (every Hymba size) on AVX-512 (the AVX-512
+/// backend's `scanStep`; the other backends run `SSMKernels.states`):
 /// a channel's 16 states are one register, its decay one 16-lane exp, and the per-channel sums
 /// Σ_n S·C of 16 channels are added together by one transpose tree
 /// (`Reductions512.sixteenSums`) instead of one horizontal sum each. The decay is
