@@ -33,8 +33,11 @@ public protocol VectorUnit {
                                 visible: (Int) -> Range<Int>, scale: Float, scores: UnsafeMutablePointer<Float>, span: Int)
 }
 
-/// `VectorUnit` in portable SIMD code (8-lane halves where that compiles better).
-public enum PortableVectors: VectorUnit {
+/// `VectorUnit` in portable SIMD code (8-lane halves where that compiles better), for the
+/// portable backend and every backend that keeps these operations (`Backend` is that backend:
+/// each gets a type of its own, so the kernels specialized for it get names of their own and
+/// the linker can never hand one backend's compiled copy to another).
+public enum PortableVectorUnit<Backend>: VectorUnit {
     @inlinable @inline(__always)
     public static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> { VectorMath.inHalves(x, VectorMath.exp) }
     @inlinable @inline(__always)
@@ -60,6 +63,9 @@ public enum PortableVectors: VectorUnit {
         preconditionFailure("the portable kernels widen each key (hasScoresF16Keys64 is false)")
     }
 }
+
+/// The portable backend's vector unit.
+public typealias PortableVectors = PortableVectorUnit<PortableKernels>
 
 extension VectorUnit {
     /// SiLU in 16 lanes through this unit's exp (the 8-lane `VectorMath.silu`'s bits lane for lane).

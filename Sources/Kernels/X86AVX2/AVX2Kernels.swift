@@ -6,6 +6,6 @@ import HymbaKernelsPortable
 /// run on 256-bit registers with fused multiply-adds. Entries with an AVX2 kernel of their own
 /// are implemented here and replace the inherited ones.
 public enum AVX2Kernels: PortableKernelBackend {
-    public typealias Vectors = PortableVectors
+    public typealias Vectors = PortableVectorUnit<AVX2Kernels>
     public static var name: KernelBackendName { .avx2 }
 }
