@@ -41,6 +41,10 @@ var kernelTargets: [Target] = [
 ]
 var kernelBackends: [Target.Dependency] = ["HymbaKernels", "HymbaKernelsPortable"]
 #if arch(x86_64)
+/// A target feature for LLVM's code generation (through Clang's options, which Swift's uses).
+func clangFeature(_ feature: String) -> [String] {
+    ["-Xcc", "-Xclang", "-Xcc", "-target-feature", "-Xcc", "-Xclang", "-Xcc", feature]
+}
 func backendCPU(_ cpu: String, extra: [String] = []) -> [SwiftSetting] {
     [.unsafeFlags(["-target-cpu", cpu] + extra, .when(configuration: .release))]
 }
@@ -51,10 +55,13 @@ kernelTargets += [
     // AVX-512 F/CD/BW/DQ/VL + VNNI, nothing newer (Cascade Lake's set, so that Cascade Lake
     // and every later Intel and AMD Zen 4 CPU can run it). LLVM is also told that `vpdpwssd` is
     // fast ("fast-dpwssd"): otherwise its tuning rewrites about half of them into `vpmaddwd` +
-    // `vpaddd`, twice the instructions, although they issue at the rate of FMAs (measured: 2 per cycle).
+    // `vpaddd`, twice the instructions, although they issue at the rate of FMAs (measured: 2 per
+    // cycle). And not to prefer 256-bit vectors ("-prefer-256-bit", Cascade Lake's tuning): with
+    // it, the 512-bit intrinsics were left as calls (`_mm512_mul_ps` ...) in the 16-lane exp and
+    // softplus, and SIMD16 code was split into 256-bit halves.
     .target(name: "HymbaKernelsX86AVX512", dependencies: kernelCore + ["HymbaKernelsPortable", "CPrefetch"],
             path: "Sources/Kernels/X86AVX512",
-            swiftSettings: backendCPU("cascadelake", extra: ["-Xcc", "-Xclang", "-Xcc", "-target-feature", "-Xcc", "-Xclang", "-Xcc", "+fast-dpwssd"])),
+            swiftSettings: backendCPU("cascadelake", extra: clangFeature("+fast-dpwssd") + clangFeature("-prefer-256-bit"))),
 ]
 kernelBackends += ["HymbaKernelsX86AVX2", "HymbaKernelsX86AVX512"]
 #endif

@@ -45,7 +45,7 @@ public enum Attention {
     /// positions (p0 ≥ M: they all see every meta slot); each row attends to exactly its own
     /// allowed positions (the others' are masked out of its softmax), with the numbers of
     /// `attend` up to summation order.
-    @inline(__always)
+    @inline(never)
     @inlinable public static func attendRows<V: VectorUnit>(q: UnsafePointer<Float>, ldq: Int, rows R: Int, cache: AttentionCache, firstPosition p0: Int,
                                    window: Int?, queryHeads H: Int, heads: Range<Int>,
                                    scratch: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, ldo: Int, vectors: V.Type) {
@@ -416,7 +416,7 @@ public enum Attention {
     }
 
     /// In-place softmax of n scores (max subtracted first).
-    @inline(__always)
+    @inline(never)
     @inlinable public static func softmax<V: VectorUnit>(_ x: UnsafeMutablePointer<Float>, _ n: Int, vectors: V.Type) {
         let xr = UnsafeMutableRawPointer(x)
         var mv = SIMD16<Float>(repeating: -.infinity)

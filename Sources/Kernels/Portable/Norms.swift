@@ -37,7 +37,7 @@ public enum Norms {
     }
 
     /// x[i] = SiLU(x[i]) · y[i] (the MLP's gate, MODEL.md 2c).
-    @inline(__always)
+    @inline(never)
     @inlinable public static func siluMul<V: VectorUnit>(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int, vectors: V.Type) {
         let xr = UnsafeMutableRawPointer(x), yr = UnsafeRawPointer(y)
         var i = 0
@@ -59,7 +59,7 @@ public enum Norms {
     }
 
     /// x[i] = SiLU(x[i]).
-    @inline(__always)
+    @inline(never)
     @inlinable public static func siluInPlace<V: VectorUnit>(_ x: UnsafeMutablePointer<Float>, _ n: Int, vectors: V.Type) {
         let xr = UnsafeMutableRawPointer(x)
         var i = 0
@@ -77,7 +77,7 @@ public enum Norms {
     }
 
     /// x[i] = softplus(x[i] + bias[i]) (Δ of MODEL.md 2b). Like torch, softplus(v) = v above 20.
-    @inline(__always)
+    @inline(never)
     @inlinable public static func softplusBias<V: VectorUnit>(_ x: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, _ n: Int, vectors: V.Type) {
         let xr = UnsafeMutableRawPointer(x), br = UnsafeRawPointer(bias)
         var i = 0

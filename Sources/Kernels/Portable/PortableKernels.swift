@@ -104,12 +104,12 @@ extension PortableKernelBackend {
 
     @inlinable
     public static func exp(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count n: Int) {
-        VectorMath.map16(x, into: out, count: n, Vectors.exp)
+        VectorMath.exp(x, into: out, count: n, vectors: Vectors.self)
     }
 
     @inlinable
     public static func decayExp(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count n: Int) {
-        VectorMath.map16(x, into: out, count: n, Vectors.decayExp)
+        VectorMath.decayExp(x, into: out, count: n, vectors: Vectors.self)
     }
 
     @inlinable @inline(__always)

@@ -133,6 +133,19 @@ public enum VectorMath {
 }
 
 extension VectorMath {
+    /// out[i] = e^x[i] through V's 16-lane exp (n a multiple of 16). Not inlined: specialized
+    /// as a function of its own in each backend's target (see `VectorUnit`).
+    @inlinable @inline(never)
+    public static func exp<V: VectorUnit>(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count n: Int, vectors: V.Type) {
+        map16(x, into: out, count: n, V.exp)
+    }
+
+    /// out[i] = e^x[i] through V's scan decay exp (n a multiple of 16), as `exp`.
+    @inlinable @inline(never)
+    public static func decayExp<V: VectorUnit>(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count n: Int, vectors: V.Type) {
+        map16(x, into: out, count: n, V.decayExp)
+    }
+
     /// out[i] = f(x[i]) 16 lanes at a time (n a multiple of 16): a 16-lane function over an array.
     @inlinable @inline(__always)
     public static func map16(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count n: Int,
