@@ -40,6 +40,7 @@ struct Info: ParsableCommand {
             }
             let context = ctx ?? c.maxPositionEmbeddings
             print(ModelInfo(file: f, contextLength: context, kvType: kv).text)
+            print(KernelDispatch.summary())
             // The plan `run` would make: the tokenizer (when the file has one; the metadata
             // holds null when it has none) is built to measure it.
             let hasTokenizer = f.metadata["tokenizer"] is [String: Any]

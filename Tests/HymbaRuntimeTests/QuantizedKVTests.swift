@@ -26,7 +26,7 @@ struct QuantizedKVTests {
         let session = try HymbaSession(model: fx.model, options: HymbaOptions(kvType: .q8, prefillChunk: 16))
         let bound: Float = name == "tiny-hymba" ? 0.5 : 0.1
         var worst: Float = 0, rel: Float = 0
-        TestNotes.kernel("kv \(name)", CompiledKernels.description)
+        TestNotes.kernel("kv \(name)", session.kernels.name.rawValue)
         if !runtimeIsOptimized { TestNotes.skipped("kv \(name)", "incremental and chunked modes (debug build: full mode only)") }
         for mode in Self.modes {
             for (i, ids) in fx.sequences.enumerated() {
