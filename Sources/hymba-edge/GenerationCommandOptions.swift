@@ -34,9 +34,10 @@ struct TextModelOptions: ParsableArguments {
 
     /// The model, loaded as its memory plan says (within `--memory-budget` when given);
     /// generators over it use `sessionOptions` of the returned model.
-    func open() throws -> TextModel {
+    func open(promptSnapshots: Int = 0) throws -> TextModel {
         let file = try HymbaFile(path: try model ?? DefaultModel.path(), verifyChecksums: !noVerify)
         var options = sessionOptions
+        options.promptSnapshots = promptSnapshots
         options.memoryBudgetBytes = try parseMemoryBudget(memoryBudget)
         if options.contextLength == nil { options.contextLength = file.config.maxPositionEmbeddings }
         return try TextModel(file: file, options: options)
