@@ -48,10 +48,16 @@ struct SavedStateTests {
         return dir
     }()
 
+    /// A session's last logits, copied while the session (which owns the buffer) is alive.
+    static func lastLogits(_ s: HymbaSession) -> [Float] { Array(s.logits) }
+
+    /// The logits after decoding `t`, copied while the session is alive.
+    static func decoded(_ s: HymbaSession, _ t: Int) throws -> [Float] { Array(try s.decode(token: t)) }
+
     /// Decodes `next` in `a` and `b` and expects identical logits after every token.
     static func expectSameContinuation(_ a: HymbaSession, _ b: HymbaSession, _ next: [Int], _ what: String) throws {
         for (i, t) in next.enumerated() {
-            let la = Array(try a.decode(token: t)), lb = Array(try b.decode(token: t))
+            let la = try Self.decoded(a, t), lb = try Self.decoded(b, t)
             #expect(la == lb, "\(what): logits after continuation token \(i) differ by \(maxAbsDiff(la, lb))")
             if la != lb { return }
         }
@@ -82,10 +88,10 @@ struct SavedStateTests {
             let next = Self.tokens(12, seed: 9)
             // The restored state matters: a fresh session continues differently.
             let fresh = try HymbaSession(model: model, options: o)
-            let freshLogits = Array(try fresh.decode(token: next[0]))
+            let freshLogits = try Self.decoded(fresh, next[0])
             let continued = try HymbaSession(model: model, options: o)
             try continued.loadState(from: file)
-            #expect(Array(try continued.decode(token: next[0])) != freshLogits, "\(c) \(name): the restored state made no difference")
+            #expect(try Self.decoded(continued, next[0]) != freshLogits, "\(c) \(name): the restored state made no difference")
             try Self.expectSameContinuation(original, restored, next, "\(c) \(name)")
             // A prefill after the restore (matrix-matrix path) also matches.
             let a = try HymbaSession(model: model, options: o), b = try HymbaSession(model: model, options: o)
@@ -93,7 +99,7 @@ struct SavedStateTests {
             for f in feeds { if f.count == 1 { try b.decode(token: f[0]) } else { try b.prefill(tokens: f) } }
             try a.prefill(tokens: next)
             try b.prefill(tokens: next)
-            #expect(Array(a.logits) == Array(b.logits), "\(c) \(name): prefill after the restore")
+            #expect(Self.lastLogits(a) == Self.lastLogits(b), "\(c) \(name): prefill after the restore")
         }
     }
 
@@ -142,6 +148,92 @@ struct SavedStateTests {
         #expect(extras.text == text && extras.snapshots == [snap])
         try t.rewind(to: extras.snapshots[0])
         #expect(t.position == 20)
+    }
+
+    @Test("a prompt cache reuses the whole cached prompt, or resumes from the last snapshot before a divergence",
+          arguments: [KVType.f16, .q8])
+    func promptCache(_ kv: KVType) throws {
+        let c = Case(fixture: "tiny-code-hymba", kv: kv, streamed: false)
+        let model = try Self.model(c)
+        let o = Self.options(c)
+        let path = Self.directory + "/prompt-\(kv).cache"
+        let system = Self.tokens(100, seed: 21)
+        let first = system + Self.tokens(20, seed: 22)
+
+        let s1 = try HymbaSession(model: model, options: o)
+        var c1 = try PromptCache(path: path, session: s1, prompt: first, maximumSnapshots: 4)
+        #expect(c1.reusedTokens == 0, "no file yet")
+        try c1.feed(first, session: s1)
+        try c1.save(session: s1)
+        // Snapshots at chunk boundaries (16, 32, … 112) and before the last token (119),
+        // thinned to 4 spread over the prompt, the latest kept.
+        let positions = c1.snapshots.map(\.position)
+        #expect(positions == [32, 64, 96, 119], "\(positions)")
+
+        /// The last logits of a fresh session fed `parts` one after the other: through a prompt
+        /// cache's `feed` (true) or one `prefill` (false), the splits the session under test was fed in.
+        func reference(_ parts: [([Int], Bool)]) throws -> [Float] {
+            let r = try HymbaSession(model: model, options: o)
+            var feeder = try PromptCache(path: Self.directory + "/never-written", session: r, prompt: [1], maximumSnapshots: 4)
+            for (tokens, throughCache) in parts {
+                if throughCache { try feeder.feed(tokens, session: r) } else { try r.prefill(tokens: tokens) }
+            }
+            return Self.lastLogits(r)  // copied while the session (which owns the buffer) is alive
+        }
+
+        // The same prompt extended: everything cached is reused.
+        let longer = first + Self.tokens(10, seed: 23)
+        let s2 = try HymbaSession(model: model, options: o)
+        var c2 = try PromptCache(path: path, session: s2, prompt: longer, maximumSnapshots: 4)
+        #expect(c2.reusedTokens == first.count)
+        try c2.feed(Array(longer[c2.reusedTokens...]), session: s2)
+        #expect(try reference([(first, true), (Array(longer[120...]), true)]) == Self.lastLogits(s2), "\(kv): extended prompt")
+
+        // The same prompt again: resumes before its last token and feeds only that.
+        let s3 = try HymbaSession(model: model, options: o)
+        var c3 = try PromptCache(path: path, session: s3, prompt: first, maximumSnapshots: 4)
+        #expect(c3.reusedTokens == first.count - 1)
+        try c3.feed(Array(first[c3.reusedTokens...]), session: s3)
+        #expect(Self.lastLogits(s3) == Self.lastLogits(s1))
+
+        // The same system prompt, another question: from the last snapshot at or before 100.
+        let other = system + Self.tokens(25, seed: 24)
+        let s4 = try HymbaSession(model: model, options: o)
+        var c4 = try PromptCache(path: path, session: s4, prompt: other, maximumSnapshots: 4)
+        #expect(c4.reusedTokens == 96, "reused \(c4.reusedTokens), snapshots \(positions)")
+        try c4.feed(Array(other[c4.reusedTokens...]), session: s4)
+        #expect(try reference([(Array(other[..<96]), false), (Array(other[96...]), true)]) == Self.lastLogits(s4),
+                "\(kv): diverging prompt")
+        // Diverging before the first snapshot: nothing reusable, from the start.
+        let s5 = try HymbaSession(model: model, options: o)
+        let c5 = try PromptCache(path: path, session: s5, prompt: Array(system[..<20]) + Self.tokens(30, seed: 25), maximumSnapshots: 4)
+        #expect(c5.reusedTokens == 0 && s5.position == 0 && c5.snapshots.isEmpty)
+
+        // A cache file of other options is refused and kept.
+        let before = try Data(contentsOf: URL(fileURLWithPath: path))
+        let q = try HymbaSession(model: model, options: HymbaOptions(contextLength: 128, kvType: kv, prefillChunk: 16, threads: 2))
+        #expect(throws: StateFileError.self) { _ = try PromptCache(path: path, session: q, prompt: first, maximumSnapshots: 4) }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
+    }
+
+    @Test("the planner counts prompt-cache snapshots at the size a snapshot has once past the windows")
+    func plannedSnapshots() throws {
+        let c = Case(fixture: "tiny-code-hymba", kv: .q8, streamed: false)
+        let model = try Self.model(c)
+        var o = Self.options(c)
+        o.promptSnapshots = 3
+        let s = try HymbaSession(model: model, options: o)
+        try s.prefill(tokens: Self.tokens(100, seed: 1))  // past W = 64
+        let report = s.memoryReport
+        #expect(report.snapshotBytes == s.takeSnapshot().byteCount && report.snapshotBytes > 0)
+        #expect(report.totalBytes == report.kvBytes + report.stateBytes + report.scratchBytes + 3 * report.snapshotBytes)
+        let plan = MemoryPlan(config: model.config, footprint: model.weightFootprint, options: o, residency: .resident,
+                              tokenizerBytes: 0, workload: .logits(rows: 0))
+        #expect(plan.items.first { $0.name == "prompt-cache snapshots" }?.bytes == 3 * report.snapshotBytes)
+        o.promptSnapshots = 0
+        let none = MemoryPlan(config: model.config, footprint: model.weightFootprint, options: o, residency: .resident,
+                              tokenizerBytes: 0, workload: .logits(rows: 0))
+        #expect(none.runBytes == plan.runBytes - 3 * report.snapshotBytes)
     }
 
     // MARK: Hostile state files

@@ -5,7 +5,7 @@ import Foundation
 ///
 /// The SSM state cannot be rewound, so a saved prompt is only reusable up to its end, unless
 /// there is a snapshot (`SessionSnapshot`) at an earlier position. The cache takes one at each
-/// prefill-chunk boundary while feeding and keeps at most `maximumSnapshots` of them (dropping
+/// prefill-chunk boundary while feeding, and one before the prompt's last token, and keeps at most `maximumSnapshots` of them (dropping
 /// the one whose neighbours are closest, so they stay spread over the prompt and the latest is
 /// kept); they are saved with the state. A prompt that shares a long prefix and then diverges
 /// (the same system prompt, a new question) resumes from the last snapshot before the
@@ -50,17 +50,24 @@ public struct PromptCache {
         snapshots = Array(snapshots.suffix(self.maximumSnapshots))
     }
 
-    /// Feeds `tokens` a prefill chunk at a time, taking a snapshot at each chunk boundary
-    /// before the last.
+    /// Feeds `tokens` a prefill chunk at a time, taking a snapshot at each chunk boundary, and
+    /// one before the last token, which is fed on its own: the same prompt again then resumes
+    /// there and feeds only that token (its logits are not saved).
     public mutating func feed(_ tokens: [Int], session: HymbaSession) throws {
+        guard maximumSnapshots > 0, tokens.count >= 2 else {
+            try session.prefill(tokens: tokens)
+            return
+        }
         let chunk = session.options.prefillChunk
+        let last = tokens.count - 1
         var start = 0
-        while start < tokens.count {
-            let end = min(tokens.count, start + chunk)
+        while start < last {
+            let end = min(last, start + chunk)
             try session.prefill(tokens: Array(tokens[start..<end]))
-            if end < tokens.count && maximumSnapshots > 0 { keep(session.takeSnapshot()) }
+            keep(session.takeSnapshot())
             start = end
         }
+        try session.prefill(tokens: [tokens[last]])
     }
 
     /// Adds a snapshot, dropping the one whose neighbours are closest when over the limit.

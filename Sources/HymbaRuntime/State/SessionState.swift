@@ -4,12 +4,23 @@ import HymbaFormat
 /// A saved state or snapshot that cannot be used: one line naming where it came from and
 /// what is wrong (expected vs found). The session it was offered to is left unchanged.
 public struct StateFileError: Error, CustomStringConvertible, Equatable {
+    public enum Kind: Sendable, Equatable {
+        /// Not a state file, truncated, or a field out of place or range.
+        case format
+        /// A checksum does not match: the bytes were damaged.
+        case checksum
+        /// A valid state of another model, context length or KV type, a future version, or
+        /// a snapshot of another sequence.
+        case mismatch
+    }
     /// The file path, or a description of the buffer.
     public var source: String
     public var message: String
-    public init(_ source: String, _ message: String) {
+    public var kind: Kind
+    public init(_ source: String, _ message: String, kind: Kind = .format) {
         self.source = source
         self.message = message
+        self.kind = kind
     }
     public var description: String { "state \(source): \(message)" }
 }
@@ -119,10 +130,10 @@ extension HymbaSession {
     public func rewind(to snapshot: SessionSnapshot) throws {
         let p = snapshot.position
         guard p <= position else {
-            throw StateFileError("snapshot", "taken at position \(p), the session is at \(position)")
+            throw StateFileError("snapshot", "taken at position \(p), the session is at \(position)", kind: .mismatch)
         }
         guard StateLayout.tokensHash(tokens[..<p]) == snapshot.tokensHash else {
-            throw StateFileError("snapshot", "taken from another sequence (its first \(p) tokens differ)")
+            throw StateFileError("snapshot", "taken from another sequence (its first \(p) tokens differ)", kind: .mismatch)
         }
         guard snapshot.bytes.count == snapshotBytes(position: p) else {
             throw StateFileError("snapshot", "holds \(snapshot.bytes.count) bytes, a snapshot at position \(p) has \(snapshotBytes(position: p))")
@@ -197,11 +208,14 @@ extension HymbaSession {
     // MARK: Restoring
 
     /// Restores a state `encodedState` wrote, from the session's start (meta prefix) plus the
-    /// saved rows and states; returns its extras. Everything is checked first: on any error
-    /// (`StateFileError`, one line naming `source`) the session is unchanged.
+    /// saved rows and states; returns its extras. Everything is checked first, the extras by
+    /// `accept` too (the caller's part, e.g. its text): on any error (`StateFileError`, one
+    /// line naming `source`, or what `accept` throws) the session is unchanged.
     @discardableResult
-    public func restoreState(from bytes: UnsafeRawBufferPointer, source: String) throws -> SavedStateExtras {
+    public func restoreState(from bytes: UnsafeRawBufferPointer, source: String,
+                             accept: (SavedStateExtras) throws -> Void = { _ in }) throws -> SavedStateExtras {
         let parsed = try parseState(bytes, source: source)
+        try accept(parsed.extras)
         reset()
         let base = bytes.baseAddress!
         for (c, offset) in zip(sequenceCaches, parsed.cacheOffsets) {
@@ -211,12 +225,11 @@ extension HymbaSession {
         return parsed.extras
     }
 
-    /// Reads and restores the state file at `path` (as `restoreState(from:source:)`).
+    /// Reads and restores the state file at `path` (as `restoreState(from:source:accept:)`).
     @discardableResult
-    public func loadState(from path: String) throws -> SavedStateExtras {
-        let file: MappedFile
-        do { file = try MappedFile(path: path) } catch { throw StateFileError(path, "cannot be read: \(error)") }
-        return try restoreState(from: UnsafeRawBufferPointer(start: file.base, count: file.count), source: path)
+    public func loadState(from path: String, accept: (SavedStateExtras) throws -> Void = { _ in }) throws -> SavedStateExtras {
+        let file = try MappedFile(path: path)
+        return try restoreState(from: UnsafeRawBufferPointer(start: file.base, count: file.count), source: path, accept: accept)
     }
 
     private struct ParsedState {
@@ -229,7 +242,7 @@ extension HymbaSession {
 
     /// Checks every field and checksum of a saved state against this session; nothing changes.
     private func parseState(_ buffer: UnsafeRawBufferPointer, source: String) throws -> ParsedState {
-        func fail(_ m: String) -> StateFileError { StateFileError(source, m) }
+        func fail(_ m: String, _ kind: StateFileError.Kind = .format) -> StateFileError { StateFileError(source, m, kind: kind) }
         let n = buffer.count
         guard n >= StateLayout.headerSize, let base = buffer.baseAddress else {
             throw fail("\(n) bytes, shorter than the \(StateLayout.headerSize)-byte header (truncated or not a state file)")
@@ -240,16 +253,16 @@ extension HymbaSession {
             throw fail("not a Hymba state file (magic is not HYMBASTA)")
         }
         guard u32(12) == StateLayout.byteOrderMark else { throw fail("byte-order mark at offset 12 is \(String(u32(12), radix: 16)), expected a0b0c0d (little-endian)") }
-        guard u32(8) == StateLayout.version else { throw fail("version \(u32(8)), this build reads version \(StateLayout.version)") }
+        guard u32(8) == StateLayout.version else { throw fail("version \(u32(8)), this build reads version \(StateLayout.version)", .mismatch) }
         let headerSum = XXHash64.hash(base, count: 72)
-        guard u64(72) == headerSum else { throw fail("header checksum mismatch (stored \(String(u64(72), radix: 16)), computed \(String(headerSum, radix: 16)))") }
+        guard u64(72) == headerSum else { throw fail("header checksum mismatch (stored \(String(u64(72), radix: 16)), computed \(String(headerSum, radix: 16)))", .checksum) }
         let identity = model.identity
         let saved = ModelIdentity(fileBytes: u64(16), checksum: u64(24), configHash: u64(32))
-        guard saved.configHash == identity.configHash else { throw fail("saved for another model config (config hash \(String(saved.configHash, radix: 16)), this model's \(String(identity.configHash, radix: 16)))") }
-        guard saved == identity else { throw fail("saved for another model (\(saved)); this one is \(identity)") }
-        guard Int(u32(40)) == contextLength else { throw fail("saved with context length \(u32(40)), this session has \(contextLength)") }
+        guard saved.configHash == identity.configHash else { throw fail("saved for another model config (config hash \(String(saved.configHash, radix: 16)), this model's \(String(identity.configHash, radix: 16)))", .mismatch) }
+        guard saved == identity else { throw fail("saved for another model (\(saved)); this one is \(identity)", .mismatch) }
+        guard Int(u32(40)) == contextLength else { throw fail("saved with context length \(u32(40)), this session has \(contextLength)", .mismatch) }
         guard let kv = StateLayout.kvType(code: u32(44)) else { throw fail("KV type code \(u32(44)) is not 0 (f32), 1 (f16) or 2 (q8)") }
-        guard kv == options.kvType else { throw fail("saved with \(kv) KV, this session uses \(options.kvType)") }
+        guard kv == options.kvType else { throw fail("saved with \(kv) KV, this session uses \(options.kvType)", .mismatch) }
         let positionField = u64(48)
         guard positionField <= UInt64(contextLength) else { throw fail("position \(positionField) exceeds the context length \(contextLength)") }
         let p = Int(positionField)
@@ -278,7 +291,7 @@ extension HymbaSession {
             let start = offset + StateLayout.sectionHeaderSize
             let sum = XXHash64.hash(base + start, count: Int(length))
             guard sum == u64(offset + 16) else {
-                throw fail("section \(index) ('\(tag.rawValue)') at offset \(offset): checksum mismatch (stored \(String(u64(offset + 16), radix: 16)), computed \(String(sum, radix: 16)))")
+                throw fail("section \(index) ('\(tag.rawValue)') at offset \(offset): checksum mismatch (stored \(String(u64(offset + 16), radix: 16)), computed \(String(sum, radix: 16)))", .checksum)
             }
             offset = start + Int(length)
             return (tag, start, Int(length))
