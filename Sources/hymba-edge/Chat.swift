@@ -16,10 +16,13 @@ struct Chat: ParsableCommand {
 
     @OptionGroup var sampling: SamplingCommandOptions
 
+    @OptionGroup var sessionFile: ChatSessionFileOptions
+
     func run() throws {
         try runReportingErrors {
             let tm = try model.open()
             let chat = try ChatSession(model: tm, system: system)
+            try sessionFile.resume(chat, system: system)
             if chat.format.style == .generic {
                 writeErr("note: the model has no Hymba chat template; using plain \"User: ...\" / \"Assistant:\" turns\n")
             }
@@ -41,6 +44,7 @@ struct Chat: ParsableCommand {
                 if !interactive { writeOut("> \(message)\n") }
                 if message == "/reset" {
                     chat.reset()
+                    try sessionFile.save(chat)
                     writeErr("[conversation reset]\n")
                     continue
                 }
@@ -57,6 +61,7 @@ struct Chat: ParsableCommand {
                 interrupts.endAnswer()
                 if lineOpen { writeOut("\n") }
                 turns += 1
+                try sessionFile.save(chat)
                 let s = result.stats
                 let session = chat.generator.session
                 var stats = "[prompt: \(chat.lastTurnPromptTokens) new tokens, \(Format.rate(s.prefillTokensPerSecond))"
