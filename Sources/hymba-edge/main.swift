@@ -9,7 +9,8 @@ struct HymbaEdge: ParsableCommand {
         commandName: "hymba-edge",
         abstract: "Run NVIDIA Hymba models on the CPU from .hymba files.",
         version: HymbaVersion.string,
-        subcommands: [Run.self, Chat.self, Tokenize.self, Detokenize.self, PerplexityCommand.self, Eval.self, Info.self, Bench.self])
+        subcommands: [Run.self, Chat.self, Tokenize.self, Detokenize.self, PerplexityCommand.self, Eval.self, Info.self, Bench.self,
+                      StateBench.self])
 }
 
 /// Options that choose how a model is opened and how a session is sized.
