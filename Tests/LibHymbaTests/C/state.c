@@ -14,17 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int checks = 0, failures = 0;
-
-#define CHECK(cond)                                                                           \
-    do {                                                                                      \
-        checks++;                                                                             \
-        if (!(cond)) {                                                                        \
-            failures++;                                                                       \
-            fprintf(stderr, "FAILED line %d: %s (last error: %s)\n", __LINE__, #cond,         \
-                    hymba_last_error());                                                      \
-        }                                                                                     \
-    } while (0)
+#include "checks.h"
 
 static hymba_context *new_context(hymba_model *model, int32_t n_ctx, int32_t kv) {
     hymba_context_params cp = hymba_context_default_params();

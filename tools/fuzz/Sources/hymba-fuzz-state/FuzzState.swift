@@ -23,7 +23,7 @@ let model: HymbaModel = {
     let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     let path = ProcessInfo.processInfo.environment["HYMBA_FUZZ_STATE_MODEL"] ?? here.appendingPathComponent("corpus-seed/nano-zstd-f32.hymba").path
     do { return try HymbaModel(file: HymbaFile(path: path)) } catch {
-        FileHandle.standardError.write("hymba-fuzz-state: cannot open the model \(path): \(error) (run make-seeds.sh first)\n".data(using: .utf8)!)
+        FileHandle.standardError.write("hymba-fuzz-state: cannot open the model \(path): \(error) (run tools/fuzz/make-seeds.sh first)\n".data(using: .utf8)!)
         exit(2)
     }
 }()
