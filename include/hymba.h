@@ -246,6 +246,52 @@ typedef int32_t (*hymba_token_callback)(const char *piece, int32_t token, void *
 hymba_status hymba_generate(hymba_context *ctx, const char *prompt, const hymba_sampling_params *params,
                             hymba_token_callback callback, void *user_data);
 
+/* ---- Saved state -------------------------------------------------------------------- */
+
+/* A context's state as bytes or a file (formats/HYMBA-STATE.md): the tokens it holds, the key
+ * and value rows later tokens can read, the SSM and conv states, and a generated token not
+ * yet fed. It is bound to the model file (its identity and config), the context's size
+ * (n_ctx) and its KV type: restore it into a context of the same model made with the same
+ * hymba_context_params. A restored context continues exactly (same logits, bit for bit) as
+ * the one that was saved. Like every call on a context: one thread at a time; the buffers
+ * and files are the caller's (the library keeps no reference to them).
+ *
+ *     size_t need = 0;
+ *     hymba_state_get(ctx, NULL, 0, &need);           // HYMBA_ERR_INVALID_ARGUMENT, need set
+ *     void *buf = malloc(need);
+ *     hymba_state_get(ctx, buf, need, &need);         // HYMBA_OK
+ *     hymba_state_set(other_ctx, buf, need);          // other_ctx now continues as ctx did
+ *     hymba_state_save(ctx, "chat.state");            // or to a file, atomically
+ */
+
+/* Bytes hymba_state_get needs for the context as it is now (it grows with the tokens held,
+ * for the layers that attend to the whole context); -1 for an invalid context. */
+int64_t hymba_state_size(hymba_context *ctx);
+
+/* Writes the context's state to `buf` (at most `capacity` bytes; buf may be NULL when
+ * capacity is 0) and its size to *size_out. When capacity is too small:
+ * HYMBA_ERR_INVALID_ARGUMENT, nothing written to buf, the needed size in *size_out. */
+hymba_status hymba_state_get(hymba_context *ctx, void *buf, size_t capacity, size_t *size_out);
+
+/* Replaces the context's state by the `size` bytes at `buf` (from hymba_state_get or a state
+ * file). Everything is checked before anything changes; on any error the context is as it
+ * was. Returns:
+ *   HYMBA_OK
+ *   HYMBA_ERR_FORMAT           not a state, truncated, or a field out of place or range;
+ *   HYMBA_ERR_CHECKSUM         the bytes were damaged (a checksum does not match);
+ *   HYMBA_ERR_INVALID_ARGUMENT a NULL pointer, or a valid state of another model, context
+ *                              size or KV type, or of a newer format version. */
+hymba_status hymba_state_set(hymba_context *ctx, const void *buf, size_t size);
+
+/* Writes the state to the file at `path`: to a temporary file beside it, renamed over it once
+ * complete, so a crash or error leaves the previous file. HYMBA_ERR_IO when it cannot be
+ * written (nothing changed at `path`). */
+hymba_status hymba_state_save(hymba_context *ctx, const char *path);
+
+/* Replaces the context's state by the one in the file at `path`: as hymba_state_set, and
+ * HYMBA_ERR_IO when the file cannot be opened or read. The file is not changed. */
+hymba_status hymba_state_load(hymba_context *ctx, const char *path);
+
 #ifdef __cplusplus
 }
 #endif

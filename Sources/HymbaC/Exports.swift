@@ -278,3 +278,53 @@ public func hymba_generate_c(_ ctx: OpaquePointer?, _ prompt: UnsafePointer<CCha
         return fail("hymba_generate", HymbaError(.contextFull, "context full: generation filled all \(n) tokens"))
     }
 }
+
+// MARK: Saved state
+
+@_cdecl("hymba_state_size")
+public func hymba_state_size_c(_ ctx: OpaquePointer?) -> Int64 {
+    var n: Int64 = -1
+    _ = run("hymba_state_size") { n = Int64(try Handles.context(ctx).stateSize()) }
+    return n
+}
+
+@_cdecl("hymba_state_get")
+public func hymba_state_get_c(_ ctx: OpaquePointer?, _ buf: UnsafeMutableRawPointer?, _ capacity: Int,
+                              _ sizeOut: UnsafeMutablePointer<Int>?) -> hymba_status {
+    run("hymba_state_get") {
+        let session = try Handles.context(ctx)
+        let sizeOut = try require(sizeOut, "size_out")
+        if buf == nil && capacity > 0 { throw invalid("buf is NULL but capacity is \(capacity)") }
+        let bytes = try session.stateData()
+        sizeOut.pointee = bytes.count
+        guard bytes.count <= capacity else {
+            throw invalid("buf holds \(capacity) bytes, the state needs \(bytes.count) (the size is in *size_out)")
+        }
+        bytes.withUnsafeBytes { buf!.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+    }
+}
+
+@_cdecl("hymba_state_set")
+public func hymba_state_set_c(_ ctx: OpaquePointer?, _ buf: UnsafeRawPointer?, _ size: Int) -> hymba_status {
+    run("hymba_state_set") {
+        let session = try Handles.context(ctx)
+        let buf = try require(buf, "buf")
+        try session.restoreState(UnsafeRawBufferPointer(start: buf, count: size))
+    }
+}
+
+@_cdecl("hymba_state_save")
+public func hymba_state_save_c(_ ctx: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> hymba_status {
+    run("hymba_state_save") {
+        let session = try Handles.context(ctx)
+        try session.saveState(to: String(cString: try require(path, "path")))
+    }
+}
+
+@_cdecl("hymba_state_load")
+public func hymba_state_load_c(_ ctx: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> hymba_status {
+    run("hymba_state_load") {
+        let session = try Handles.context(ctx)
+        try session.loadState(from: String(cString: try require(path, "path")))
+    }
+}

@@ -76,6 +76,12 @@ public struct HymbaError: Error, CustomStringConvertible, Equatable, Sendable {
             self.init(.format, e.description)
         case let e as SafetensorsError:
             self.init(.format, e.description)
+        case let e as StateFileError:
+            switch e.kind {
+            case .format: self.init(.format, e.description)
+            case .checksum: self.init(.checksum, e.description)
+            case .mismatch: self.init(.invalidArgument, e.description)
+            }
         default:
             self.init(.internal, "\(error)")
         }

@@ -142,9 +142,9 @@ public struct Completion: Sendable {
 public final class Session: @unchecked Sendable {
     public let model: Model
     public let options: SessionOptions
-    private let generator: Generator
+    let generator: Generator
     /// The last generated token when it is not yet fed (see the type's documentation).
-    private var pending: Int32?
+    var pending: Int32?
     private let busy = NSLock()
     /// Bytes of the model's memory budget this session holds (0 without a budget).
     private let reservedBytes: Int
@@ -309,7 +309,7 @@ public final class Session: @unchecked Sendable {
     // MARK: Helpers
 
     /// Runs `body` as the only call on this session; errors come out as `HymbaError`.
-    private func exclusive<T>(_ body: () throws -> T) throws -> T {
+    func exclusive<T>(_ body: () throws -> T) throws -> T {
         guard busy.try() else {
             throw HymbaError(.invalidArgument, "the session is busy with another call (use a session from one thread at a time, and not from inside its own generate callback)")
         }

@@ -25,18 +25,22 @@ public struct HymbaOptions: Sendable, Equatable {
     /// `HYMBA_BACKEND`, else the best this CPU can run). Session creation fails when this build
     /// lacks it or the CPU cannot run it.
     public var kernels: KernelBackendName?
+    /// Snapshots a prompt cache may hold besides the session (`PromptCache`): the memory plan
+    /// counts them at their largest. 0: none.
+    public var promptSnapshots: Int
 
     /// The largest `threads` accepted.
     public static let maximumThreads = 256
 
     public init(contextLength: Int? = nil, kvType: KVType = .f16, prefillChunk: Int = 128, threads: Int = 0,
-                memoryBudgetBytes: Int? = nil, kernels: KernelBackendName? = nil) {
+                memoryBudgetBytes: Int? = nil, kernels: KernelBackendName? = nil, promptSnapshots: Int = 0) {
         self.contextLength = contextLength
         self.kvType = kvType
         self.prefillChunk = prefillChunk
         self.threads = threads
         self.memoryBudgetBytes = memoryBudgetBytes
         self.kernels = kernels
+        self.promptSnapshots = promptSnapshots
     }
 
     /// The thread count `threads` stands for on this machine.
@@ -73,17 +77,23 @@ public final class HymbaSession {
     public let contextLength: Int
     /// Regular tokens fed so far (the next token's packed position is M + position).
     public private(set) var position = 0
+    /// The tokens fed so far, `position` of them (a saved state records them).
+    public internal(set) var tokens: [Int] = []
 
     let chunk: Int
     let config: HymbaConfig
     let d: Int, E: Int, H: Int, Hkv: Int, dk: Int, dv: Int, N: Int, K: Int, R: Int, F: Int, V: Int, M: Int
     let xpDim: Int, maxIn: Int, maxRow: Int
 
-    /// Per layer: its own cache (producers) or nil (consumers read their producer's).
+    /// Every part of the sequence's state: the producers' KV caches in layer order, then each
+    /// layer's `RecurrentState` (the order a saved state lists them in).
+    package let sequenceCaches: [SequenceCache]
+    /// Per layer: the rows of its own KV cache (producers) or nil (consumers read their
+    /// producer's), as the attention kernels read them.
     package let caches: [KVCache?]
-    /// Per layer: the last K−1 SSM inputs x, [(K−1), E] (MODEL.md 2b, x = 0 before position 0).
+    /// Per layer: the last K−1 SSM inputs x, [(K−1), E] (its `RecurrentState.conv`).
     let convState: [UnsafeMutablePointer<Float>]
-    /// Per layer: the scan state S, [E, N].
+    /// Per layer: the scan state S, [E, N] (its `RecurrentState.ssm`).
     let ssmState: [UnsafeMutablePointer<Float>]
 
     // Activations for a chunk of T = `chunk` rows (row-major, one row per position).
@@ -162,27 +172,38 @@ public final class HymbaSession {
         maxRow = max(d, E, F, R)
 
         let plan = MemoryReport(config: c, options: options)
+        var kv: [SequenceCache] = []
         var list: [KVCache?] = Array(repeating: nil, count: c.numLayers)
         for entry in plan.kvLayers {
-            list[entry.layer] = KVCache(type: options.kvType, kvHeads: Hkv, keyDim: dk, valueDim: dv,
-                                        metaSlots: M, regularSlots: entry.regularSlots)
+            if entry.servesGlobal {
+                let cache = FullContextKVCache(layer: entry.layer, type: options.kvType, config: c, contextLength: ctx)
+                list[entry.layer] = cache.rows
+                kv.append(cache)
+            } else {
+                let cache = SlidingWindowKVCache(layer: entry.layer, type: options.kvType, config: c, window: c.slidingWindow ?? ctx,
+                                                 contextLength: ctx, chunk: options.prefillChunk)
+                list[entry.layer] = cache.rows
+                kv.append(cache)
+            }
+            assert(list[entry.layer]!.regularSlots == entry.regularSlots, "the plan sizes caches as they size themselves")
         }
         caches = list
+        let recurrent = (0..<c.numLayers).map { RecurrentState(layer: $0, config: c) }
+        sequenceCaches = kv + recurrent
+        convState = recurrent.map(\.conv)
+        ssmState = recurrent.map(\.ssm)
         let largestRing = plan.kvLayers.map(\.regularSlots).max() ?? 0
 
         var allocs: [UnsafeMutablePointer<Float>] = []
         var floats = 0
-        func alloc(_ n: Int, scratch: Bool = true) -> UnsafeMutablePointer<Float> {
+        func alloc(_ n: Int) -> UnsafeMutablePointer<Float> {
             let p = UnsafeMutablePointer<Float>.allocate(capacity: max(1, n))
             p.initialize(repeating: 0, count: max(1, n))
             allocs.append(p)
-            if scratch { floats += n }
+            floats += n
             return p
         }
         let T = chunk
-        let convCount = (c.convKernel - 1) * c.innerSize, ssmCount = c.innerSize * c.stateSize
-        convState = (0..<c.numLayers).map { _ in alloc(convCount, scratch: false) }
-        ssmState = (0..<c.numLayers).map { _ in alloc(ssmCount, scratch: false) }
         X = alloc(T * d); Hn = alloc(T * d); Z = alloc(T * maxIn); Aout = alloc(T * E)
         win = alloc((K - 1 + T) * E); U = alloc(T * E); XP = alloc(T * xpDim); DT = alloc(T * E)
         Y = alloc(T * E); Fz = alloc(T * E); O = alloc(T * d); G = alloc(T * F); Up = alloc(T * F)
@@ -195,6 +216,7 @@ public final class HymbaSession {
         arrangedRows = alloc(T * arrangedStride)
         arranged = ArrangedInput(storage: alloc(kernels.vectorInputFloats(capacity: maxRow)), capacity: maxRow)
         pool = ThreadPool(threads: threads)
+        tokens.reserveCapacity(ctx)
         allocations = allocs
         scratchFloats = floats
         if startFromPrefix { reset() }
@@ -215,23 +237,19 @@ public final class HymbaSession {
     /// Starts a new sequence: position 0, caches and states as right after the meta tokens.
     public func reset() {
         position = 0
+        tokens.removeAll(keepingCapacity: true)
         load(prefix: model.metaPrefix)
     }
 
+    /// Sets the position after a saved state or snapshot was restored.
+    func restored(position p: Int, tokens t: [Int]) {
+        position = p
+        tokens.removeAll(keepingCapacity: true)
+        tokens.append(contentsOf: t)
+    }
+
     private func load(prefix: MetaPrefix) {
-        for l in 0..<config.numLayers {
-            if let cache = caches[l] {
-                prefix.keys[l].withUnsafeBufferPointer { k in
-                    prefix.values[l].withUnsafeBufferPointer { v in
-                        for p in 0..<M {
-                            cache.write(position: p, keys: k.baseAddress! + p * Hkv * dk, values: v.baseAddress! + p * Hkv * dv)
-                        }
-                    }
-                }
-            }
-            prefix.convStates[l].withUnsafeBufferPointer { convState[l].update(from: $0.baseAddress!, count: (K - 1) * E) }
-            prefix.ssmStates[l].withUnsafeBufferPointer { ssmState[l].update(from: $0.baseAddress!, count: E * N) }
-        }
+        for cache in sequenceCaches { cache.reset(to: prefix) }
     }
 
     // MARK: Feeding tokens
@@ -281,6 +299,7 @@ public final class HymbaSession {
 
     private func runChunk(rows T: Int, tokens: UnsafePointer<Int>, logitsOut: UnsafeMutablePointer<Float>?, lastLogits: Bool) throws {
         forward(rows: T, firstPosition: M + position, tokens: tokens, logitsOut: logitsOut, lastLogits: lastLogits)
+        self.tokens.append(contentsOf: UnsafeBufferPointer(start: tokens, count: T))
         position += T
     }
 

@@ -209,6 +209,10 @@ public struct MemoryPlan: Sendable, Equatable, CustomStringConvertible {
                  detail: "prefill chunk \(chunk), \(options.resolvedThreads) threads"),
             Item(name: "logits", bytes: logitsBytes, detail: logitsDetail),
         ]
+        if options.promptSnapshots > 0 {
+            common.append(Item(name: "prompt-cache snapshots", bytes: options.promptSnapshots * report.snapshotBytes,
+                               detail: "\(options.promptSnapshots) × \(Self.mib(report.snapshotBytes)): windows' last rows, SSM and conv states"))
+        }
         items = common
         loadItems = load
         loadTransients = transients

@@ -1,7 +1,8 @@
 import HymbaFormat
 
 /// The memory a session holds, by part (for `hymba-edge info` and the cache tests). Computed
-/// from the config and options alone; a session's caches are allocated from this same plan.
+/// from the config and options alone, by asking each cache type (`FullContextKVCache`,
+/// `SlidingWindowKVCache`, `RecurrentState`) its size; a session allocates the same caches.
 public struct MemoryReport: Sendable, Equatable, CustomStringConvertible {
     /// The K/V cache of one producer layer.
     public struct KVLayer: Sendable, Equatable {
@@ -35,10 +36,15 @@ public struct MemoryReport: Sendable, Equatable, CustomStringConvertible {
     public var ssmStateBytes: Int
     /// Activation buffers sized by the prefill chunk (filled in for a live session).
     public var scratchBytes: Int
+    /// Bytes of one snapshot (`HymbaSession.takeSnapshot`) once the sequence has passed the
+    /// windows: the sliding-window caches' last W rows and every layer's SSM and conv states.
+    public var snapshotBytes: Int
+    /// Snapshots a prompt cache may hold (`HymbaOptions.promptSnapshots`).
+    public var promptSnapshots: Int
 
     public var kvBytes: Int { kvLayers.reduce(0) { $0 + $1.bytes } }
     public var stateBytes: Int { convStateBytes + ssmStateBytes }
-    public var totalBytes: Int { kvBytes + stateBytes + scratchBytes }
+    public var totalBytes: Int { kvBytes + stateBytes + scratchBytes + promptSnapshots * snapshotBytes }
     /// KV bytes each additional regular token needs (caches serving global layers; rings are
     /// constant): what a context-length increase of one costs.
     public var kvBytesPerToken: Int { kvLayers.filter(\.servesGlobal).reduce(0) { $0 + $1.bytesPerSlot } }
@@ -51,25 +57,33 @@ public struct MemoryReport: Sendable, Equatable, CustomStringConvertible {
         contextLength = ctx
         prefillChunk = options.prefillChunk
         let M = c.numMetaTokens
-        let perSlot = options.kvType.slotBytes(kvHeads: c.numKVHeads, keyDim: c.headDim, valueDim: c.valueHeadDim)
-        let metaPerSlot = c.numKVHeads * (c.headDim + c.valueHeadDim) * 4
+        // Each cache type says how many slots it keeps and what they cost.
+        let perSlot = KVCache.bytes(type: options.kvType, kvHeads: c.numKVHeads, keyDim: c.headDim, valueDim: c.valueHeadDim,
+                                    metaSlots: 0, regularSlots: 1)
+        let metaPerSlot = KVCache.bytes(type: options.kvType, kvHeads: c.numKVHeads, keyDim: c.headDim, valueDim: c.valueHeadDim,
+                                        metaSlots: 1, regularSlots: 0)
         var list: [KVLayer] = []
         var consumers: [Int] = []
         for l in 0..<c.numLayers {
             guard c.isKVProducer(layer: l) else { consumers.append(l); continue }
             let group = (0..<c.numLayers).filter { c.kvProducer(of: $0) == l }
             let global = group.contains { c.isGlobal(layer: $0) }
-            let ring = min(ctx, (c.slidingWindow ?? ctx) + max(1, options.prefillChunk))
-            let regular = global ? ctx : ring
+            let regular = global ? FullContextKVCache.regularSlots(contextLength: ctx)
+                : SlidingWindowKVCache.regularSlots(window: c.slidingWindow ?? ctx, contextLength: ctx, chunk: options.prefillChunk)
             list.append(KVLayer(layer: l, consumers: group.filter { $0 != l }, servesGlobal: global,
                                 regularSlots: regular, slots: M + regular, bytesPerSlot: perSlot,
                                 metaBytesPerSlot: metaPerSlot))
         }
         kvLayers = list
         consumerLayers = consumers
-        convStateBytes = c.numLayers * (c.convKernel - 1) * c.innerSize * 4
-        ssmStateBytes = c.numLayers * c.innerSize * c.stateSize * 4
+        let state = RecurrentState.bytes(config: c)
+        convStateBytes = c.numLayers * state.conv
+        ssmStateBytes = c.numLayers * state.ssm
         scratchBytes = 0
+        let rings = list.filter { !$0.servesGlobal }.count
+        snapshotBytes = rings * SlidingWindowKVCache.snapshotSlots(window: c.slidingWindow ?? ctx, contextLength: ctx) * perSlot
+            + convStateBytes + ssmStateBytes
+        promptSnapshots = options.promptSnapshots
     }
 
     /// The KV bytes the same options would need at another context length.
@@ -87,6 +101,7 @@ public struct MemoryReport: Sendable, Equatable, CustomStringConvertible {
         s += "  consumer layers (no cache): \(consumerLayers.isEmpty ? "none" : consumerLayers.map(String.init).joined(separator: ","))\n"
         s += "KV total \(kvBytes) bytes, \(kvBytesPerToken) bytes per token\n"
         s += "SSM state \(ssmStateBytes) bytes, conv state \(convStateBytes) bytes (constant per sequence)\n"
+        if promptSnapshots > 0 { s += "prompt-cache snapshots \(promptSnapshots) × \(snapshotBytes) bytes\n" }
         s += "scratch \(scratchBytes) bytes, total \(totalBytes) bytes"
         return s
     }

@@ -18,11 +18,14 @@ struct Chat: ParsableCommand {
 
     @OptionGroup var sampling: SamplingCommandOptions
 
+    @OptionGroup var sessionFile: ChatSessionFileOptions
+
     func run() throws {
         try runReportingErrors {
             let interrupts = InterruptHandler()
             let tm = try model.open()
             let chat = try ChatSession(model: tm, system: system)
+            try sessionFile.resume(chat, system: system)
             if chat.format.style == .generic {
                 writeErr("note: the model has no Hymba chat template; using plain \"User: ...\" / \"Assistant:\" turns\n")
             }
@@ -58,6 +61,7 @@ struct Chat: ParsableCommand {
                     continue
                 case .command(.reset):
                     chat.reset()
+                    try sessionFile.save(chat)
                     writeErr("[conversation reset]\n")
                     continue
                 case let .unknownCommand(word):
@@ -84,6 +88,7 @@ struct Chat: ParsableCommand {
                 interrupts.endGenerating()
                 if lineOpen { writeOut("\n") }
                 turns += 1
+                try sessionFile.save(chat)
                 let s = result.stats
                 let session = chat.generator.session
                 var stats = "[prompt: \(chat.lastTurnPromptTokens) new tokens, \(Format.rate(s.prefillTokensPerSecond))"

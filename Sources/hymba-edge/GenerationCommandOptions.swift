@@ -15,10 +15,11 @@ struct TextModelOptions: ParsableArguments {
 
     /// The model, loaded as its memory plan says (within `--memory-budget` when given);
     /// generators over it use `sessionOptions` of the returned model.
-    func open() throws -> TextModel {
+    func open(promptSnapshots: Int = 0) throws -> TextModel {
         let file = try HymbaFile(path: try model ?? DefaultModel.path(), verifyChecksums: !size.noVerify)
         try size.checkContext(of: file)
         var options = try size.sessionOptions()
+        options.promptSnapshots = promptSnapshots
         if options.contextLength == nil { options.contextLength = file.config.maxPositionEmbeddings }
         return try TextModel(file: file, options: options)
     }

@@ -23,6 +23,8 @@ struct Run: ParsableCommand {
     @Flag(name: .customLong("no-echo"), help: "Print only the generated text, not the prompt before it.")
     var noEcho = false
 
+    @OptionGroup var promptCache: PromptCacheOptions
+
     func validate() throws {
         if (prompt == nil) == (promptFile == nil) { throw ValidationError("give exactly one of -p PROMPT or -f FILE") }
     }
@@ -31,8 +33,9 @@ struct Run: ParsableCommand {
         try runReportingErrors {
             let text = try promptFile.map { try Self.readPromptFile($0) } ?? Self.readPrompt(prompt ?? "")
             let interrupts = InterruptHandler()
-            let tm = try model.open()
+            let tm = try model.open(promptSnapshots: promptCache.plannedSnapshots)
             let generator = try Generator(model: tm)
+            let cached = try promptCache.feedPrompt(text, generator: generator)
             let seed = sampling.resolvedSeed()
             // The prompt is echoed once generation has started (not before an error), and on a
             // terminal the output ends with a newline so the stats line starts on its own.
@@ -44,18 +47,21 @@ struct Run: ParsableCommand {
                 writeOut(s)
                 lineOpen = !s.hasSuffix("\n")
             }
-            interrupts.beginGenerating()
-            let result = try generator.generate(prompt: text, options: sampling.generationOptions(seed: seed)) { event in
+            let options = sampling.generationOptions(seed: seed)
+            let onEvent: (GenerationEvent) throws -> GenerationControl = { event in
                 show(event.text)
                 return interrupts.cancelRequested || StandardOutput.closed ? .stop : .continue
             }
+            interrupts.beginGenerating()
+            let result = try cached == nil ? generator.generate(prompt: text, options: options, onEvent: onEvent)
+                : generator.generate(tokens: [], continuing: true, options: options, onEvent: onEvent)
             interrupts.endGenerating()
             show("")
             if isatty(1) != 0 && lineOpen { writeOut("\n") }
             let s = result.stats
             let memory = generator.session.memoryReport
             var parts = [
-                "prompt: \(s.promptTokens) tokens, \(Format.rate(s.prefillTokensPerSecond))",
+                cached?.statsNote ?? "prompt: \(s.promptTokens) tokens, \(Format.rate(s.prefillTokensPerSecond))",
                 "generated: \(s.generatedTokens) tokens, \(Format.rate(s.decodeTokensPerSecond))",
                 "stop: \(Self.stopText(result.stopReason, interrupted: interrupts.cancelRequested))",
                 "peak RSS: \(Format.peakRSS)",

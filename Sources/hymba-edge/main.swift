@@ -10,7 +10,8 @@ struct HymbaEdge: ParsableCommand {
         commandName: "hymba-edge",
         abstract: "Run NVIDIA Hymba models on the CPU from .hymba files.",
         version: ToolVersion.text,
-        subcommands: [Run.self, Chat.self, Tokenize.self, Detokenize.self, PerplexityCommand.self, Eval.self, Info.self, Bench.self])
+        subcommands: [Run.self, Chat.self, Tokenize.self, Detokenize.self, PerplexityCommand.self, Eval.self, Info.self, Bench.self,
+                      StateBench.self])
 }
 
 /// How a session is sized and run, shared by every command that runs the model: context,

@@ -217,7 +217,7 @@ import HymbaRuntime
         let missing = try Self.run(["/nonexistent/ckpt", "-o", "/tmp/x.hymba"])
         #expect(missing.status == 1 && missing.stderr.hasPrefix("error: "), "\(missing.stderr)")
         let version = try Self.run(["--version"])
-        #expect(version.status == 0 && version.stdout.hasPrefix("0.1.0 (commit ") && version.stdout.contains("; kernels: "))
+        #expect(version.status == 0 && version.stdout.hasPrefix("0.1.0 (commit ") && version.stdout.contains(")\nkernels: "), "\(version.stdout)")
     }
 
     /// `-o -` writes the model to stdout (the summary to stderr): the same bytes as a file.

@@ -164,6 +164,14 @@ struct CLibraryTests {
         #expect(r.stdout.hasSuffix(" checks passed\n") && r.stderr.isEmpty, "\(r.stdout)\(r.stderr)")
     }
 
+    @Test("hymba_state_*: restored contexts continue bitwise; the size convention; hostile bytes and files refused")
+    func savedState() throws {
+        let exe = try LibHymba.compileC([LibHymba.cSources + "/state.c"], output: "state")
+        let r = try LibHymba.run(exe, [LibHymba.modelPath, LibHymba.temporaryDirectory])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.hasSuffix(" checks passed\n") && r.stderr.isEmpty, "\(r.stdout)\(r.stderr)")
+    }
+
     @Test("two contexts on one model, from two threads at once: bitwise the single-threaded logits and tokens")
     func twoThreads() throws {
         let exe = try LibHymba.compileC([LibHymba.cSources + "/threads.c"], output: "threads")

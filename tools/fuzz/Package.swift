@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// The libFuzzer harness for the model-file reader, kept out of the main package: every target it
+// The libFuzzer harnesses for the model-file reader and the saved-state reader, kept out of the main package: every target it
 // builds takes `-sanitize=fuzzer,address` (coverage for the fuzzer, AddressSanitizer for reads
 // out of bounds), which the main package's builds must not. Build and run with tools/fuzz/run.sh.
 let package = Package(
@@ -13,6 +13,13 @@ let package = Package(
         .target(name: "CFuzzerDriver"),
         .executableTarget(
             name: "hymba-fuzz-reader",
+            dependencies: [
+                "CFuzzerDriver",
+                .product(name: "HymbaFormat", package: "hymba-edge"),
+                .product(name: "HymbaRuntime", package: "hymba-edge"),
+            ]),
+        .executableTarget(
+            name: "hymba-fuzz-state",
             dependencies: [
                 "CFuzzerDriver",
                 .product(name: "HymbaFormat", package: "hymba-edge"),

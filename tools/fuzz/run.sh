@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer harness (with AddressSanitizer) and fuzzes the model-file reader.
-#   tools/fuzz/run.sh [SECONDS] [extra libFuzzer flags...]     (default 1800 s)
+# Builds the libFuzzer harnesses (with AddressSanitizer) and fuzzes the model-file reader, or
+# with --state the saved-state reader (formats/HYMBA-STATE.md) on the seed corpus' nano model.
+#   tools/fuzz/run.sh [--state] [SECONDS] [extra libFuzzer flags...]     (default 1800 s)
+# State inputs go to corpus-state/, its crashes to findings-state/.
 # One process, niced (a shared machine). New interesting inputs go to tools/fuzz/corpus/,
 # crashes to tools/fuzz/findings/ (once fixed, each becomes a test: the input, or the
 # condition it needed, in HostileFileTests or the tests of the code at fault). Leak checks are
@@ -8,11 +10,20 @@
 # mallocs and frees differ); replay.sh runs every corpus input once with them on.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+harness=reader
+if [ "${1:-}" = "--state" ]; then harness=state; shift; fi
 seconds="${1:-1800}"; shift || true
 cd "$here"
 ./build.sh
 [ -d corpus-seed ] || ./make-seeds.sh corpus-seed
-mkdir -p corpus findings
-exec nice -n 10 .build/release/hymba-fuzz-reader corpus corpus-seed \
-    -dict=hymba.dict -max_total_time="$seconds" -timeout=10 -rss_limit_mb=3072 -detect_leaks=0 \
-    -artifact_prefix=findings/ -print_final_stats=1 "$@"
+if [ $harness = reader ]; then
+    corpus=corpus seeds=corpus-seed findings=findings extra=(-dict=hymba.dict)
+else
+    # Valid states of the nano model, written by the harness itself.
+    [ -d corpus-state-seed ] || .build/release/hymba-fuzz-state --make-seeds corpus-state-seed
+    corpus=corpus-state seeds=corpus-state-seed findings=findings-state extra=()
+fi
+mkdir -p "$corpus" "$findings"
+exec nice -n 10 ".build/release/hymba-fuzz-$harness" "$corpus" "$seeds" "${extra[@]}" \
+    -max_total_time="$seconds" -timeout=10 -rss_limit_mb=3072 -detect_leaks=0 \
+    -artifact_prefix="$findings/" -print_final_stats=1 "$@"

@@ -23,13 +23,13 @@ public final class ChatSession {
     public let generator: Generator
     public let format: ChatFormat
     /// The conversation: system message (if any), then user and assistant turns.
-    public private(set) var messages: [ChatMessage]
+    public internal(set) var messages: [ChatMessage]
     /// Tokens fed before generating in the last turn.
     public private(set) var lastTurnPromptTokens = 0
     /// Whether the last turn had to start over (context overflow) instead of continuing.
     public private(set) var lastTurnReset = false
     /// The last answer: its text as shown, and the text of its tokens fed to the cache.
-    private var lastAnswer: (shown: String, fed: String)?
+    var lastAnswer: (shown: String, fed: String)?
 
     public init(model: TextModel, options: HymbaOptions? = nil, system: String? = nil) throws {
         generator = try Generator(model: model, options: options)

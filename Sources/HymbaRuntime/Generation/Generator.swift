@@ -36,6 +36,13 @@ public final class Generator {
         history.removeAll(keepingCapacity: true)
     }
 
+    /// Takes the session's tokens as the history, after the session was fed or restored
+    /// directly (a prompt cache, a saved state).
+    public func adoptSessionTokens() {
+        history.removeAll(keepingCapacity: true)
+        history.append(contentsOf: session.tokens.lazy.map { Int32($0) })
+    }
+
     /// Feeds `tokens` after the history without sampling (an embedder's `eval`); afterwards
     /// `session.logits` holds the last one's logits. Throws, changing nothing, on a token
     /// outside the vocabulary or when the context would overflow.

@@ -16,17 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int checks = 0, failures = 0;
-
-#define CHECK(cond)                                                                           \
-    do {                                                                                      \
-        checks++;                                                                             \
-        if (!(cond)) {                                                                        \
-            failures++;                                                                       \
-            fprintf(stderr, "FAILED line %d: %s (last error: %s)\n", __LINE__, #cond,         \
-                    hymba_last_error());                                                      \
-        }                                                                                     \
-    } while (0)
+#include "checks.h"
 
 /* The status, and the last error names the function and contains `needle`. */
 #define CHECK_STATUS(call, status, needle)                                                    \
