@@ -12,6 +12,7 @@ import PackageDescription
 //   HymbaKit         the small public Swift API for embedding (Model, Session, generate)
 //   CHymba, HymbaC   include/hymba.h as a Clang module, and its @_cdecl implementation over
 //                    HymbaKit: the product `hymba` is libhymba.so, the C ABI
+//   HymbaServer      the OpenAI-compatible HTTP server (`hymba-edge serve`) and its slot scheduler
 //   hymba-convert, hymba-edge   thin command-line shells over the libraries
 
 // Release builds target the vector units of the machine that builds (AVX2/AVX-512 on x86-64,
@@ -68,6 +69,12 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // `hymba-edge serve`: the HTTP server (Hummingbird on SwiftNIO), and the HTTP client
+        // its tests drive it with.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         .systemLibrary(
@@ -91,10 +98,20 @@ let package = Package(
                 "HymbaConverter", "HymbaFormat", "HymbaRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // The OpenAI-compatible HTTP server behind `hymba-edge serve`: request/response types,
+        // routes, and the slot scheduler that decodes the active requests together.
+        .target(
+            name: "HymbaServer",
+            dependencies: [
+                "HymbaRuntime", "HymbaFormat", "HymbaTokenizer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .executableTarget(
             name: "hymba-edge",
             dependencies: [
-                "HymbaRuntime", "HymbaFormat", "HymbaTokenizer",
+                "HymbaRuntime", "HymbaFormat", "HymbaTokenizer", "HymbaServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Test-only helpers shared by the test targets (GGML's Q4_0, the q4 yardstick).
@@ -113,6 +130,15 @@ let package = Package(
         .testTarget(
             name: "HymbaEdgeTests",
             dependencies: ["HymbaRuntime", "HymbaConverter", "HymbaFormat", "HymbaTokenizer", "hymba-edge"]),
+        // The server on an ephemeral loopback port, driven by a real HTTP client.
+        .testTarget(
+            name: "HymbaServerTests",
+            dependencies: [
+                "HymbaServer", "HymbaRuntime", "HymbaFormat", "HymbaTokenizer",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
         // libhymba: C programs built with cc against the built libhymba.so, the Python
         // example, the HymbaKit API. Depends on HymbaC so the library is built first.
         .testTarget(

@@ -4,12 +4,12 @@ import HymbaFormat
 import HymbaRuntime
 
 /// `hymba-edge`: runs Hymba models from `.hymba` files. A thin shell over HymbaRuntime.
-struct HymbaEdge: ParsableCommand {
+struct HymbaEdge: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hymba-edge",
         abstract: "Run NVIDIA Hymba models on the CPU from .hymba files.",
         version: HymbaVersion.string,
-        subcommands: [Run.self, Chat.self, Tokenize.self, Detokenize.self, PerplexityCommand.self, Eval.self, Info.self, Bench.self])
+        subcommands: [Run.self, Chat.self, Tokenize.self, Detokenize.self, PerplexityCommand.self, Eval.self, Info.self, Bench.self, Serve.self])
 }
 
 /// Options that choose how a model is opened and how a session is sized.
@@ -85,5 +85,11 @@ func refuseArgumentsThatAreNotUTF8() {
     }
 }
 
+/// Runs the command line. In an async function the compiler picks ArgumentParser's async
+/// `main()`, which `serve` (an async command) needs; top-level code picked the synchronous one.
+func runCommandLine() async {
+    await HymbaEdge.main()
+}
+
 refuseArgumentsThatAreNotUTF8()
-HymbaEdge.main()
+await runCommandLine()
