@@ -102,10 +102,7 @@ extension HymbaSession {
     private func layerForwardBatch(_ L: LayerWeights, _ batch: [HymbaSession]) {
         let eps = config.rmsNormEps
         let inRows = L.inProj.rows
-        let kDim = Hkv * dk, vDim = Hkv * dv
-        let kOff = d, vOff = d + kDim
-        let xOff = L.producesKV ? d + kDim + vDim : d
-        let gOff = xOff + E
+        let (kOff, vOff, xOff, gOff) = inProjOffsets(L)
 
         // h = RMSNorm(X), Z = h·in_projᵀ, and the SSM heads' convolution on the channels whose
         // inputs each thread's rows are (as `layerForward` decodes).

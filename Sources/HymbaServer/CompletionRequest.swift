@@ -3,7 +3,7 @@ import HymbaRuntime
 import HymbaTokenizer
 
 /// A `POST /v1/completions` or `POST /v1/chat/completions` body, checked field by field
-/// (OpenAI's names and ranges, plus llama.cpp's `top_k`, `min_p` and `repeat_penalty`).
+/// (OpenAI's names and ranges, plus llama.cpp's `top_k`, `min_p`, `repeat_penalty` and `ignore_eos`).
 /// Unknown fields are ignored, as OpenAI's clients send some the server has no use for.
 struct CompletionRequest {
     enum Prompt: Equatable {
@@ -30,6 +30,8 @@ struct CompletionRequest {
     var frequencyPenalty: Float = 0
     var seed: UInt64?
     var stop: [String] = []
+    /// llama.cpp's `ignore_eos`: generate past the end-of-sequence token (load tests).
+    var ignoreEOS = false
 
     /// Stop strings a request may give (OpenAI's limit).
     static let maximumStopStrings = 4
@@ -76,6 +78,7 @@ struct CompletionRequest {
             throw APIError.outOfRange("n", n, "1 (one choice per request)")
         }
         stop = try Self.stopStrings(o["stop"])
+        ignoreEOS = try fields.bool("ignore_eos") ?? false
     }
 
     /// Sampling as the runtime takes it: `top_p` 0 means the single most likely token.

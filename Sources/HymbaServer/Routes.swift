@@ -149,7 +149,7 @@ struct Routes: Sendable {
         if r.kind == .chat { stops += Self.turnStops(model) }
         return GenerationJob(prompt: tokens, maxTokens: r.maxTokens ?? (ctx + 1 - tokens.count), sampling: r.sampling,
                              presencePenalty: r.presencePenalty, frequencyPenalty: r.frequencyPenalty,
-                             stopStrings: stops, stopTokens: model.endOfSequence)
+                             stopStrings: stops, stopTokens: r.ignoreEOS ? [] : model.endOfSequence)
     }
 
     /// The chat format's next-turn header, which ends an answer (as `ChatSession` stops).

@@ -9,8 +9,8 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve a model over OpenAI's HTTP API (/v1/completions, /v1/chat/completions, SSE streaming), several requests at once.")
 
-    @Option(name: .shortAndLong, help: "The .hymba model file (default: the shipped \(DefaultModel.relativePath)).")
-    var model: String?
+    /// -m, --ctx, --kv-type, --memory-budget (counting every slot), --threads, --no-verify.
+    @OptionGroup var model: TextModelOptions
 
     @Option(name: .long, help: "Address to listen on (loopback by default; the server has no TLS).")
     var host = "127.0.0.1"
@@ -21,18 +21,6 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Slots: requests decoded at once (default: as many as the memory plan fits, at most 4).")
     var parallel: Int?
 
-    @Option(name: .long, help: "Context length of each slot in tokens (default: the model's max_position_embeddings).")
-    var ctx: Int?
-
-    @Option(name: .customLong("kv-type"), help: "Element type of the KV caches: f16, f32 or q8.")
-    var kvType: String = "f16"
-
-    @Option(name: .customLong("memory-budget"), help: ArgumentHelp(memoryBudgetHelp + " Counts every slot.", valueName: "size"))
-    var memoryBudget: String?
-
-    @Option(name: .long, help: "Threads for the kernels (0: one per core).")
-    var threads = 0
-
     @Option(name: .customLong("api-key"), help: "Require 'Authorization: Bearer KEY' on every endpoint but /health.")
     var apiKey: String?
 
@@ -42,12 +30,8 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("timeout"), help: "Seconds before an idle connection is closed.")
     var idleTimeout = 60
 
-    @Flag(name: .customLong("no-verify"), help: "Skip the per-chunk checksum check on first use.")
-    var noVerify = false
-
     func validate() throws {
-        guard KVType(rawValue: kvType) != nil else { throw ValidationError("--kv-type \(kvType): expected f16, f32 or q8") }
-        do { try serverConfiguration(path: model ?? "").validate() } catch let e as ServerError { throw ValidationError(e.description) }
+        do { try serverConfiguration(path: model.model ?? "").validate() } catch let e as ServerError { throw ValidationError(e.description) }
     }
 
     func serverConfiguration(path: String) throws -> ServerConfiguration {
@@ -55,20 +39,20 @@ struct Serve: AsyncParsableCommand {
         c.host = host
         c.port = port
         c.parallel = parallel
-        c.contextLength = ctx
-        c.kvType = KVType(rawValue: kvType) ?? .f16
-        c.memoryBudgetBytes = try parseMemoryBudget(memoryBudget)
-        c.threads = threads
+        c.contextLength = model.ctx
+        c.kvType = model.sessionOptions.kvType
+        c.memoryBudgetBytes = try parseMemoryBudget(model.memoryBudget)
+        c.threads = model.threads
         c.apiKey = apiKey
         c.queueLimit = queue
         c.idleTimeoutSeconds = idleTimeout
-        c.verifyChecksums = !noVerify
+        c.verifyChecksums = !model.noVerify
         return c
     }
 
     func run() async throws {
         do {
-            let server = HymbaServer(configuration: try serverConfiguration(path: try model ?? DefaultModel.path()))
+            let server = HymbaServer(configuration: try serverConfiguration(path: try model.model ?? DefaultModel.path()))
             try await server.run(handleSignals: true) { line in writeOut(line + "\n") }
         } catch let e as ValidationError { throw e } catch {
             writeErr("error: \(error)\n")

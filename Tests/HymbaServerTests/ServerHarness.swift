@@ -36,14 +36,21 @@ final class RunningServer: @unchecked Sendable {
         configure(&c)
         let server = HymbaServer(configuration: c)
         let ready = AsyncStream<String>.makeStream()
-        let task = Task { try await server.run { ready.continuation.yield($0) } }
-        let line = try await withThrowingTaskGroup(of: String?.self) { group in
+        // A server that fails to start ends the ready stream, then its task has the error.
+        let task = Task {
+            defer { ready.continuation.finish() }
+            try await server.run { ready.continuation.yield($0) }
+        }
+        let line = await withTaskGroup(of: String?.self) { group in
             group.addTask { for await line in ready.stream { return line }; return nil }
-            group.addTask { try await Task.sleep(for: .seconds(120)); return nil }
-            group.addTask { try await task.value; return nil }  // a failed start ends the wait
+            group.addTask { try? await Task.sleep(for: .seconds(120)); return nil }
             defer { group.cancelAll() }
-            guard let first = try await group.next(), let line = first else { throw HarnessError("the server did not become ready") }
-            return line
+            return await group.next() ?? nil
+        }
+        guard let line else {
+            task.cancel()
+            try await task.value
+            throw HarnessError("the server did not become ready in 120 s")
         }
         guard let port = server.port else { throw HarnessError("the server has no port") }
         return RunningServer(server: server, task: task, port: port, readyLine: line)
