@@ -21,6 +21,7 @@ import PackageDescription
 //                               errors, exit codes, unknown commands), --version (with the git
 //                               commit, recorded by Plugins/BuildInfoPlugin), stdin/stdout as "-"
 //   CEditLine                   libedit (libedit-dev): line editing and history for `chat`
+//   HymbaServer      the OpenAI-compatible HTTP server (`hymba-edge serve`) and its slot scheduler
 //   hymba-convert, hymba-edge   thin command-line shells over the libraries
 
 // Release builds target the vector units of the machine that builds (AVX2/AVX-512 on x86-64,
@@ -84,6 +85,12 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // `hymba-edge serve`: the HTTP server (Hummingbird on SwiftNIO), and the HTTP client
+        // its tests drive it with.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         .systemLibrary(
@@ -118,10 +125,20 @@ let package = Package(
                 "HymbaConverter", "HymbaFormat", "HymbaRuntime", "CommandLineSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // The OpenAI-compatible HTTP server behind `hymba-edge serve`: request/response types,
+        // routes, and the slot scheduler that decodes the active requests together.
+        .target(
+            name: "HymbaServer",
+            dependencies: [
+                "HymbaRuntime", "HymbaFormat", "HymbaTokenizer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .executableTarget(
             name: "hymba-edge",
             dependencies: [
-                "HymbaRuntime", "HymbaFormat", "HymbaTokenizer", "CommandLineSupport", "CEditLine",
+                "HymbaRuntime", "HymbaFormat", "HymbaTokenizer", "CommandLineSupport", "CEditLine", "HymbaServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Test-only helpers shared by the test targets (GGML's Q4_0, the q4 yardstick).
@@ -140,6 +157,15 @@ let package = Package(
         .testTarget(
             name: "HymbaEdgeTests",
             dependencies: ["HymbaRuntime", "HymbaConverter", "HymbaFormat", "HymbaTokenizer", "HymbaTestSupport", "hymba-edge"]),
+        // The server on an ephemeral loopback port, driven by a real HTTP client.
+        .testTarget(
+            name: "HymbaServerTests",
+            dependencies: [
+                "HymbaServer", "HymbaRuntime", "HymbaFormat", "HymbaTokenizer",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
         // libhymba: C programs built with cc against the built libhymba.so, the Python
         // example, the HymbaKit API. Depends on HymbaC so the library is built first.
         .testTarget(

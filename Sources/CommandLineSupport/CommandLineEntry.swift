@@ -18,8 +18,8 @@ public enum CommandLineEntry {
     /// Parses the process's arguments as `Root` and runs the command. `pathCommand`: the
     /// default subcommand takes a path as first argument (hymba-convert CHECKPOINT), so a
     /// first word that names an existing file or directory, or looks like a path, is not an
-    /// unknown command.
-    public static func main<Root: ParsableCommand>(_ root: Root.Type, pathCommand: Bool = false) -> Never {
+    /// unknown command. Async commands (`hymba-edge serve`) run in the async context.
+    public static func main<Root: ParsableCommand>(_ root: Root.Type, pathCommand: Bool = false) async -> Never {
         refuseArgumentsThatAreNotUTF8()
         // A closed pipe (`hymba-edge run | head`) is a failed write (EPIPE) that the commands
         // handle, not a signal that kills the process mid-line.
@@ -32,7 +32,11 @@ public enum CommandLineEntry {
         var command: ParsableCommand
         do { command = try root.parseAsRoot(arguments) } catch { root.exit(withError: error) }
         do {
-            try command.run()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
         } catch let e as ValidationError {
             let sub = type(of: command)
             let name = sub == root ? root._commandName : "\(root._commandName) \(sub._commandName)"

@@ -85,14 +85,19 @@ extension HymbaSession {
         streamer?.didFinishPass()
     }
 
+    /// Where the parts of a row of layer L's in_proj output start: q at 0 ([d]), then k and v
+    /// (producers only), the SSM input x and the gate ([E] each).
+    func inProjOffsets(_ L: LayerWeights) -> (k: Int, v: Int, x: Int, gate: Int) {
+        let kDim = Hkv * dk, vDim = Hkv * dv
+        let x = L.producesKV ? d + kDim + vDim : d
+        return (d, d + kDim, x, x + E)
+    }
+
     /// One layer (MODEL.md 2) on T rows of the residual stream X.
     func layerForward(_ L: LayerWeights, rows T: Int, firstPosition p0: Int) {
         let eps = config.rmsNormEps
         let inRows = L.inProj.rows
-        let kDim = Hkv * dk, vDim = Hkv * dv
-        let kOff = d, vOff = d + kDim
-        let xOff = L.producesKV ? d + kDim + vDim : d
-        let gOff = xOff + E
+        let (kOff, vOff, xOff, gOff) = inProjOffsets(L)
         let half = dk / 2
 
         // h = RMSNorm(X), Z = h·in_projᵀ

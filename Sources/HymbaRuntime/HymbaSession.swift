@@ -76,7 +76,7 @@ public final class HymbaSession {
     /// Regular tokens this session can hold.
     public let contextLength: Int
     /// Regular tokens fed so far (the next token's packed position is M + position).
-    public private(set) var position = 0
+    public internal(set) var position = 0
     /// The tokens fed so far, `position` of them (a saved state records them).
     public internal(set) var tokens: [Int] = []
 

@@ -196,4 +196,4 @@ struct Synthesize: ParsableCommand {
     }
 }
 
-CommandLineEntry.main(HymbaConvert.self, pathCommand: true)
+await CommandLineEntry.main(HymbaConvert.self, pathCommand: true)

@@ -5,13 +5,13 @@ import HymbaFormat
 import HymbaRuntime
 
 /// `hymba-edge`: runs Hymba models from `.hymba` files. A thin shell over HymbaRuntime.
-struct HymbaEdge: ParsableCommand {
+struct HymbaEdge: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hymba-edge",
         abstract: "Run NVIDIA Hymba models on the CPU from .hymba files.",
         version: ToolVersion.text,
         subcommands: [Run.self, Chat.self, Tokenize.self, Detokenize.self, PerplexityCommand.self, Eval.self, Info.self, Bench.self,
-                      StateBench.self])
+                      Serve.self, StateBench.self])
 }
 
 /// How a session is sized and run, shared by every command that runs the model: context,
@@ -104,4 +104,5 @@ func parseMemoryBudget(_ text: String?) throws -> Int? {
     }
 }
 
-CommandLineEntry.main(HymbaEdge.self)
+// In the async context, so that `serve` (an async command) runs there.
+await CommandLineEntry.main(HymbaEdge.self)
