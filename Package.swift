@@ -30,12 +30,13 @@ let cpusWithVNNI: Set<String> = [
     "cascadelake", "cooperlake", "icelake-client", "icelake-server", "tigerlake", "rocketlake",
     "sapphirerapids", "emeraldrapids", "graniterapids", "graniterapids-d", "znver4", "znver5",
 ]
-func hostHasVNNI() -> Bool {
+/// The instruction-set flags /proc/cpuinfo lists for this host (empty where it has none).
+func hostFlags() -> Set<String> {
     guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-          let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return false }
-    let set = Set(flags.split(separator: " ").map(String.init))
-    return set.contains("avx512_vnni") && set.contains("avx512bw")
+          let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return [] }
+    return Set(flags.split(separator: " ").map(String.init))
 }
+func hostHasVNNI() -> Bool { hostFlags().isSuperset(of: ["avx512_vnni", "avx512bw"]) }
 let useVNNI: Bool = {
     if let forced = environment["HYMBA_AVX512VNNI"] { return forced == "1" }
     #if arch(x86_64)
@@ -52,8 +53,29 @@ let vnniSettings: [SwiftSetting] = [
     .unsafeFlags(["-Xcc", "-Xclang", "-Xcc", "-target-feature", "-Xcc", "-Xclang", "-Xcc", "+fast-dpwssd"],
                  .when(configuration: .release)),
 ]
+
+// Without VNNI, CPUs with AVX2 and FMA (Haswell to Zen 3, and the AVX-512 CPUs without VNNI)
+// get the 256-bit integer decoding kernels (Sources/HymbaRuntime/Kernels/AVX2): "native" on a
+// host whose /proc/cpuinfo lists avx2 and fma, or a named CPU that has them. HYMBA_AVX2=0 or 1
+// overrides the choice.
+let cpusWithAVX2: Set<String> = cpusWithVNNI.union([
+    "haswell", "broadwell", "skylake", "skylake-avx512", "cannonlake", "alderlake", "raptorlake",
+    "meteorlake", "arrowlake", "lunarlake", "gracemont", "znver1", "znver2", "znver3", "x86-64-v3", "x86-64-v4",
+])
+func hostHasAVX2() -> Bool { hostFlags().isSuperset(of: ["avx2", "fma"]) }
+let useAVX2: Bool = {
+    if let forced = environment["HYMBA_AVX2"] { return forced == "1" }
+    #if arch(x86_64)
+    return !useVNNI && (targetCPU == "native" ? hostHasAVX2() : cpusWithAVX2.contains(targetCPU))
+    #else
+    return false
+    #endif
+}()
+let avx2Settings: [SwiftSetting] = [.define("HYMBA_AVX2", .when(configuration: .release))]
+
 let cpuSettings: [SwiftSetting] = targetCPU == "generic" ? [] :
-    [.unsafeFlags(["-target-cpu", targetCPU], .when(configuration: .release))] + (useVNNI ? vnniSettings : [])
+    [.unsafeFlags(["-target-cpu", targetCPU], .when(configuration: .release))]
+        + (useVNNI ? vnniSettings : []) + (useAVX2 ? avx2Settings : [])
 
 let package = Package(
     name: "hymba-edge",

@@ -30,8 +30,8 @@ struct KernelTests {
     static let types: [StorageType] = [.f32, .bf16, .f16, .q8, .q4]
     static let lengths = [1, 7, 16, 31, 33, 100, 517, 1600]
 
-    /// Both kernels where the build has the integer one (`IntegerMatVec`), the portable one
-    /// everywhere: each against W·x̂ for the x̂ it multiplies (`MatVec.roundedInput`).
+    /// Both kernels where the build has an integer one (`IntegerMatVec` on AVX-512 VNNI,
+    /// `Q4MatVecAVX2`/`Q8MatVecAVX2` on AVX2), the portable one everywhere: each against W·x̂ for the x̂ it multiplies (`MatVec.roundedInput`).
     @Test("dot products and matvec, every storage type, odd lengths, portable and integer kernels", arguments: types)
     func matVec(type: StorageType) {
         for integer in [false, true] {
@@ -68,7 +68,7 @@ struct KernelTests {
 
     /// The integer q8 kernel's 16-bit activations: within a/2 of x (and float rounding) with
     /// a = max|x|/32767 per block; a non-finite input makes the products NaN.
-    @Test("int16 activations for q8 (integer kernel): rounding bound, non-finite input", .enabled(if: MatMul.hasIntegerKernel))
+    @Test("int16 activations for q8 (integer kernel): rounding bound, non-finite input", .enabled(if: MatVec.hasIntegerKernel))
     func q8IntegerActivations() {
         var rng = SyntheticModels.Random(seed: 6)
         for n in Self.lengths + [4096] {
@@ -240,7 +240,7 @@ struct KernelTests {
     /// scale·Σcodes; zero sub-blocks all 0; a non-finite element gives its sub-block codes 0
     /// and a NaN scale and sum. Whole groups of 16 sub-blocks take a vector path of their own,
     /// so the lengths cover groups, partial groups and a short last sub-block.
-    @Test("integer q4 kernel: packed activations equal the scalar rule", .enabled(if: MatMul.hasIntegerKernel))
+    @Test("integer q4 kernel: packed activations equal the scalar rule", .enabled(if: MatVec.hasIntegerKernel))
     func integerQ4Packing() {
         Self.packingCases(.q4, seed: 12) { n, x, input in
             let nsub = (n + 31) / 32
@@ -293,7 +293,7 @@ struct KernelTests {
     /// codes round(x·32767/max|x|) (half to even) and scale max|x|/32767; zero blocks 0; a
     /// non-finite element gives its block codes 0 and a NaN scale. Runs of 16 whole blocks take
     /// a vector path of their own.
-    @Test("integer q8 kernel: packed activations equal the scalar rule", .enabled(if: MatMul.hasIntegerKernel))
+    @Test("integer q8 kernel: packed activations equal the scalar rule", .enabled(if: MatVec.hasIntegerKernel))
     func integerQ8Packing() {
         Self.packingCases(.q8, seed: 13) { n, x, input in
             let blocks = (n + 31) / 32

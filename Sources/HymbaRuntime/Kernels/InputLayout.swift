@@ -200,8 +200,9 @@ package enum Q8Activations {
 
 /// An activation row arranged for one weight type (`InputLayout`; for q4 `Q8Activations`), in
 /// buffers owned by the caller and reused across calls. Holds room for rows of up to
-/// `capacity` elements. On builds with `IntegerMatVec` (x86-64, AVX-512 VNNI), q4 and q8 rows
-/// use its packed integer layout instead (`integer`).
+/// `capacity` elements. On builds with an integer kernel (x86-64: `IntegerMatVec` on AVX-512
+/// VNNI, `Q4MatVecAVX2`/`Q8MatVecAVX2` on AVX2), q4 and q8 rows use its packed integer layout
+/// instead (`integer`).
 package struct ArrangedInput {
     /// fp32 values in the type's order (q4: only the sub-blocks after the last complete run).
     package let values: UnsafeMutablePointer<Float>
@@ -248,10 +249,10 @@ package struct ArrangedInput {
         self.integer = integer
     }
 
-    /// Whether rows of `type` are multiplied by `IntegerMatVec`.
+    /// Whether rows of `type` are multiplied by an integer kernel (`MatVec.hasIntegerKernel`).
     @inline(__always)
     package func usesIntegerKernel(_ type: StorageType) -> Bool {
-        #if HYMBA_AVX512VNNI && arch(x86_64)
+        #if (HYMBA_AVX512VNNI || HYMBA_AVX2) && arch(x86_64)
         return integer && (type == .q4 || type == .q8)
         #else
         return false
@@ -271,6 +272,11 @@ package struct ArrangedInput {
         #if HYMBA_AVX512VNNI && arch(x86_64)
         if usesIntegerKernel(type) {
             if type == .q4 { IntegerMatVec.arrangeQ4(x, n, into: self) } else { IntegerMatVec.arrangeQ8(x, n, into: self) }
+            return
+        }
+        #elseif HYMBA_AVX2 && arch(x86_64)
+        if usesIntegerKernel(type) {
+            if type == .q4 { Q4MatVecAVX2.arrange(x, n, into: self) } else { Q8MatVecAVX2.arrange(x, n, into: self) }
             return
         }
         #endif

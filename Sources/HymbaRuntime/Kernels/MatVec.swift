@@ -13,6 +13,11 @@ package enum MatVec {
             IntegerMatVec.run(w, input, y, rows: rows)
             return
         }
+        #elseif HYMBA_AVX2 && arch(x86_64)
+        if input.usesIntegerKernel(w.type) {
+            if w.type == .q4 { Q4MatVecAVX2.run(w, input, y, rows: rows) } else { Q8MatVecAVX2.run(w, input, y, rows: rows) }
+            return
+        }
         #endif
         let n = w.rowLength, x = UnsafePointer(input.values)
         switch w.type {
@@ -26,14 +31,22 @@ package enum MatVec {
         }
     }
 
+    /// Whether q4 and q8 rows have an integer kernel on this build (`IntegerMatVec` on AVX-512
+    /// VNNI, `Q4MatVecAVX2`/`Q8MatVecAVX2` on AVX2), used unless `ArrangedInput.integer` is false.
+    package static let hasIntegerKernel: Bool = {
+        #if (HYMBA_AVX512VNNI || HYMBA_AVX2) && arch(x86_64)
+        return true
+        #else
+        return false
+        #endif
+    }()
+
     /// The input x̂ that rows of `type` are multiplied with for `x`: q4 kernels round it to int8
-    /// per 32 elements (`Q8Activations`), the integer q8 kernel to int16 per 32
-    /// (`IntegerMatVec`); the others use x as it is. For tests and error bounds.
+    /// per 32 elements (`Q8Activations`), the integer q8 kernels to int16 per 32
+    /// (`Int16Activations`); the others use x as it is. For tests and error bounds.
     package static func roundedInput(_ type: StorageType, _ x: [Float], integer: Bool = true) -> [Float] {
         if type == .q4 { return Q8Activations.dequantized(x) }
-        #if HYMBA_AVX512VNNI && arch(x86_64)
-        if type == .q8 && integer { return IntegerMatVec.dequantizedQ8(x) }
-        #endif
+        if type == .q8 && integer && hasIntegerKernel { return Int16Activations.dequantized(x) }
         return x
     }
 
