@@ -103,7 +103,11 @@ package enum MatMul {
                 var t = 0
                 if tileRows == rowTile {
                     while t + tokenTile <= tokens {
+                        #if HYMBA_AVX2 && arch(x86_64)
+                        MatMulTileAVX2.kernel4x4(tile, xs + t * ldxa, ldx: ldxa, depth: depth, y: y + t * ldy + r, ldy: ldy, accumulate: accumulate)
+                        #else
                         kernel4x4(tile, xs + t * ldxa, ldx: ldxa, depth: depth, y: y + t * ldy + r, ldy: ldy, accumulate: accumulate)
+                        #endif
                         t += tokenTile
                     }
                 }

@@ -63,11 +63,15 @@ package enum Q8MatVecAVX2 {
         UnsafeMutableRawPointer(out).storeBytes(of: _mm256_mul_ps(d, a), as: __m256.self)
     }
 
-    /// One row of `n` elements · x̂.
+    /// How far ahead of the bytes in use the kernel asks for weights (as the q4 kernel).
+    private static let prefetchDistance = 2048
+
+    /// One row of `n` elements · x̂. Runs of 8 blocks, each unrolled with constant offsets
+    /// (index arithmetic wraps: checked multiplies kept the loop rolled, with a trap branch per
+    /// block).
     @inline(__always)
     private static func dot(_ row: UnsafeRawPointer, _ n: Int, _ input: ArrangedInput) -> Float {
         let blocks = (n + 31) / 32
-        let xs = UnsafeRawPointer(input.packed)
         let aPtr = UnsafeRawPointer(input.packedScales)
         return withUnsafeTemporaryAllocation(of: Float.self, capacity: 8) { buffer in
             let s = buffer.baseAddress!
@@ -75,25 +79,28 @@ package enum Q8MatVecAVX2 {
             var acc0 = _mm256_setzero_ps(), acc1 = acc0
             var b0 = 0
             while b0 < blocks {
-                let count = min(8, blocks - b0)
-                let chunk = row + 34 * b0
-                scales(chunk, count: count, a: aPtr.load(unalignedAt: 4 * b0, as: __m256.self), into: s)
-                @inline(__always) func block(_ j: Int) -> __m256 {
-                    let x = xs + 64 * (b0 + j)
-                    let lo = _mm256_cvtepi8_epi16(chunk.load(unalignedAt: 34 * j + 2, as: __m128i.self))
-                    let hi = _mm256_cvtepi8_epi16(chunk.load(unalignedAt: 34 * j + 18, as: __m128i.self))
+                let count = min(8, blocks &- b0)
+                let chunk = row + 34 &* b0
+                let xs = UnsafeRawPointer(input.packed) + 64 &* b0
+                AVX2Block.prefetch(chunk + prefetchDistance, bytes: 8 * Q8Layout.blockBytes)
+                scales(chunk, count: count, a: aPtr.load(unalignedAt: 4 &* b0, as: __m256.self), into: s)
+                @inline(__always) func block(_ j: Int, into acc: inout __m256) {
+                    let x = xs + 64 &* j, w = chunk + 34 &* j
+                    let lo = _mm256_cvtepi8_epi16(w.load(unalignedAt: 2, as: __m128i.self))
+                    let hi = _mm256_cvtepi8_epi16(w.load(unalignedAt: 18, as: __m128i.self))
                     let p = _mm256_add_epi32(_mm256_madd_epi16(lo, x.load(unalignedAt: 0, as: __m256i.self)),
                                              _mm256_madd_epi16(hi, x.load(unalignedAt: 32, as: __m256i.self)))
-                    return _mm256_cvtepi32_ps(p)
+                    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(s[j]), acc)
                 }
-                var j = 0
-                while j + 2 <= count {
-                    acc0 = _mm256_fmadd_ps(block(j), _mm256_set1_ps(s[j]), acc0)
-                    acc1 = _mm256_fmadd_ps(block(j + 1), _mm256_set1_ps(s[j + 1]), acc1)
-                    j += 2
+                if count == 8 {
+                    for j in stride(from: 0, to: 8, by: 2) {
+                        block(j, into: &acc0)
+                        block(j &+ 1, into: &acc1)
+                    }
+                } else {
+                    for j in 0..<count { block(j, into: &acc0) }
                 }
-                if j < count { acc0 = _mm256_fmadd_ps(block(j), _mm256_set1_ps(s[j]), acc0) }
-                b0 += count
+                b0 &+= count
             }
             return horizontalSum(_mm256_add_ps(acc0, acc1))
         }
