@@ -8,74 +8,57 @@ import PackageDescription
 //                    checksums, reader (memory-mapped) and writer; the model config
 //   HymbaConverter   Hugging Face checkpoint -> .hymba (safetensors, validation, recipe, synthesize)
 //   HymbaTokenizer   SentencePiece-style BPE tokenizer and streaming detokenizer
-//   HymbaRuntime     the Hymba forward pass over a mapped model file, caches, sampling
+//   HymbaKernels, HymbaKernelsPortable, HymbaKernelsX86AVX2, HymbaKernelsX86AVX512
+//                    the numeric kernels: the shared core (kernel table type, arranged inputs,
+//                    SIMD reductions), the portable kernels, and one target per x86 backend
+//   CCPUID           cpuid/xgetbv: which backends this CPU can run
+//   HymbaRuntime     the Hymba forward pass over a mapped model file, caches, sampling, and the
+//                    choice of kernel backend
 //   HymbaKit         the small public Swift API for embedding (Model, Session, generate)
 //   CHymba, HymbaC   include/hymba.h as a Clang module, and its @_cdecl implementation over
 //                    HymbaKit: the product `hymba` is libhymba.so, the C ABI
 //   hymba-convert, hymba-edge   thin command-line shells over the libraries
 
 // Release builds target the vector units of the machine that builds (AVX2/AVX-512 on x86-64,
-// NEON and more on arm64): the kernels are written with SIMD types and gain 2-4x from them.
-// HYMBA_TARGET_CPU picks another target (an LLVM CPU name such as haswell, icelake-server,
-// neoverse-n1), or "generic" for the toolchain's portable baseline. The manifest is cached:
-// after changing the variable, build in a fresh --scratch-path (or `swift package clean`).
+// NEON and more on arm64) unless told otherwise: HYMBA_TARGET_CPU picks another target (an
+// LLVM CPU name such as haswell, icelake-server, neoverse-n1), or "generic" for the
+// toolchain's portable baseline (on x86-64: one binary for every x86-64 CPU). The manifest is
+// cached: after changing the variable, build in a fresh --scratch-path (or `swift package clean`).
 let environment = ProcessInfo.processInfo.environment
 let targetCPU = environment["HYMBA_TARGET_CPU"] ?? "native"
-
-// The prefill's q4/q8 product has an x86-64 kernel on AVX-512 VNNI instructions
-// (Sources/HymbaRuntime/Kernels/IntegerMatMul.swift), compiled in when the target CPU has them:
-// "native" on a host whose /proc/cpuinfo lists avx512_vnni and avx512bw, or a named CPU that
-// has them. HYMBA_AVX512VNNI=0 or 1 overrides the choice.
-let cpusWithVNNI: Set<String> = [
-    "cascadelake", "cooperlake", "icelake-client", "icelake-server", "tigerlake", "rocketlake",
-    "sapphirerapids", "emeraldrapids", "graniterapids", "graniterapids-d", "znver4", "znver5",
-]
-/// The instruction-set flags /proc/cpuinfo lists for this host (empty where it has none).
-func hostFlags() -> Set<String> {
-    guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-          let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return [] }
-    return Set(flags.split(separator: " ").map(String.init))
-}
-func hostHasVNNI() -> Bool { hostFlags().isSuperset(of: ["avx512_vnni", "avx512bw"]) }
-let useVNNI: Bool = {
-    if let forced = environment["HYMBA_AVX512VNNI"] { return forced == "1" }
-    #if arch(x86_64)
-    return targetCPU == "native" ? hostHasVNNI() : cpusWithVNNI.contains(targetCPU)
-    #else
-    return false
-    #endif
-}()
-// With the kernel, LLVM is also told that `vpdpwssd` is fast ("fast-dpwssd"): otherwise its
-// tuning for these CPUs rewrites about half of them into `vpmaddwd` + `vpaddd`, twice the
-// instructions, although they issue at the rate of FMAs here (measured: 2 per cycle).
-let vnniSettings: [SwiftSetting] = [
-    .define("HYMBA_AVX512VNNI", .when(configuration: .release)),
-    .unsafeFlags(["-Xcc", "-Xclang", "-Xcc", "-target-feature", "-Xcc", "-Xclang", "-Xcc", "+fast-dpwssd"],
-                 .when(configuration: .release)),
-]
-
-// Without VNNI, CPUs with AVX2 and FMA (Haswell to Zen 3, and the AVX-512 CPUs without VNNI)
-// get the 256-bit integer decoding kernels (Sources/HymbaRuntime/Kernels/AVX2): "native" on a
-// host whose /proc/cpuinfo lists avx2 and fma, or a named CPU that has them. HYMBA_AVX2=0 or 1
-// overrides the choice.
-let cpusWithAVX2: Set<String> = cpusWithVNNI.union([
-    "haswell", "broadwell", "skylake", "skylake-avx512", "cannonlake", "alderlake", "raptorlake",
-    "meteorlake", "arrowlake", "lunarlake", "gracemont", "znver1", "znver2", "znver3", "x86-64-v3", "x86-64-v4",
-])
-func hostHasAVX2() -> Bool { hostFlags().isSuperset(of: ["avx2", "fma"]) }
-let useAVX2: Bool = {
-    if let forced = environment["HYMBA_AVX2"] { return forced == "1" }
-    #if arch(x86_64)
-    return !useVNNI && (targetCPU == "native" ? hostHasAVX2() : cpusWithAVX2.contains(targetCPU))
-    #else
-    return false
-    #endif
-}()
-let avx2Settings: [SwiftSetting] = [.define("HYMBA_AVX2", .when(configuration: .release))]
-
 let cpuSettings: [SwiftSetting] = targetCPU == "generic" ? [] :
     [.unsafeFlags(["-target-cpu", targetCPU], .when(configuration: .release))]
-        + (useVNNI ? vnniSettings : []) + (useAVX2 ? avx2Settings : [])
+
+// Kernel backends (Sources/Kernels, README "Kernel backends"): each a target compiled for its
+// own instruction set, whatever HYMBA_TARGET_CPU says, so that every build carries every
+// backend of its architecture and the runtime picks the best one the CPU has at start-up
+// (HymbaRuntime/KernelDispatch.swift). The shared core and the portable kernels use the
+// build's baseline; their kernels are inlinable and compiled again inside each backend.
+let kernelCore: [Target.Dependency] = ["HymbaFormat", "HymbaKernels"]
+var kernelTargets: [Target] = [
+    .target(name: "HymbaKernels", dependencies: ["HymbaFormat"], path: "Sources/Kernels/Shared", swiftSettings: cpuSettings),
+    .target(name: "HymbaKernelsPortable", dependencies: kernelCore, path: "Sources/Kernels/Portable", swiftSettings: cpuSettings),
+]
+var kernelBackends: [Target.Dependency] = ["HymbaKernels", "HymbaKernelsPortable"]
+#if arch(x86_64)
+func backendCPU(_ cpu: String, extra: [String] = []) -> [SwiftSetting] {
+    [.unsafeFlags(["-target-cpu", cpu] + extra, .when(configuration: .release))]
+}
+kernelTargets += [
+    // x86-64-v3: AVX2, FMA, F16C (Haswell and later, AMD Zen 1 and later).
+    .target(name: "HymbaKernelsX86AVX2", dependencies: kernelCore + ["HymbaKernelsPortable"],
+            path: "Sources/Kernels/X86AVX2", swiftSettings: backendCPU("haswell")),
+    // AVX-512 F/CD/BW/DQ/VL + VNNI, nothing newer (Cascade Lake's set, so that Cascade Lake
+    // and every later Intel and AMD Zen 4 CPU can run it). LLVM is also told that `vpdpwssd` is
+    // fast ("fast-dpwssd"): otherwise its tuning rewrites about half of them into `vpmaddwd` +
+    // `vpaddd`, twice the instructions, although they issue at the rate of FMAs (measured: 2 per cycle).
+    .target(name: "HymbaKernelsX86AVX512", dependencies: kernelCore + ["HymbaKernelsPortable", "CPrefetch"],
+            path: "Sources/Kernels/X86AVX512",
+            swiftSettings: backendCPU("cascadelake", extra: ["-Xcc", "-Xclang", "-Xcc", "-target-feature", "-Xcc", "-Xclang", "-Xcc", "+fast-dpwssd"])),
+]
+kernelBackends += ["HymbaKernelsX86AVX2", "HymbaKernelsX86AVX512"]
+#endif
+// An arm64 NEON backend would be one more entry here under #if arch(arm64) (README).
 
 let package = Package(
     name: "hymba-edge",
@@ -101,9 +84,12 @@ let package = Package(
         .target(name: "HymbaFormat", dependencies: ["CZstd", "CLZ4"], swiftSettings: cpuSettings),
         .target(name: "HymbaConverter", dependencies: ["HymbaFormat"], swiftSettings: cpuSettings),
         .target(name: "HymbaTokenizer", dependencies: ["HymbaFormat"], swiftSettings: cpuSettings),
-        // A header-only Clang module: the cache prefetch hint the decoding kernels use.
+        // Header-only Clang modules: the cache prefetch hint the decoding kernels use, and the
+        // cpuid/xgetbv check the kernel dispatch uses.
         .systemLibrary(name: "CPrefetch", path: "Sources/CPrefetch"),
-        .target(name: "HymbaRuntime", dependencies: ["HymbaFormat", "HymbaTokenizer", "CPrefetch"], swiftSettings: cpuSettings),
+        .systemLibrary(name: "CCPUID", path: "Sources/CCPUID"),
+        .target(name: "HymbaRuntime", dependencies: ["HymbaFormat", "HymbaTokenizer", "CCPUID"] + kernelBackends,
+                swiftSettings: cpuSettings),
         .target(name: "HymbaKit", dependencies: ["HymbaRuntime", "HymbaFormat", "HymbaTokenizer"]),
         .systemLibrary(name: "CHymba", path: "include"),
         .target(name: "HymbaC", dependencies: ["CHymba", "HymbaKit"]),
@@ -130,7 +116,7 @@ let package = Package(
             dependencies: ["HymbaTokenizer", "HymbaConverter", "HymbaFormat"]),
         .testTarget(
             name: "HymbaRuntimeTests",
-            dependencies: ["HymbaRuntime", "HymbaConverter", "HymbaFormat"]),
+            dependencies: ["HymbaRuntime", "HymbaConverter", "HymbaFormat"] + kernelBackends),
         // Generation, sampling, perplexity and the hymba-edge command line (runs the executable).
         .testTarget(
             name: "HymbaEdgeTests",
@@ -141,6 +127,6 @@ let package = Package(
             name: "LibHymbaTests",
             dependencies: ["HymbaKit", "HymbaC", "CHymba", "HymbaRuntime", "HymbaFormat", "HymbaConverter"],
             exclude: ["C"]),
-    ],
+    ] + kernelTargets,
     swiftLanguageModes: [.v5]
 )

@@ -66,6 +66,13 @@ extern "C" {
 /* The library's version, e.g. "0.1.0" (a static string). */
 const char *hymba_version(void);
 
+/* The kernel backend this process runs on: "portable", "avx2" or "avx512" (a static string;
+ * chosen once, at the first call into the library, from the CPU's instruction sets or the
+ * HYMBA_BACKEND environment variable). "none" when HYMBA_BACKEND names a backend this build
+ * or CPU lacks: running a model then fails with HYMBA_ERR_INVALID_ARGUMENT and
+ * hymba_last_error() names what the CPU lacks. Thread-safe. */
+const char *hymba_backend_name(void);
+
 /* ---- Statuses and errors ------------------------------------------------------------ */
 
 typedef enum hymba_status {

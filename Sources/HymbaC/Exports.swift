@@ -60,6 +60,13 @@ private let versionString: UnsafePointer<CChar> = {
 @_cdecl("hymba_version")
 public func hymba_version_c() -> UnsafePointer<CChar> { versionString }
 
+private let backendName: UnsafePointer<CChar> = {
+    UnsafePointer(strdup(Model.kernelBackend ?? "none")!)  // once per process, kept for its lifetime
+}()
+
+@_cdecl("hymba_backend_name")
+public func hymba_backend_name_c() -> UnsafePointer<CChar> { backendName }
+
 @_cdecl("hymba_last_error")
 public func hymba_last_error_c() -> UnsafePointer<CChar> { LastError.current }
 

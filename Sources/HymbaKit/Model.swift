@@ -125,6 +125,11 @@ public final class Model: @unchecked Sendable {
     /// Token ids run from 0 to `vocabularySize` − 1 (the size of the logits).
     public var vocabularySize: Int { textModel.config.vocabSize }
 
+    /// The kernel backend models run on in this process ("portable", "avx2" or "avx512": the
+    /// best this CPU can run, or `HYMBA_BACKEND`'s); nil when `HYMBA_BACKEND` names one this
+    /// CPU or build lacks (opening a model then fails with that reason).
+    public static var kernelBackend: String? { try? KernelDispatch.selected().rawValue }
+
     /// The longest context the model supports (max_position_embeddings).
     public var contextLength: Int { textModel.config.maxPositionEmbeddings }
 

@@ -1,3 +1,5 @@
+import HymbaKernels
+import HymbaKernelsPortable
 import Foundation
 import HymbaFormat
 

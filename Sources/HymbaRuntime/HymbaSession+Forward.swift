@@ -1,4 +1,6 @@
 import HymbaFormat
+import HymbaKernels
+import HymbaKernelsPortable
 
 /// The efficient forward pass over a chunk of T consecutive packed positions (MODEL.md 1–3).
 /// T = 1 uses matrix-vector products, T > 1 matrix-matrix products; everything else is the same
@@ -19,12 +21,12 @@ extension HymbaSession {
     /// buffer for more), for `linearRows` calls that follow.
     func arrangeInput(for type: StorageType, _ x: UnsafePointer<Float>, ldx: Int, n: Int, rows T: Int) {
         if T == 1 {
-            arranged.arrange(type, x, n)
+            kernels.arrangeVector(type, x, n, into: arranged)
         } else {
             // Each token's row is arranged on its own, so the threads share the tokens (on one
             // thread this was 4% of a 125m q4 prefill, with the other thread waiting).
             pool.parallelFor(count: T, work: T * n) { _, tokens in
-                MatMul.arrangeRows(type, x + tokens.lowerBound * ldx, ldx: ldx, tokens: tokens.count, n: n,
+                kernels.arrangeMatrix(type, x + tokens.lowerBound * ldx, ldx: ldx, tokens: tokens.count, n: n,
                                    into: arrangedRows + tokens.lowerBound * arrangedStride, ldo: arrangedStride)
             }
         }
@@ -35,10 +37,10 @@ extension HymbaSession {
     @inline(__always)
     func linearRows(_ w: TensorData, _ y: UnsafeMutablePointer<Float>, ldy: Int, rows T: Int, outputs: Range<Int>, thread: Int) {
         if T == 1 {
-            MatVec.run(w, arranged, y, rows: outputs)
+            kernels.matVec(w, arranged, y, rows: outputs)
         } else {
-            MatMul.run(w, arranged: arrangedRows, ldxa: arrangedStride, tokens: T, y: y, ldy: ldy, rows: outputs,
-                       tile: tiles + thread * MatMul.tileFloats)
+            kernels.matMul(w, arranged: arrangedRows, ldxa: arrangedStride, tokens: T, y: y, ldy: ldy, rows: outputs,
+                       scratch: tiles + thread * tileStride)
         }
     }
 
@@ -51,7 +53,7 @@ extension HymbaSession {
         let streamer = model.weightStreamer  // streamed weights: pages dropped after each use
         for t in 0..<T {
             let (table, row) = tokens.map { (model.embed, $0[t]) } ?? (model.metaTokens!, p0 + t)
-            RowDecode.decode(table.type, table.row(row), d, into: X + t * d)
+            kernels.decodeRow(table.type, table.row(row), d, into: X + t * d)
         }
         streamer?.didUseInput()
         let half = dk / 2
@@ -69,15 +71,15 @@ extension HymbaSession {
         // 3. Output: final norm, head.
         let eps = config.rmsNormEps
         if capture != nil {
-            for t in 0..<T { Norms.rmsNorm(X + t * d, weight: model.finalNorm.p, count: d, eps: eps, out: Hn + t * d) }
+            for t in 0..<T { kernels.rmsNorm(X + t * d, weight: model.finalNorm.p, count: d, eps: eps, out: Hn + t * d) }
             capture![config.numLayers].append(contentsOf: UnsafeBufferPointer(start: Hn, count: T * d))
         }
         if let out = logitsOut {
-            for t in 0..<T { Norms.rmsNorm(X + t * d, weight: model.finalNorm.p, count: d, eps: eps, out: Hn + t * d) }
+            for t in 0..<T { kernels.rmsNorm(X + t * d, weight: model.finalNorm.p, count: d, eps: eps, out: Hn + t * d) }
             linear(model.head, Hn, ldx: d, out, ldy: V, rows: T)
             if lastLogits { logitsBuffer.update(from: out + (T - 1) * V, count: V) }
         } else if lastLogits {
-            Norms.rmsNorm(X + (T - 1) * d, weight: model.finalNorm.p, count: d, eps: eps, out: Hn)
+            kernels.rmsNorm(X + (T - 1) * d, weight: model.finalNorm.p, count: d, eps: eps, out: Hn)
             linear(model.head, Hn, ldx: d, logitsBuffer, ldy: V, rows: 1)
         }
         streamer?.didFinishPass()
@@ -94,7 +96,7 @@ extension HymbaSession {
         let half = dk / 2
 
         // h = RMSNorm(X), Z = h·in_projᵀ
-        for t in 0..<T { Norms.rmsNorm(X + t * d, weight: L.inputNorm.p, count: d, eps: eps, out: Hn + t * d) }
+        for t in 0..<T { kernels.rmsNorm(X + t * d, weight: L.inputNorm.p, count: d, eps: eps, out: Hn + t * d) }
         if T == 1 {
             // Decoding also runs the SSM heads' convolution here: each thread, right after its
             // rows of Z, on the channels whose inputs those rows are (no pass of its own on one
@@ -105,7 +107,7 @@ extension HymbaSession {
                 linearRows(L.inProj, Z, ldy: inRows, rows: 1, outputs: range, thread: thread)
                 let lo = max(range.lowerBound, xOff), hi = min(range.upperBound, xOff + E)
                 if lo < hi {
-                    SSMKernels.convStep(state: state, x: Z + xOff, weightT: L.convWeightT.p, bias: L.convBias.p,
+                    kernels.convStep(state: state, x: Z + xOff, weightT: L.convWeightT.p, bias: L.convBias.p,
                                         taps: K, channels: E, out: U, range: (lo - xOff)..<(hi - xOff))
                 }
             }
@@ -117,9 +119,9 @@ extension HymbaSession {
         let cache = caches[L.kvProducer]!
         for t in 0..<T {
             let z = Z + t * inRows
-            Rope.apply(z, heads: H, headDim: dk, cos: cosT + t * half, sin: sinT + t * half)
+            kernels.rope(z, heads: H, headDim: dk, cos: cosT + t * half, sin: sinT + t * half)
             if L.producesKV {
-                Rope.apply(z + kOff, heads: Hkv, headDim: dk, cos: cosT + t * half, sin: sinT + t * half)
+                kernels.rope(z + kOff, heads: Hkv, headDim: dk, cos: cosT + t * half, sin: sinT + t * half)
                 cache.write(position: p0 + t, keys: z + kOff, values: z + vOff)
             }
         }
@@ -133,7 +135,7 @@ extension HymbaSession {
             var t = 0
             while t < T {
                 let rows = p0 + t >= M ? min(Attention.blockRows, T - t) : 1
-                Attention.attendRows(q: Z + t * inRows, ldq: inRows, rows: rows, cache: cache, firstPosition: p0 + t,
+                kernels.attendRows(q: Z + t * inRows, ldq: inRows, rows: rows, cache: cache.attentionView, firstPosition: p0 + t,
                                      window: window, queryHeads: H, heads: heads, scratch: scores + thread * scoresStride,
                                      out: Aout + t * E, ldo: E)
                 t += rows
@@ -147,7 +149,7 @@ extension HymbaSession {
             win.update(from: convState[L.index], count: keep * E)
             for t in 0..<T { (win + (keep + t) * E).update(from: Z + t * inRows + xOff, count: E) }
             pool.parallelFor(count: E, granularity: 16, work: T * E * K) { _, channels in
-                SSMKernels.conv(window: win, weightT: L.convWeightT.p, bias: L.convBias.p, taps: K, channels: E,
+                kernels.conv(window: win, weightT: L.convWeightT.p, bias: L.convBias.p, taps: K, channels: E,
                                 tokens: T, out: U, ldo: E, range: channels)
             }
             convState[L.index].update(from: win + T * E, count: keep * E)
@@ -158,9 +160,9 @@ extension HymbaSession {
         if let dtN = L.dtNorm, let bN = L.bNorm, let cN = L.cNorm {
             for t in 0..<T {
                 let xp = XP + t * xpDim
-                Norms.rmsNorm(xp, weight: dtN.p, count: R, eps: eps, out: xp)
-                Norms.rmsNorm(xp + R, weight: bN.p, count: N, eps: eps, out: xp + R)
-                Norms.rmsNorm(xp + R + N, weight: cN.p, count: N, eps: eps, out: xp + R + N)
+                kernels.rmsNorm(xp, weight: dtN.p, count: R, eps: eps, out: xp)
+                kernels.rmsNorm(xp + R, weight: bN.p, count: N, eps: eps, out: xp + R)
+                kernels.rmsNorm(xp + R + N, weight: cN.p, count: N, eps: eps, out: xp + R + N)
             }
         }
         // Δ = softplus(δ·dt_projᵀ + bias), then the selective scan, D skip and SiLU(g) gate.
@@ -172,11 +174,11 @@ extension HymbaSession {
         pool.parallelFor(count: E, granularity: 16, work: T * E * (L.dtProj.rowLength + 8 * N)) { thread, channels in
             linearRows(L.dtProj, DT, ldy: E, rows: T, outputs: channels, thread: thread)
             for t in 0..<T {
-                Norms.softplusBias(DT + t * E + channels.lowerBound, L.dtBias.p + channels.lowerBound, channels.count)
+                kernels.softplusBias(DT + t * E + channels.lowerBound, L.dtBias.p + channels.lowerBound, channels.count)
             }
             for t in 0..<T {
                 let xp = XP + t * xpDim
-                SSMKernels.scanStep(state: S, A: L.A.p, u: U + t * E, delta: DT + t * E, B: xp + R, C: xp + R + N,
+                kernels.scanStep(state: S, A: L.A.p, u: U + t * E, delta: DT + t * E, B: xp + R, C: xp + R + N,
                                     D: L.D.p, gate: Z + t * inRows + gOff, y: Y + t * E, stateSize: N, range: channels)
             }
         }
@@ -184,15 +186,15 @@ extension HymbaSession {
         // 2c. Fusion m = (RMSNorm(a) + RMSNorm(s)) / 2, out_proj, residual.
         for t in 0..<T {
             let f = Fz + t * E, y = Y + t * E
-            Norms.rmsNorm(Aout + t * E, weight: L.preAvgNorm1.p, count: E, eps: eps, out: f)
-            Norms.rmsNorm(y, weight: L.preAvgNorm2.p, count: E, eps: eps, out: y)
+            kernels.rmsNorm(Aout + t * E, weight: L.preAvgNorm1.p, count: E, eps: eps, out: f)
+            kernels.rmsNorm(y, weight: L.preAvgNorm2.p, count: E, eps: eps, out: y)
             for i in 0..<E { f[i] = (f[i] + y[i]) * 0.5 }
         }
         linear(L.outProj, Fz, ldx: E, O, ldy: d, rows: T)
-        Norms.add(X, O, T * d)
+        kernels.add(X, O, T * d)
 
         // MLP: X += (SiLU(h2·gateᵀ) ⊙ h2·upᵀ)·downᵀ with h2 = RMSNorm(X; pre_moe_layernorm).
-        for t in 0..<T { Norms.rmsNorm(X + t * d, weight: L.preMoENorm.p, count: d, eps: eps, out: Hn + t * d) }
+        for t in 0..<T { kernels.rmsNorm(X + t * d, weight: L.preMoENorm.p, count: d, eps: eps, out: Hn + t * d) }
         if L.gateProj.type == L.upProj.type {
             // One arranged input and one fork-join for both products and the SiLU product.
             arrangeInput(for: L.gateProj.type, Hn, ldx: d, n: d, rows: T)
@@ -201,14 +203,14 @@ extension HymbaSession {
             pool.parallelFor(count: F, granularity: 16, work: 2 * F * d * T) { thread, range in
                 linearRows(L.gateProj, G, ldy: F, rows: T, outputs: range, thread: thread)
                 linearRows(L.upProj, Up, ldy: F, rows: T, outputs: range, thread: thread)
-                for t in 0..<T { Norms.siluMul(G + t * F + range.lowerBound, Up + t * F + range.lowerBound, range.count) }
+                for t in 0..<T { kernels.siluMul(G + t * F + range.lowerBound, Up + t * F + range.lowerBound, range.count) }
             }
         } else {
             linear(L.gateProj, Hn, ldx: d, G, ldy: F, rows: T)
             linear(L.upProj, Hn, ldx: d, Up, ldy: F, rows: T)
-            Norms.siluMul(G, Up, T * F)
+            kernels.siluMul(G, Up, T * F)
         }
         linear(L.downProj, G, ldx: F, O, ldy: d, rows: T)
-        Norms.add(X, O, T * d)
+        kernels.add(X, O, T * d)
     }
 }

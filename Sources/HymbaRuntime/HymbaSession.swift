@@ -1,4 +1,6 @@
 import HymbaFormat
+import HymbaKernels
+import HymbaKernelsPortable
 
 /// Options of a session.
 public struct HymbaOptions: Sendable, Equatable {
@@ -19,17 +21,22 @@ public struct HymbaOptions: Sendable, Equatable {
     /// plan within it (smaller prefill chunk, q8 KV, streamed weights) or refuse; a session
     /// created with a budget refuses options whose plan exceeds it (`MemoryBudgetError`).
     public var memoryBudgetBytes: Int?
+    /// The kernel backend the session runs on; nil: the process's (`KernelDispatch.selection`:
+    /// `HYMBA_BACKEND`, else the best this CPU can run). Session creation fails when this build
+    /// lacks it or the CPU cannot run it.
+    public var kernels: KernelBackendName?
 
     /// The largest `threads` accepted.
     public static let maximumThreads = 256
 
     public init(contextLength: Int? = nil, kvType: KVType = .f16, prefillChunk: Int = 128, threads: Int = 0,
-                memoryBudgetBytes: Int? = nil) {
+                memoryBudgetBytes: Int? = nil, kernels: KernelBackendName? = nil) {
         self.contextLength = contextLength
         self.kvType = kvType
         self.prefillChunk = prefillChunk
         self.threads = threads
         self.memoryBudgetBytes = memoryBudgetBytes
+        self.kernels = kernels
     }
 
     /// The thread count `threads` stands for on this machine.
@@ -97,7 +104,12 @@ public final class HymbaSession {
     let sinT: UnsafeMutablePointer<Float>   // RoPE sin                 [T, dk/2]
     let scores: UnsafeMutablePointer<Float> // attention scratch, per thread [threads, scoresStride]
     let scoresStride: Int
-    let tiles: UnsafeMutablePointer<Float>  // matmul weight tiles, per thread [threads, MatMul.tileFloats]
+    /// The kernel backend every numeric loop runs on (`HymbaOptions.kernels`).
+    let kernels: any KernelBackend.Type
+    /// The name of the kernel backend this session runs on.
+    public var kernelBackend: KernelBackendName { kernels.name }
+    let tiles: UnsafeMutablePointer<Float>  // matmul scratch, per thread [threads, tileStride]
+    let tileStride: Int
     let arrangedRows: UnsafeMutablePointer<Float> // prefill inputs in the kernels' order [T, arrangedStride]
     let arrangedStride: Int
     let arranged: ArrangedInput             // decode input in the kernels' order
@@ -127,6 +139,7 @@ public final class HymbaSession {
         guard options.threads >= 0, options.threads <= HymbaOptions.maximumThreads else {
             throw HymbaRuntimeError.invalidOption("threads \(options.threads) must be in 0…\(HymbaOptions.maximumThreads) (0: one per core)")
         }
+        kernels = try KernelDispatch.kernels(options.kernels)
         if options.memoryBudgetBytes != nil {
             // Never over a budget silently: the plan of exactly these options (the session,
             // the model's weights and the process; `MemoryPlan.fit` chooses options that fit).
@@ -176,10 +189,11 @@ public final class HymbaSession {
         cosT = alloc(T * dk / 2); sinT = alloc(T * dk / 2)
         let threads = options.resolvedThreads
         scoresStride = Attention.scratchFloats(groupSize: H / Hkv, positions: M + largestRing, keyDim: dk, valueDim: dv)
-        scores = alloc(threads * scoresStride); tiles = alloc(threads * MatMul.tileFloats); logitsBuffer = alloc(V)
-        arrangedStride = MatMul.arrangedRowFloats(maxRow)
+        tileStride = kernels.matMulScratchFloats
+        scores = alloc(threads * scoresStride); tiles = alloc(threads * tileStride); logitsBuffer = alloc(V)
+        arrangedStride = kernels.matrixInputRowFloats(maxRow)
         arrangedRows = alloc(T * arrangedStride)
-        arranged = ArrangedInput(storage: alloc(ArrangedInput.floats(capacity: maxRow)), capacity: maxRow)
+        arranged = ArrangedInput(storage: alloc(kernels.vectorInputFloats(capacity: maxRow)), capacity: maxRow)
         pool = ThreadPool(threads: threads)
         allocations = allocs
         scratchFloats = floats

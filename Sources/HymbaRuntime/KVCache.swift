@@ -1,4 +1,6 @@
 import HymbaFormat
+import HymbaKernels
+import HymbaKernelsPortable
 
 /// Element type of the key/value caches.
 public enum KVType: String, Sendable, CaseIterable, CustomStringConvertible {
@@ -146,70 +148,13 @@ package final class KVCache {
         }
     }
 
-    /// Whether widened entries come in `PairOrder` (f16) rather than in natural order.
-    package var widensInPairOrder: Bool { type == .f16 }
-
-    /// Where one head's regular keys or values are stored, slot by slot, for the kernels that
-    /// widen entries themselves: `row(s)` is slot s's (≥ M) dim elements of `elementBytes`.
-    /// A value taken once per head, so a loop over the slots does no more than one multiply-add.
-    package struct StoredRows {
-        let base: UnsafeRawPointer
-        let stride: Int
-        let metaSlots: Int
-        @inline(__always)
-        package func row(_ s: Int) -> UnsafeRawPointer { base + stride * (s - metaSlots) }
-    }
-
-    /// Head g's stored regular keys.
-    package func storedKeys(head g: Int) -> StoredRows {
-        StoredRows(base: UnsafeRawPointer(keys) + elementBytes * keyDim * regularIndex(g, metaSlots),
-                   stride: elementBytes * keyDim, metaSlots: metaSlots)
-    }
-
-    /// Head g's stored regular values.
-    package func storedValues(head g: Int) -> StoredRows {
-        StoredRows(base: UnsafeRawPointer(values) + elementBytes * valueDim * regularIndex(g, metaSlots),
-                   stride: elementBytes * valueDim, metaSlots: metaSlots)
-    }
-
-    /// Head g's key at regular slot s (≥ M) as fp32: read in place for f32, else widened into
-    /// `buffer` (keyDim floats), in `PairOrder` for f16 and natural order for q8.
-    @inline(__always)
-    package func widenKey(head g: Int, slot s: Int, into buffer: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
-        let i = regularIndex(g, s)
-        return widen(keys, index: i, count: keyDim, scale: keyScales[type == .q8 ? i : 0], into: buffer)
-    }
-
-    /// Head g's value at regular slot s, as `widenKey`.
-    @inline(__always)
-    package func widenValue(head g: Int, slot s: Int, into buffer: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
-        let i = regularIndex(g, s)
-        return widen(values, index: i, count: valueDim, scale: valueScales[type == .q8 ? i : 0], into: buffer)
-    }
-
-    @inline(__always)
-    private func widen(_ base: UnsafeMutableRawPointer, index: Int, count: Int, scale: Float,
-                       into buffer: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
-        let element = index * count
-        switch type {
-        case .q8:
-            KVInt8.widen(base + element, count, scale: scale, into: buffer)
-            return UnsafePointer(buffer)
-        case .f32:
-            return UnsafePointer((base + 4 * element).assumingMemoryBound(to: Float.self))
-        case .f16:
-            let src = UnsafeRawPointer(base + 2 * element)
-            let out = UnsafeMutableRawPointer(buffer)
-            var i = 0
-            while i + 32 <= count {
-                let (even, odd) = PairOrder.widen(src + 2 * i)
-                out.storeBytes(of: even, toByteOffset: 4 * i, as: SIMD16<Float>.self)
-                out.storeBytes(of: odd, toByteOffset: 4 * i + 64, as: SIMD16<Float>.self)
-                i += 32
-            }
-            while i < count { buffer[i] = HalfFloat.f16ToFloat(src.load(unalignedAt: 2 * i, as: UInt16.self)); i += 1 }
-            return UnsafePointer(buffer)
-        }
+    /// The view the attention kernels read this cache through.
+    package var attentionView: AttentionCache {
+        let element: AttentionCache.Element
+        switch type { case .f32: element = .f32; case .f16: element = .f16; case .q8: element = .q8 }
+        return AttentionCache(element: element, kvHeads: kvHeads, keyDim: keyDim, valueDim: valueDim,
+                              metaSlots: metaSlots, regularSlots: regularSlots, keys: keys, values: values,
+                              keyScales: keyScales, valueScales: valueScales, metaKeys: metaKeys, metaValues: metaValues)
     }
 
     @inline(__always)
@@ -239,42 +184,5 @@ package final class KVCache {
             let src = (base + i * count).assumingMemoryBound(to: Int8.self)
             for j in 0..<count { dst[j] = scale[i] * Float(src[j]) }
         }
-    }
-}
-
-/// The int8 arithmetic of the q8 KV cache: one head's keys or values at one position as int8
-/// codes q with a scale d = max|x|/127 (x ≈ d·q; all codes 0 and d = 0 for a zero vector).
-package enum KVInt8 {
-    /// Encodes `n` floats; returns the scale.
-    @inline(__always)
-    package static func quantize(_ x: UnsafePointer<Float>, _ n: Int, into q: UnsafeMutablePointer<Int8>) -> Float {
-        var m: Float = 0
-        for j in 0..<n { m = max(m, abs(x[j])) }
-        guard m > 0, m.isFinite else {
-            q.initialize(repeating: 0, count: n)
-            return m.isFinite ? 0 : .nan
-        }
-        let d = m / 127, inv = 127 / m
-        for j in 0..<n { q[j] = Int8(max(-127, min(127, (x[j] * inv).rounded(.toNearestOrEven)))) }
-        return d
-    }
-
-    /// n codes × `scale` → fp32, natural order. Codes are widened with the float trick
-    /// (`codesToFloat`): the byte flipped by 0x80 is q + 128 in a float's mantissa.
-    @inline(__always)
-    package static func widen(_ q: UnsafeRawPointer, _ n: Int, scale: Float, into out: UnsafeMutablePointer<Float>) {
-        let o = UnsafeMutableRawPointer(out)
-        var i = 0
-        while i + 16 <= n {
-            // 16 codes as 4 lanes of 4 bytes; byte k of lane L is element 4L + k.
-            let v = q.load(unalignedAt: i, as: SIMD4<UInt32>.self) ^ 0x8080_8080
-            let b0 = codesToFloat(v, shift: 0, mask: 0xFF, bias: 8_388_736), b1 = codesToFloat(v, shift: 8, mask: 0xFF, bias: 8_388_736)
-            let b2 = codesToFloat(v, shift: 16, mask: 0xFF, bias: 8_388_736), b3 = codesToFloat(v, shift: 24, mask: 0xFF, bias: 8_388_736)
-            for L in 0..<4 {
-                o.storeBytes(of: SIMD4<Float>(b0[L], b1[L], b2[L], b3[L]) * scale, toByteOffset: 4 * (i + 4 * L), as: SIMD4<Float>.self)
-            }
-            i += 16
-        }
-        while i < n { out[i] = scale * Float(q.load(fromByteOffset: i, as: Int8.self)); i += 1 }
     }
 }

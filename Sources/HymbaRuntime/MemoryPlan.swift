@@ -1,3 +1,5 @@
+import HymbaKernels
+import HymbaKernelsPortable
 import Foundation
 import HymbaFormat
 
@@ -191,7 +193,8 @@ public struct MemoryPlan: Sendable, Equatable, CustomStringConvertible {
             let metaChunk = Self.metaPrefixChunk(c)
             let metaOptions = HymbaOptions(contextLength: 1, kvType: .f32, prefillChunk: metaChunk)
             let r = MemoryReport(config: c, options: metaOptions)
-            let bytes = r.kvBytes + r.stateBytes + 4 * Self.activationFloats(c, chunk: metaChunk, largestRing: 1, threads: metaOptions.resolvedThreads) + 4 * V
+            let bytes = r.kvBytes + r.stateBytes + 4 * Self.activationFloats(c, chunk: metaChunk, largestRing: 1, threads: metaOptions.resolvedThreads,
+                                                                                         kernels: Self.plannedKernels(nil)) + 4 * V
             transients.append(Item(name: "prefix computation", bytes: bytes, detail: "one-time session over the \(M) meta tokens, chunk \(metaChunk)"))
         }
         let load = common
@@ -201,13 +204,20 @@ public struct MemoryPlan: Sendable, Equatable, CustomStringConvertible {
                  detail: "\(options.kvType), context \(report.contextLength): \(report.kvLayers.count) caches (\(report.kvLayers.filter(\.servesGlobal).count) global), \(report.consumerLayers.count) layers share"),
             Item(name: "SSM + conv states", bytes: report.stateBytes, detail: "\(c.numLayers) layers, constant in the context"),
             Item(name: "activations", bytes: 4 * Self.activationFloats(c, chunk: chunk, largestRing: report.kvLayers.map(\.regularSlots).max() ?? 0,
-                                                                          threads: options.resolvedThreads),
+                                                                          threads: options.resolvedThreads,
+                                                                          kernels: Self.plannedKernels(options.kernels)),
                  detail: "prefill chunk \(chunk), \(options.resolvedThreads) threads"),
             Item(name: "logits", bytes: logitsBytes, detail: logitsDetail),
         ]
         items = common
         loadItems = load
         loadTransients = transients
+    }
+
+    /// The kernels a session with these options would run on (their buffer sizes are the
+    /// backend's); the portable ones where the session would refuse the backend anyway.
+    static func plannedKernels(_ name: KernelBackendName?) -> any KernelBackend.Type {
+        (try? KernelDispatch.kernels(name)) ?? PortableKernels.self
     }
 
     /// The chunk `MetaPrefix` computes the prefix with.
@@ -218,15 +228,16 @@ public struct MemoryPlan: Sendable, Equatable, CustomStringConvertible {
     /// rows]; Aout, U, DT, Y, Fz [T, E]; the conv window [K−1+T, E]; XP [T, R+2N]; G, Up [T, F];
     /// RoPE cos and sin [T, dk/2]; the inputs arranged for the kernels [T, padded largest row]
     /// and one arranged row; per thread, the attention scratch (`Attention.scratchFloats`) and a matmul tile.
-    static func activationFloats(_ c: HymbaConfig, chunk T: Int, largestRing: Int, threads: Int) -> Int {
+    static func activationFloats(_ c: HymbaConfig, chunk T: Int, largestRing: Int, threads: Int,
+                                 kernels: any KernelBackend.Type) -> Int {
         let d = c.hiddenSize, E = c.innerSize, F = c.intermediateSize
         let maxIn = (0..<c.numLayers).map { c.inProjRows(layer: $0) }.max() ?? 0
         let maxRow = max(d, E, F, c.dtRank)
         return T * (3 * d + maxIn + 5 * E + c.dtRank + 2 * c.stateSize + 2 * F) + 2 * (T * c.headDim / 2)
             + (c.convKernel - 1 + T) * E
-            + T * MatMul.arrangedRowFloats(maxRow) + ArrangedInput.floats(capacity: maxRow)
+            + T * kernels.matrixInputRowFloats(maxRow) + kernels.vectorInputFloats(capacity: maxRow)
             + threads * (Attention.scratchFloats(groupSize: c.numHeads / c.numKVHeads, positions: c.numMetaTokens + largestRing,
-                                                 keyDim: c.headDim, valueDim: c.valueHeadDim) + MatMul.tileFloats)
+                                                 keyDim: c.headDim, valueDim: c.valueHeadDim) + kernels.matMulScratchFloats)
     }
 
     // MARK: Fitting a budget

@@ -1,3 +1,5 @@
+import HymbaKernels
+import HymbaKernelsPortable
 import HymbaFormat
 
 /// Everything the model computes for its M meta tokens (MODEL.md 1): it does not depend on the
@@ -51,8 +53,11 @@ public struct MetaPrefix: Sendable, Equatable {
 
     private static func metaSession(_ model: HymbaModel) -> HymbaSession {
         let c = model.config
-        let options = HymbaOptions(contextLength: 1, kvType: .f32, prefillChunk: max(1, min(128, c.numMetaTokens)))
-        // Valid by construction: context 1 and a positive chunk.
+        // The process's kernel backend (the portable one when HYMBA_BACKEND was refused: the
+        // session that asked for the prefix has its own backend checked already).
+        let options = HymbaOptions(contextLength: 1, kvType: .f32, prefillChunk: max(1, min(128, c.numMetaTokens)),
+                                   kernels: (try? KernelDispatch.selected()) ?? .portable)
+        // Valid by construction: context 1, a positive chunk and a backend this CPU runs.
         return try! HymbaSession(model: model, options: options, startFromPrefix: false)
     }
 

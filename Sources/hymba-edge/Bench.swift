@@ -200,6 +200,7 @@ struct BenchReport {
             "storage": storage,
             "config": ["hidden_size": c.hiddenSize, "layers": c.numLayers, "heads": c.numHeads,
                        "kv_heads": c.numKVHeads, "intermediate_size": c.intermediateSize, "vocab_size": c.vocabSize],
+            "kernels": "\(session.kernelBackend)",
             "threads": threadsUsed,
             "threads_requested": threadsRequested,
             "ctx": session.contextLength,

@@ -39,6 +39,7 @@ struct Info: ParsableCommand {
             }
             let context = ctx ?? c.maxPositionEmbeddings
             print(ModelInfo(file: f, contextLength: context, kvType: kv).text)
+            print(KernelDispatch.summary())
             // The plan `run` would make: the tokenizer is built to measure it.
             let tokenizerBytes = f.metadata["tokenizer"] == nil ? 0 : try TextModel.measuredTokenizer(of: f).bytes
             let options = HymbaOptions(contextLength: context, kvType: kv, prefillChunk: prefillChunk,

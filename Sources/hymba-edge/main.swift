@@ -8,7 +8,7 @@ struct HymbaEdge: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hymba-edge",
         abstract: "Run NVIDIA Hymba models on the CPU from .hymba files.",
-        version: HymbaVersion.string,
+        version: "\(HymbaVersion.string)\n\(KernelDispatch.summary())",
         subcommands: [Run.self, Chat.self, Tokenize.self, Detokenize.self, PerplexityCommand.self, Eval.self, Info.self, Bench.self])
 }
 

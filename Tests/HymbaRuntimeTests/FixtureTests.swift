@@ -1,5 +1,6 @@
 import Foundation
 import HymbaFormat
+import HymbaKernels
 import Testing
 @testable import HymbaRuntime
 
@@ -26,18 +27,18 @@ struct FixtureTests {
         }
     }
 
-    @Test("tiny-hymba, bf16 weights, f32 KV", arguments: modes)
-    func tinyHymba(mode: EvalMode) throws {
-        try check(Fixture.tiny, mode: mode)
+    @Test("tiny-hymba, bf16 weights, f32 KV, every kernel backend", arguments: modes, TestBackends.names)
+    func tinyHymba(mode: EvalMode, backend: KernelBackendName) throws {
+        try check(Fixture.tiny, mode: mode, backend: backend)
     }
 
-    @Test("tiny-hymba-untied, bf16 weights, f32 KV", arguments: modes)
-    func tinyHymbaUntied(mode: EvalMode) throws {
-        try check(Fixture.untied, mode: mode)
+    @Test("tiny-hymba-untied, bf16 weights, f32 KV, every kernel backend", arguments: modes, TestBackends.names)
+    func tinyHymbaUntied(mode: EvalMode, backend: KernelBackendName) throws {
+        try check(Fixture.untied, mode: mode, backend: backend)
     }
 
-    func check(_ fx: Fixture, mode: EvalMode) throws {
-        let session = try HymbaSession(model: fx.model, options: HymbaOptions(kvType: .f32, prefillChunk: 64))
+    func check(_ fx: Fixture, mode: EvalMode, backend: KernelBackendName) throws {
+        let session = try HymbaSession(model: fx.model, options: HymbaOptions(kvType: .f32, prefillChunk: 64, kernels: backend))
         var worst: Float = 0
         for i in Self.sample(fx, mode) {
             let ids = fx.sequences[i]
@@ -45,10 +46,10 @@ struct FixtureTests {
             let diff = maxAbsDiff(logits, fx.logits(i))
             worst = max(worst, diff)
             let wrong = firstWrongLayer(hidden, { fx.hidden(i, layer: $0) }, tol: 1e-3)
-            #expect(wrong == nil, "\(fx.name) sequence \(i) (\(ids.count) tokens, \(mode)): hidden states first differ at layer \(wrong?.layer ?? -1) by \(wrong?.diff ?? 0)")
-            #expect(diff <= 1e-3, "\(fx.name) sequence \(i) (\(ids.count) tokens, \(mode)): max logit error \(diff)")
+            #expect(wrong == nil, "\(backend): \(fx.name) sequence \(i) (\(ids.count) tokens, \(mode)): hidden states first differ at layer \(wrong?.layer ?? -1) by \(wrong?.diff ?? 0)")
+            #expect(diff <= 1e-3, "\(backend): \(fx.name) sequence \(i) (\(ids.count) tokens, \(mode)): max logit error \(diff)")
         }
-        print("[fixture] \(fx.name) \(mode), bf16 weights, f32 KV, sequences \(Self.sample(fx, mode)): max |Δlogit| = \(worst)")
+        print("[fixture] \(backend): \(fx.name) \(mode), bf16 weights, f32 KV, sequences \(Self.sample(fx, mode)): max |Δlogit| = \(worst)")
     }
 
     /// The scalar reference itself reproduces the fixtures (it is the oracle of the synthetic tests).
@@ -76,8 +77,9 @@ struct StorageTypeTests {
     static func sample(_ fx: Fixture) -> [Int] { runtimeIsOptimized ? Array(fx.sequences.indices) : [2] }
 
     /// Runs `model` over the sample and returns (max |Δ|, worst ‖Δ‖/‖ref‖) against the fixture.
-    func errors(_ fx: Fixture, _ model: HymbaModel, kv: KVType, mode: EvalMode = .full) throws -> (maxAbs: Float, rel: Float) {
-        let session = try HymbaSession(model: model, options: HymbaOptions(kvType: kv, prefillChunk: 32))
+    func errors(_ fx: Fixture, _ model: HymbaModel, kv: KVType, mode: EvalMode = .full,
+                backend: KernelBackendName) throws -> (maxAbs: Float, rel: Float) {
+        let session = try HymbaSession(model: model, options: HymbaOptions(kvType: kv, prefillChunk: 32, kernels: backend))
         var worst: Float = 0, rel: Float = 0
         for i in Self.sample(fx) {
             let logits = try session.eval(ids: fx.sequences[i], mode: mode)
@@ -89,10 +91,12 @@ struct StorageTypeTests {
 
     @Test("f32-stored weights give the bf16 results (lossless widening)")
     func f32Weights() throws {
-        for fx in [Fixture.tiny, Fixture.untied] {
-            let e = try errors(fx, fx.model(storing: .f32), kv: .f32)
-            print("[storage] \(fx.name) f32 weights, f32 KV: max |Δlogit| = \(e.maxAbs)")
-            #expect(e.maxAbs <= 1e-3)
+        for backend in TestBackends.names {
+            for fx in [Fixture.tiny, Fixture.untied] {
+                let e = try errors(fx, fx.model(storing: .f32), kv: .f32, backend: backend)
+                print("[storage] \(backend): \(fx.name) f32 weights, f32 KV: max |Δlogit| = \(e.maxAbs)")
+                #expect(e.maxAbs <= 1e-3)
+            }
         }
     }
 
@@ -101,27 +105,33 @@ struct StorageTypeTests {
     /// meta positions gave 0.0204).
     @Test("f16 KV cache within 2e-2", arguments: runtimeIsOptimized ? [EvalMode.full, .incremental] : [.full])
     func f16KV(mode: EvalMode) throws {
-        let fx = Fixture.tiny
-        let e = try errors(fx, fx.model, kv: .f16, mode: mode)
-        print("[storage] \(fx.name) bf16 weights, f16 KV, \(mode): max |Δlogit| = \(e.maxAbs), rel \(e.rel)")
-        #expect(e.maxAbs <= 2e-2)
-        #expect(e.rel <= 1e-3)
+        for backend in TestBackends.names {
+            let fx = Fixture.tiny
+            let e = try errors(fx, fx.model, kv: .f16, mode: mode, backend: backend)
+            print("[storage] \(backend): \(fx.name) bf16 weights, f16 KV, \(mode): max |Δlogit| = \(e.maxAbs), rel \(e.rel)")
+            #expect(e.maxAbs <= 2e-2)
+            #expect(e.rel <= 1e-3)
+        }
     }
 
     @Test("f16-stored weights")
     func f16Weights() throws {
-        let fx = Fixture.tiny
-        let e = try errors(fx, fx.model(storing: .f16), kv: .f32)
-        print("[storage] \(fx.name) f16 weights, f32 KV: max |Δlogit| = \(e.maxAbs), rel \(e.rel)")
-        #expect(e.maxAbs <= 2e-2)
+        for backend in TestBackends.names {
+            let fx = Fixture.tiny
+            let e = try errors(fx, fx.model(storing: .f16), kv: .f32, backend: backend)
+            print("[storage] \(backend): \(fx.name) f16 weights, f32 KV: max |Δlogit| = \(e.maxAbs), rel \(e.rel)")
+            #expect(e.maxAbs <= 2e-2)
+        }
     }
 
     @Test("q8 weights: relative logit error at most 0.05")
     func q8Weights() throws {
-        let fx = Fixture.tiny
-        let e = try errors(fx, fx.model(storing: .q8), kv: .f16)
-        print("[storage] \(fx.name) q8 weights, f16 KV: max |Δlogit| = \(e.maxAbs), ‖Δ‖/‖ref‖ = \(e.rel)")
-        #expect(e.rel <= 0.05)
+        for backend in TestBackends.names {
+            let fx = Fixture.tiny
+            let e = try errors(fx, fx.model(storing: .q8), kv: .f16, backend: backend)
+            print("[storage] \(backend): \(fx.name) q8 weights, f16 KV: max |Δlogit| = \(e.maxAbs), ‖Δ‖/‖ref‖ = \(e.rel)")
+            #expect(e.rel <= 0.05)
+        }
     }
 
     /// q4 (4.4 bits per weight) for every layer matrix, the embedding table (= tied head) in q8
@@ -133,9 +143,11 @@ struct StorageTypeTests {
     /// Optimized builds only (encoding is slow unoptimized; the trained-model check always runs).
     @Test("q4 weights: relative logit error at most 0.75", .enabled(if: runtimeIsOptimized))
     func q4Weights() throws {
-        let fx = Fixture.tiny
-        let e = try errors(fx, fx.model(storing: .q4, embeddings: .q8), kv: .f16)
-        print("[storage] \(fx.name) q4 weights (embeddings q8), f16 KV: max |Δlogit| = \(e.maxAbs), ‖Δ‖/‖ref‖ = \(e.rel)")
-        #expect(e.rel <= 0.75)
+        for backend in TestBackends.names {
+            let fx = Fixture.tiny
+            let e = try errors(fx, fx.model(storing: .q4, embeddings: .q8), kv: .f16, backend: backend)
+            print("[storage] \(backend): \(fx.name) q4 weights (embeddings q8), f16 KV: max |Δlogit| = \(e.maxAbs), ‖Δ‖/‖ref‖ = \(e.rel)")
+            #expect(e.rel <= 0.75)
+        }
     }
 }

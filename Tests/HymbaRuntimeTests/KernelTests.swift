@@ -1,7 +1,12 @@
 import Foundation
 import HymbaFormat
+import HymbaKernels
+import HymbaKernelsPortable
 import Testing
 @testable import HymbaRuntime
+#if arch(x86_64)
+@testable import HymbaKernelsX86AVX512
+#endif
 
 /// Each SIMD kernel against a plain scalar computation, on odd shapes (tails, partial q8/q4
 /// blocks and groups, ring wrap-around).
@@ -30,11 +35,11 @@ struct KernelTests {
     static let types: [StorageType] = [.f32, .bf16, .f16, .q8, .q4]
     static let lengths = [1, 7, 16, 31, 33, 100, 517, 1600]
 
-    /// Both kernels where the build has an integer one (`IntegerMatVec` on AVX-512 VNNI,
-    /// `Q4MatVecAVX2`/`Q8MatVecAVX2` on AVX2), the portable one everywhere: each against W·x̂ for the x̂ it multiplies (`MatVec.roundedInput`).
+    /// Both kernels where the build has the integer one (`IntegerMatVec`), the portable one
+    /// everywhere: each against W·x̂ for the x̂ it multiplies (`MatVec.roundedInput`).
     @Test("dot products and matvec, every storage type, odd lengths, portable and integer kernels", arguments: types)
     func matVec(type: StorageType) {
-        for integer in [false, true] {
+        for k in TestBackends.runnable {
             for n in Self.lengths + [512, 1024 + 64, 8320] {
                 // 37 rows: whole blocks of 16 and a short one where a kernel batches rows.
                 let rows = 37
@@ -42,25 +47,25 @@ struct KernelTests {
                 defer { w.storage.deallocate() }
                 var rng = SyntheticModels.Random(seed: 99)
                 let x = rng.normals(n, std: 1)
-                let xr = MatVec.roundedInput(type, x, integer: integer)
+                let xr = k.roundedVectorInput(type, x)
                 var y = [Float](repeating: .nan, count: rows)
-                MatVec.run(w.data, x, &y, integer: integer)
+                k.matVec(w.data, x, &y)
                 for r in 0..<rows {
                     var ref: Double = 0, mag: Double = 0
                     for i in 0..<n { ref += Double(w.decoded[r * n + i]) * Double(xr[i]); mag += abs(Double(w.decoded[r * n + i]) * Double(xr[i])) }
-                    #expect(abs(Double(y[r]) - ref) <= 1e-5 * mag + 1e-6, "\(type) n=\(n) row \(r) integer \(integer): \(y[r]) vs \(ref)")
+                    #expect(abs(Double(y[r]) - ref) <= 1e-5 * mag + 1e-6, "\(k.name): \(type) n=\(n) row \(r): \(y[r]) vs \(ref)")
                 }
                 // A row range computes those rows only, with the same values (bits), wherever
                 // the range starts.
-                let storage = UnsafeMutablePointer<Float>.allocate(capacity: ArrangedInput.floats(capacity: n))
+                let storage = UnsafeMutablePointer<Float>.allocate(capacity: k.vectorInputFloats(capacity: n))
                 defer { storage.deallocate() }
-                let input = ArrangedInput(storage: storage, capacity: n, integer: integer)
-                input.arrange(type, x, n)
+                let input = ArrangedInput(storage: storage, capacity: n)
+                k.arrangeVector(type, x, n, into: input)
                 for range in [1..<4, 5..<33] {
                     var part = [Float](repeating: .nan, count: rows)
-                    MatVec.run(w.data, input, &part, rows: range)
+                    k.matVec(w.data, input, &part, rows: range)
                     #expect(part[range.lowerBound - 1].isNaN && part[range.upperBound].isNaN
-                            && part[range].map(\.bitPattern) == y[range].map(\.bitPattern), "\(type) n=\(n) integer \(integer): rows \(range)")
+                            && part[range].map(\.bitPattern) == y[range].map(\.bitPattern), "\(k.name): \(type) n=\(n): rows \(range)")
                 }
             }
         }
@@ -68,12 +73,12 @@ struct KernelTests {
 
     /// The integer q8 kernel's 16-bit activations: within a/2 of x (and float rounding) with
     /// a = max|x|/32767 per block; a non-finite input makes the products NaN.
-    @Test("int16 activations for q8 (integer kernel): rounding bound, non-finite input", .enabled(if: MatVec.hasIntegerKernel))
+    @Test("int16 activations for q8 (integer kernel): rounding bound, non-finite input", .enabled(if: TestBackends.avx512 != nil))
     func q8IntegerActivations() {
         var rng = SyntheticModels.Random(seed: 6)
         for n in Self.lengths + [4096] {
             let x = rng.normals(n, std: 3)
-            let xr = MatVec.roundedInput(.q8, x)
+            let xr = TestBackends.avx512!.roundedVectorInput(.q8, x)
             for s in 0..<((n + 31) / 32) {
                 let block = (32 * s)..<min(n, 32 * s + 32)
                 let a = block.map { abs(x[$0]) }.max()! / 32767
@@ -81,12 +86,12 @@ struct KernelTests {
                 for i in block { #expect(abs(xr[i] - x[i]) <= a * 0.505 + 1e-30, "n=\(n) element \(i)") }
             }
         }
-        Self.expectNonFiniteInputGivesNaN(.q8, rows: 3, at: [7, 599], integer: [true], &rng)
+        Self.expectNonFiniteInputGivesNaN(.q8, rows: 3, at: [7, 599], backends: [TestBackends.avx512!], &rng)
     }
 
     /// A matrix-vector product of 600-wide `type` rows whose input holds NaN or ±∞ at any of
     /// `positions` gives NaN in every row (never a silently wrong number), for each kernel choice.
-    static func expectNonFiniteInputGivesNaN(_ type: StorageType, rows: Int, at positions: [Int], integer: [Bool],
+    static func expectNonFiniteInputGivesNaN(_ type: StorageType, rows: Int, at positions: [Int], backends: [any KernelBackend.Type],
                                              _ rng: inout SyntheticModels.Random) {
         let w = encode(type, rows: rows, length: 600, seed: 8)
         defer { w.storage.deallocate() }
@@ -94,11 +99,11 @@ struct KernelTests {
             for at in positions {
                 var x = rng.normals(600, std: 1)
                 x[at] = bad
-                for kernel in integer {
+                for kernel in backends {
                     var y = [Float](repeating: 0, count: rows)
-                    MatVec.run(w.data, x, &y, integer: kernel)
+                    kernel.matVec(w.data, x, &y)
                     let allNaN = y.allSatisfy { $0.isNaN }
-                    #expect(allNaN, "\(type): \(bad) at \(at) in the input, integer \(kernel): \(y)")
+                    #expect(allNaN, "\(type): \(bad) at \(at) in the input, \(kernel.name): \(y)")
                 }
             }
         }
@@ -121,36 +126,39 @@ struct KernelTests {
 
     /// Runs the blocked product (`integer`: the integer kernel where the build has one) on
     /// tokens rows of x (`ldx` apart); y rows `ldy` apart, NaN where not written.
-    static func matMul(_ w: Encoded, x: [Float], ldx: Int, tokens: Int, ldy: Int, rows: [Range<Int>], integer: Bool) -> [Float] {
+    static func matMul(_ w: Encoded, x: [Float], ldx: Int, tokens: Int, ldy: Int, rows: [Range<Int>], kernels k: any KernelBackend.Type) -> [Float] {
         let n = w.data.rowLength
         var y = [Float](repeating: .nan, count: tokens * ldy)
-        let lda = MatMul.arrangedRowFloats(n) + 32
+        let lda = k.matrixInputRowFloats(n) + 32
         var arranged = [Float](repeating: .nan, count: tokens * lda)
-        var tile = [Float](repeating: .nan, count: MatMul.tileFloats)
-        MatMul.arrangeRows(w.data.type, x, ldx: ldx, tokens: tokens, n: n, into: &arranged, ldo: lda, integer: integer)
+        var tile = [Float](repeating: .nan, count: k.matMulScratchFloats)
+        k.arrangeMatrix(w.data.type, x, ldx: ldx, tokens: tokens, n: n, into: &arranged, ldo: lda)
         for part in rows {
-            MatMul.run(w.data, arranged: arranged, ldxa: lda, tokens: tokens, y: &y, ldy: ldy, rows: part, tile: &tile, integer: integer)
+            k.matMul(w.data, arranged: arranged, ldxa: lda, tokens: tokens, y: &y, ldy: ldy, rows: part, scratch: &tile)
         }
         return y
     }
 
     @Test("fp32 matmul equals matvec per token (row tiles, depth blocks, tails, strided rows)", arguments: types)
     func matMul(type: StorageType) {
+        // Every backend whose matmul for `type` is the fp32 one (the AVX-512 backend's q4 and
+        // q8 products are checked by `integerMatMul`).
+        for k in TestBackends.runnable where !(k.name == .avx512 && (type == .q4 || type == .q8)) {
         for (rows, n, tokens) in Self.matMulShapes {
             let w = Self.encode(type, rows: rows, length: n, seed: 17)
             defer { w.storage.deallocate() }
             let ldx = n + 3, ldy = rows + 2
             var rng = SyntheticModels.Random(seed: 3)
             let x = rng.normals(tokens * ldx, std: 1)
-            let y = Self.matMul(w, x: x, ldx: ldx, tokens: tokens, ldy: ldy, rows: [0..<rows], integer: false)
+            let y = Self.matMul(w, x: x, ldx: ldx, tokens: tokens, ldy: ldy, rows: [0..<rows], kernels: k)
             for t in 0..<tokens {
                 var yv = [Float](repeating: 0, count: rows)
-                Array(x[(t * ldx)..<(t * ldx + n)]).withUnsafeBufferPointer { MatVec.run(w.data, $0.baseAddress!, &yv) }
+                Array(x[(t * ldx)..<(t * ldx + n)]).withUnsafeBufferPointer { k.matVec(w.data, $0.baseAddress!, &yv) }
                 // The quantized matvec kernels round the input (`MatVec.roundedInput`), the fp32
                 // matmul does not: the difference is bounded by Σ|w|·|x − x̂| on top of the
                 // summation order.
                 let xt = Array(x[(t * ldx)..<(t * ldx + n)])
-                let xr = MatVec.roundedInput(type, xt)
+                let xr = k.roundedVectorInput(type, xt)
                 for r in 0..<rows {
                     // The two kernels sum in different orders: bound by the products' magnitude.
                     var mag: Float = 0, rounding: Float = 0
@@ -158,11 +166,12 @@ struct KernelTests {
                         mag += abs(w.decoded[r * n + i] * xt[i])
                         rounding += abs(w.decoded[r * n + i] * (xt[i] - xr[i]))
                     }
-                    #expect(abs(y[t * ldy + r] - yv[r]) <= rounding * 1.0001 + 1e-5 * mag + 1e-6, "\(type) \(rows)x\(n) token \(t) row \(r)")
+                    #expect(abs(y[t * ldy + r] - yv[r]) <= rounding * 1.0001 + 1e-5 * mag + 1e-6, "\(k.name): \(type) \(rows)x\(n) token \(t) row \(r)")
                 }
                 // Padding columns of y are untouched.
                 #expect(y[t * ldy + rows].isNaN && y[t * ldy + rows + 1].isNaN)
             }
+        }
         }
     }
 
@@ -171,7 +180,7 @@ struct KernelTests {
     /// per 512 (|w − w'| ≤ D/2, D = max|w|·128/(127·8191)). The error against W·x is bounded by
     /// those roundings; a wrong layout or scale would be off by the size of the products.
     @Test("integer matmul (AVX-512 VNNI) equals W·x within its 16-bit roundings; row splits agree bitwise",
-          .enabled(if: MatMul.hasIntegerKernel), arguments: [StorageType.q8, .q4])
+          .enabled(if: TestBackends.avx512 != nil), arguments: [StorageType.q8, .q4])
     func integerMatMul(type: StorageType) {
         for (rows, n, tokens) in Self.matMulShapes + [(5, 8320, 7), (8, 96, 4), (3, 600, 5), (11, 2048, 9)] {
             let w = Self.encode(type, rows: rows, length: n, seed: 23)
@@ -179,8 +188,8 @@ struct KernelTests {
             let ldx = n + 3, ldy = rows + 2
             var rng = SyntheticModels.Random(seed: 5)
             let x = rng.normals(tokens * ldx, std: 2)
-            let y = Self.matMul(w, x: x, ldx: ldx, tokens: tokens, ldy: ldy, rows: [0..<rows], integer: true)
-            let split = Self.matMul(w, x: x, ldx: ldx, tokens: tokens, ldy: ldy, rows: [0..<min(3, rows), min(3, rows)..<rows], integer: true)
+            let y = Self.matMul(w, x: x, ldx: ldx, tokens: tokens, ldy: ldy, rows: [0..<rows], kernels: TestBackends.avx512!)
+            let split = Self.matMul(w, x: x, ldx: ldx, tokens: tokens, ldy: ldy, rows: [0..<min(3, rows), min(3, rows)..<rows], kernels: TestBackends.avx512!)
             #expect(zip(y, split).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }, "\(type) \(rows)x\(n): row split changed the results")
             for t in 0..<tokens {
                 for r in 0..<rows {
@@ -203,7 +212,7 @@ struct KernelTests {
             for bad in [Float.nan, .infinity] where tokens > 1 {
                 var xb = x
                 xb[ldx + n - 1] = bad
-                let yb = Self.matMul(w, x: xb, ldx: ldx, tokens: tokens, ldy: ldy, rows: [0..<rows], integer: true)
+                let yb = Self.matMul(w, x: xb, ldx: ldx, tokens: tokens, ldy: ldy, rows: [0..<rows], kernels: TestBackends.avx512!)
                 #expect((0..<rows).allSatisfy { yb[ldy + $0].isNaN }, "\(type) \(rows)x\(n): \(bad) input")
                 #expect((0..<rows).allSatisfy { yb[$0] == y[$0] }, "\(type) \(rows)x\(n): \(bad) leaked into another token")
             }
@@ -232,7 +241,7 @@ struct KernelTests {
         }
         #expect(Q8Activations.dequantized([Float](repeating: 0, count: 64)) == [Float](repeating: 0, count: 64))
         // Element 7 lies in a run; 555 in the row's leftover sub-blocks (600 = 16 + 2 full + 24).
-        Self.expectNonFiniteInputGivesNaN(.q4, rows: 2, at: [7, 555], integer: [false, true], &rng)
+        Self.expectNonFiniteInputGivesNaN(.q4, rows: 2, at: [7, 555], backends: TestBackends.runnable, &rng)
     }
 
     /// The integer q4 kernel's packed activations, byte for byte against the rule they follow:
@@ -240,7 +249,7 @@ struct KernelTests {
     /// scale·Σcodes; zero sub-blocks all 0; a non-finite element gives its sub-block codes 0
     /// and a NaN scale and sum. Whole groups of 16 sub-blocks take a vector path of their own,
     /// so the lengths cover groups, partial groups and a short last sub-block.
-    @Test("integer q4 kernel: packed activations equal the scalar rule", .enabled(if: MatVec.hasIntegerKernel))
+    @Test("integer q4 kernel: packed activations equal the scalar rule", .enabled(if: TestBackends.avx512 != nil))
     func integerQ4Packing() {
         Self.packingCases(.q4, seed: 12) { n, x, input in
             let nsub = (n + 31) / 32
@@ -280,10 +289,11 @@ struct KernelTests {
                     for i in (p / 32 * 32)..<min(n, p / 32 * 32 + 32) { x[i] = 0 }
                     x[p] = .nan
                 }
-                let storage = UnsafeMutablePointer<Float>.allocate(capacity: ArrangedInput.floats(capacity: n))
+                let k = TestBackends.avx512!
+                let storage = UnsafeMutablePointer<Float>.allocate(capacity: k.vectorInputFloats(capacity: n))
                 defer { storage.deallocate() }
                 let input = ArrangedInput(storage: storage, capacity: n)
-                input.arrange(type, x, n)
+                k.arrangeVector(type, x, n, into: input)
                 check(n, x, input)
             }
         }
@@ -293,7 +303,7 @@ struct KernelTests {
     /// codes round(x·32767/max|x|) (half to even) and scale max|x|/32767; zero blocks 0; a
     /// non-finite element gives its block codes 0 and a NaN scale. Runs of 16 whole blocks take
     /// a vector path of their own.
-    @Test("integer q8 kernel: packed activations equal the scalar rule", .enabled(if: MatVec.hasIntegerKernel))
+    @Test("integer q8 kernel: packed activations equal the scalar rule", .enabled(if: TestBackends.avx512 != nil))
     func integerQ8Packing() {
         Self.packingCases(.q8, seed: 13) { n, x, input in
             let blocks = (n + 31) / 32
@@ -416,15 +426,16 @@ struct KernelTests {
         // 16 lanes (one AVX-512 register on x86-64 builds, with log and the lane tests of its
         // own): the 8-lane bits, lane for lane, over the whole range, ±0, the clamped ends and
         // values whose e^−|x| leaves 1 + y == 1; NaN stays NaN.
+        for k in TestBackends.runnable {
         var u: Float = -120
         while u < 120 {
             var lanes = SIMD16<Float>((0..<16).map { u + Float($0) * 0.0731 })
             if u == -120 { lanes[0] = 0; lanes[1] = -0.0; lanes[2] = 1e-30; lanes[3] = -1e-30; lanes[4] = 40; lanes[5] = .nan }
-            let wide = VectorMath.softplus(lanes)
+            let wide = k.softplus16(lanes)
             let halves = (VectorMath.softplus(SIMD8<Float>((0..<8).map { lanes[$0] })), VectorMath.softplus(SIMD8<Float>((8..<16).map { lanes[$0] })))
             for i in 0..<16 {
                 let narrow = i < 8 ? halves.0[i] : halves.1[i - 8]
-                #expect(narrow.isNaN ? wide[i].isNaN : wide[i].bitPattern == narrow.bitPattern, "softplus(\(lanes[i])): \(wide[i]) vs \(narrow)")
+                #expect(narrow.isNaN ? wide[i].isNaN : wide[i].bitPattern == narrow.bitPattern, "\(k.name): softplus(\(lanes[i])): \(wide[i]) vs \(narrow)")
             }
             u += 0.9
         }
@@ -432,8 +443,9 @@ struct KernelTests {
         var xs = (0..<37).map { Float($0) * 0.9 - 15 }
         let bias = (0..<37).map { Float($0 % 5) * 0.1 }
         let refs = zip(xs, bias).map { Norms.softplus($0 + $1) }
-        Norms.softplusBias(&xs, bias, 37)
-        for i in 0..<37 { #expect(abs(xs[i] - refs[i]) <= 3e-7 * refs[i], "softplusBias \(i)") }
+        k.softplusBias(&xs, bias, 37)
+        for i in 0..<37 { #expect(abs(xs[i] - refs[i]) <= 3e-7 * refs[i], "\(k.name): softplusBias \(i)") }
+        }
     }
 
     /// The largest |f(x) − eˣ|/eˣ of a vector exp `f` (given `lanes` inputs, returning as many)
@@ -466,6 +478,7 @@ struct KernelTests {
         }
         // SiLU in 16 lanes (siluMul's and siluInPlace's main loop) has the 8-lane bits, so their
         // results still depend only on n mod 8 (the scalar tail): checked against 8-lane chunks.
+        for k in TestBackends.runnable {
         var rng = SyntheticModels.Random(seed: 21)
         for n in [7, 16, 37, 100] {
             let x = rng.normals(n, std: 4), y = rng.normals(n, std: 1)
@@ -479,10 +492,10 @@ struct KernelTests {
                 }
             }
             var inPlace = x, product = x
-            Norms.siluInPlace(&inPlace, n)
-            Norms.siluMul(&product, y, n)
-            #expect(inPlace.map(\.bitPattern) == reference.map(\.bitPattern), "siluInPlace n=\(n)")
-            #expect(product.map(\.bitPattern) == zip(reference, y).map { ($0 * $1).bitPattern }, "siluMul n=\(n)")
+            k.siluInPlace(&inPlace, n)
+            k.siluMul(&product, y, n)
+            #expect(inPlace.map(\.bitPattern) == reference.map(\.bitPattern), "\(k.name): siluInPlace n=\(n)")
+            #expect(product.map(\.bitPattern) == zip(reference, y).map { ($0 * $1).bitPattern }, "\(k.name): siluMul n=\(n)")
         }
         // 16 lanes (one AVX-512 register on x86-64 builds): the 8-lane bits, lane for lane,
         // clamped ends and a NaN included.
@@ -490,34 +503,35 @@ struct KernelTests {
         while y < 100 {
             var lanes = SIMD16<Float>((0..<16).map { y + Float($0) * 0.731 })
             if y == -100 { lanes[3] = .nan; lanes[4] = .infinity; lanes[5] = -.infinity }
-            let wide = VectorMath.exp(lanes)
+            let wide = k.exp16(lanes)
             let (lo, hi) = unsafeBitCast(lanes, to: (SIMD8<Float>, SIMD8<Float>).self)
             let halves = unsafeBitCast((VectorMath.exp(lo), VectorMath.exp(hi)), to: SIMD16<Float>.self)
             for i in 0..<16 {
-                #expect(wide[i].bitPattern == halves[i].bitPattern || (wide[i].isNaN && halves[i].isNaN), "exp(\(lanes[i]))")
+                #expect(wide[i].bitPattern == halves[i].bitPattern || (wide[i].isNaN && halves[i].isNaN), "\(k.name): exp(\(lanes[i]))")
             }
             y += 3.3
         }
-        #expect(VectorMath.exp(SIMD16<Float>(repeating: .nan))[0].isNaN)
+        #expect(k.exp16(SIMD16<Float>(repeating: .nan))[0].isNaN)
         // The scan's decay exp (its own polynomial on AVX-512): relative error over the range, a
         // NaN kept, and the far negative end going to 0 through values that stay ≥ 0 and fall.
         let decayWorst = Self.worstRelativeExpError(from: -87, below: 87.8, step: 0.117, spacing: 0.00731, lanes: 16) {
-            let v = VectorMath.decayExp(SIMD16<Float>($0))
+            let v = k.decayExp16(SIMD16<Float>($0))
             return (0..<16).map { v[$0] }
         }
-        #expect(decayWorst <= 1.5e-7, "decay exp relative error \(decayWorst)")
-        let far = VectorMath.decayExp(SIMD16<Float>((0..<16).map { -80 - Float($0) * 2 }) )
+        #expect(decayWorst <= 1.5e-7, "\(k.name): decay exp relative error \(decayWorst)")
+        let far = k.decayExp16(SIMD16<Float>((0..<16).map { -80 - Float($0) * 2 }) )
         for i in 0..<16 { #expect(far[i] >= 0 && (i == 0 || far[i] <= far[i - 1]), "decay exp(\(-80 - Float(i) * 2)) = \(far[i])") }
-        #expect(far[15] < 1e-37 && VectorMath.decayExp(SIMD16<Float>(repeating: .nan))[0].isNaN)
-        #expect(VectorMath.decayExp(SIMD16<Float>(repeating: 0))[0] == 1)
+        #expect(far[15] < 1e-37 && k.decayExp16(SIMD16<Float>(repeating: .nan))[0].isNaN)
+        #expect(k.decayExp16(SIMD16<Float>(repeating: 0))[0] == 1)
         // Softmax over a short row (scalar tail only) and a long one (16-lane blocks and a tail).
         for count in [11, 41] {
             var scores: [Float] = (0..<count).map { [3, -1, 0.5, 100, 99, -50, 2, 2, 7, 1, 0][$0 % 11] + Float($0 / 11) }
             let top = scores.max()!
             let ref = scores.map { Foundation.exp(Double($0 - top)) }
             let sum = ref.reduce(0, +)
-            Attention.softmax(&scores, scores.count)
+            k.softmax(&scores, scores.count)
             for i in 0..<scores.count { #expect(abs(Double(scores[i]) - ref[i] / sum) <= 1e-6, "\(count) scores, \(i)") }
+        }
         }
     }
 
@@ -613,13 +627,14 @@ struct KernelTests {
             let q = rng.normals(H * dk, std: 1)
             func storedKey(_ index: Int) -> Float { storedKeys[index] }
             func storedValue(_ index: Int) -> Float { storedValues[index] }
+            for k in TestBackends.runnable {
             for (cache, window) in [(global, nil), (local, W)] as [(KVCache, Int?)] {
                 var out = [Float](repeating: .nan, count: H * dv)
-                Attention.attend(q: q, cache: cache, position: p, window: window, queryHeads: H, heads: 0..<H, scratch: &scratch, out: &out)
+                k.attend(q: q, cache: cache, position: p, window: window, queryHeads: H, heads: 0..<H, scratch: &scratch, out: &out)
                 // Heads split as a thread pool would (one range crossing a group boundary): same bits.
                 var split = [Float](repeating: .nan, count: H * dv)
                 for heads in [0..<2, 2..<(H - 1), (H - 1)..<H] {
-                    Attention.attend(q: q, cache: cache, position: p, window: window, queryHeads: H, heads: heads, scratch: &scratch, out: &split)
+                    k.attend(q: q, cache: cache, position: p, window: window, queryHeads: H, heads: heads, scratch: &scratch, out: &split)
                 }
                 #expect(split == out)
                 // Blocks of rows ending at p (regular positions only) give each row its own attention.
@@ -629,13 +644,13 @@ struct KernelTests {
                     for r in 0..<rows { for i in 0..<(H * dk) { qs[r * H * dk + i] = q[i] * Float(r + 1) / Float(rows) } }
                     var block = [Float](repeating: .nan, count: rows * H * dv)
                     for heads in [0..<2, 2..<H] {
-                        Attention.attendRows(q: qs, ldq: H * dk, rows: rows, cache: cache, firstPosition: p0, window: window,
-                                             queryHeads: H, heads: heads, scratch: &scratch, out: &block, ldo: H * dv)
+                        k.attendRows(q: qs, ldq: H * dk, rows: rows, cache: cache.attentionView, firstPosition: p0, window: window,
+                                     queryHeads: H, heads: heads, scratch: &scratch, out: &block, ldo: H * dv)
                     }
                     for r in 0..<rows {
                         var single = [Float](repeating: .nan, count: H * dv)
                         Array(qs[(r * H * dk)..<((r + 1) * H * dk)]).withUnsafeBufferPointer { qr in
-                            Attention.attend(q: qr.baseAddress!, cache: cache, position: p0 + r, window: window, queryHeads: H,
+                            k.attend(q: qr.baseAddress!, cache: cache, position: p0 + r, window: window, queryHeads: H,
                                              heads: 0..<H, scratch: &scratch, out: &single)
                         }
                         let worst = zip(single, block[(r * H * dv)..<((r + 1) * H * dv)]).map { abs($0 - $1) }.max()!
@@ -651,20 +666,22 @@ struct KernelTests {
                     let sum = e.reduce(0, +)
                     for j in 0..<dv {
                         let ref = zip(allowed, e).reduce(0.0) { $0 + $1.1 / sum * Double(storedValue(($1.0 * Hkv + g) * dv + j)) }
-                        #expect(abs(Double(out[h * dv + j]) - ref) <= 1e-5, "p=\(p) window=\(String(describing: window)) h=\(h) j=\(j)")
+                        #expect(abs(Double(out[h * dv + j]) - ref) <= 1e-5, "\(k.name): p=\(p) window=\(String(describing: window)) h=\(h) j=\(j)")
                     }
                 }
+            }
             }
         }
     }
 
     @Test("causal conv + SiLU and the selective scan step", arguments: [16, 5])
     func ssm(stateSize N: Int) {
+        for k in TestBackends.runnable {
         let E = 21, K = 4, T = 3
         var rng = SyntheticModels.Random(seed: UInt64(N))
         let window = rng.normals((K - 1 + T) * E, std: 1), wT = rng.normals(K * E, std: 0.5), bias = rng.normals(E, std: 0.1)
         var u = [Float](repeating: 0, count: T * E)
-        SSMKernels.conv(window: window, weightT: wT, bias: bias, taps: K, channels: E, tokens: T, out: &u, ldo: E, range: 0..<E)
+        k.conv(window: window, weightT: wT, bias: bias, taps: K, channels: E, tokens: T, out: &u, ldo: E, range: 0..<E)
         for t in 0..<T {
             for i in 0..<E {
                 var acc = Double(bias[i])
@@ -680,7 +697,7 @@ struct KernelTests {
             var step = [Float](repeating: .nan, count: E)
             let x = Array(window[((K - 1 + t) * E)..<((K + t) * E)])
             for range in [0..<13, 13..<E] {
-                SSMKernels.convStep(state: &convState, x: x, weightT: wT, bias: bias, taps: K, channels: E, out: &step, range: range)
+                k.convStep(state: &convState, x: x, weightT: wT, bias: bias, taps: K, channels: E, out: &step, range: range)
             }
             #expect(step == Array(u[(t * E)..<((t + 1) * E)]), "position \(t)")
             #expect(convState == Array(window[((t + 1) * E)..<((K + t) * E)]), "conv state after position \(t)")
@@ -692,11 +709,11 @@ struct KernelTests {
         let delta = (0..<E).map { _ in rng.uniform() * 0.5 }, B = rng.normals(N, std: 1), C = rng.normals(N, std: 1)
         let D = rng.normals(E, std: 1), gate = rng.normals(E, std: 1), x = rng.normals(E, std: 1)
         var y = [Float](repeating: .nan, count: E)
-        SSMKernels.scanStep(state: &state, A: A, u: x, delta: delta, B: B, C: C, D: D, gate: gate, y: &y, stateSize: N, range: 0..<E)
+        k.scanStep(state: &state, A: A, u: x, delta: delta, B: B, C: C, D: D, gate: gate, y: &y, stateSize: N, range: 0..<E)
         // Split into ranges that cut a 16-channel block: the same bits per channel.
         var splitState = s0, splitY = [Float](repeating: .nan, count: E)
         for range in [0..<5, 5..<18, 18..<E] {
-            SSMKernels.scanStep(state: &splitState, A: A, u: x, delta: delta, B: B, C: C, D: D, gate: gate, y: &splitY,
+            k.scanStep(state: &splitState, A: A, u: x, delta: delta, B: B, C: C, D: D, gate: gate, y: &splitY,
                                 stateSize: N, range: range)
         }
         #expect(splitState.map(\.bitPattern) == state.map(\.bitPattern) && splitY.map(\.bitPattern) == y.map(\.bitPattern))
@@ -710,6 +727,7 @@ struct KernelTests {
             let g = Double(gate[i])
             let ref = (acc + Double(D[i]) * Double(x[i])) * g / (1 + Foundation.exp(-g))
             #expect(abs(Double(y[i]) - ref) <= 1e-5 * (1 + abs(ref)))
+        }
         }
     }
 

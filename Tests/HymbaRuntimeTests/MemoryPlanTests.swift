@@ -139,7 +139,7 @@ struct MemoryPlanTests {
         let session = try HymbaSession(model: model, options: options)
         let report = session.memoryReport
         let ring = report.kvLayers.map(\.regularSlots).max()!
-        #expect(session.scratchFloats == MemoryPlan.activationFloats(c, chunk: 16, largestRing: ring, threads: threads) + c.vocabSize)
+        #expect(session.scratchFloats == MemoryPlan.activationFloats(c, chunk: 16, largestRing: ring, threads: threads, kernels: session.kernels) + c.vocabSize)
         #expect(report.kvBytes == session.caches.compactMap { $0 }.reduce(0) { $0 + $1.bytes })
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import HymbaFormat
+import HymbaKernels
 import Testing
 @testable import HymbaRuntime
 
@@ -40,18 +41,18 @@ struct ThroughputTests {
         defer { w.storage.deallocate() }
         var rng = SyntheticModels.Random(seed: 2)
         let x = rng.normals(tokens * n, std: 1)
-        for integer in [false, true] where !integer || MatMul.hasIntegerKernel {
-            let lda = MatMul.arrangedRowFloats(n)
+        for k in TestBackends.runnable {
+            let lda = k.matrixInputRowFloats(n)
             var arranged = [Float](repeating: 0, count: tokens * lda), y = [Float](repeating: 0, count: tokens * rows)
-            var tile = [Float](repeating: 0, count: MatMul.tileFloats)
+            var tile = [Float](repeating: 0, count: k.matMulScratchFloats)
             var best = Double.infinity
             for _ in 0..<5 {
                 let t = Date()
-                MatMul.arrangeRows(type, x, ldx: n, tokens: tokens, n: n, into: &arranged, ldo: lda, integer: integer)
-                MatMul.run(w.data, arranged: arranged, ldxa: lda, tokens: tokens, y: &y, ldy: rows, rows: 0..<rows, tile: &tile, integer: integer)
+                k.arrangeMatrix(type, x, ldx: n, tokens: tokens, n: n, into: &arranged, ldo: lda)
+                k.matMul(w.data, arranged: arranged, ldxa: lda, tokens: tokens, y: &y, ldy: rows, rows: 0..<rows, scratch: &tile)
                 best = min(best, Date().timeIntervalSince(t))
             }
-            print("[throughput] \(type) matmul \(rows)x\(n) x \(tokens) tokens, \(integer ? "integer" : "fp32") kernel, 1 thread: \(String(format: "%.1f", Double(rows * n * tokens) / best / 1e9)) GMAC/s")
+            print("[throughput] \(type) matmul \(rows)x\(n) x \(tokens) tokens, \(k.name) kernels, 1 thread: \(String(format: "%.1f", Double(rows * n * tokens) / best / 1e9)) GMAC/s")
             #expect(best > 0)
         }
     }
@@ -71,28 +72,28 @@ struct ThroughputTests {
         defer { for m in matrices { m.storage.deallocate() } }
         var rng = SyntheticModels.Random(seed: 2)
         let x = rng.normals(n, std: 1)
-        let storage = UnsafeMutablePointer<Float>.allocate(capacity: ArrangedInput.floats(capacity: n))
+        let storage = UnsafeMutablePointer<Float>.allocate(capacity: TestBackends.runnable.map { $0.vectorInputFloats(capacity: n) }.max()!)
         defer { storage.deallocate() }
         var y = [Float](repeating: 0, count: rows)
-        for integer in [false, true] where !integer || MatMul.hasIntegerKernel {
-            let input = ArrangedInput(storage: storage, capacity: n, integer: integer)
-            input.arrange(type, x, n)
+        for k in TestBackends.runnable {
+            let input = ArrangedInput(storage: storage, capacity: n)
+            k.arrangeVector(type, x, n, into: input)
             // In cache: the first (small) matrix, many times.
             var best = Double.infinity
             for _ in 0..<5 {
                 let t = Date()
-                for _ in 0..<100 { MatVec.run(matrices[0].data, input, &y, rows: 0..<256) }
+                for _ in 0..<100 { k.matVec(matrices[0].data, input, &y, rows: 0..<256) }
                 best = min(best, Date().timeIntervalSince(t))
             }
             let hot = Double(100 * 256 * n) / best / 1e9
             best = .infinity
             for _ in 0..<3 {
                 let t = Date()
-                for m in matrices.dropFirst() { MatVec.run(m.data, input, &y, rows: 0..<rows) }
+                for m in matrices.dropFirst() { k.matVec(m.data, input, &y, rows: 0..<rows) }
                 best = min(best, Date().timeIntervalSince(t))
             }
             let bytes = Double(23 * rows * type.rowBytes(length: n))
-            print("[throughput] \(type) matvec, \(integer ? "integer" : "portable") kernel, 1 thread: in cache \(String(format: "%.1f", hot)) G weights/s; streamed \(String(format: "%.1f", Double(23 * rows * n) / best / 1e9)) G weights/s (\(String(format: "%.1f", bytes / best / 1e9)) GB/s)")
+            print("[throughput] \(type) matvec, \(k.name) kernels, 1 thread: in cache \(String(format: "%.1f", hot)) G weights/s; streamed \(String(format: "%.1f", Double(23 * rows * n) / best / 1e9)) G weights/s (\(String(format: "%.1f", bytes / best / 1e9)) GB/s)")
             #expect(best > 0)
         }
     }
@@ -137,7 +138,8 @@ extension ThroughputTests {
         defer { for b in buffers { b.deallocate() } }
         var rng = SyntheticModels.Random(seed: 3)
         let x = rng.normals(5504, std: 1)
-        let storage = UnsafeMutablePointer<Float>.allocate(capacity: ArrangedInput.floats(capacity: 5504))
+        let k = TestBackends.runnable[0]
+        let storage = UnsafeMutablePointer<Float>.allocate(capacity: k.vectorInputFloats(capacity: 5504))
         defer { storage.deallocate() }
         let input = ArrangedInput(storage: storage, capacity: 5504)
         let y = UnsafeMutablePointer<Float>.allocate(capacity: 5504)
@@ -152,8 +154,8 @@ extension ThroughputTests {
             for _ in 0..<5 {
                 var start = Date()
                 for w in matrices {
-                    input.arrange(.q4, x, w.rowLength)
-                    pool.parallelFor(count: w.rows, granularity: 16) { _, rows in MatVec.run(w, input, y, rows: rows) }
+                    k.arrangeVector(.q4, x, w.rowLength, into: input)
+                    pool.parallelFor(count: w.rows, granularity: 16) { _, rows in k.matVec(w, input, y, rows: rows) }
                 }
                 products.append(Date().timeIntervalSince(start))
                 #expect((0..<5504).allSatisfy { y[$0].isFinite })

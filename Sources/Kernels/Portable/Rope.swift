@@ -1,15 +1,18 @@
+import HymbaKernels
 import Foundation
 
 /// Rotary position embedding, rotate-half form (MODEL.md 2a), at packed positions.
-package enum Rope {
+public enum Rope {
     /// `1 / base^(2j/dk)` for j = 0 … dk/2−1, computed in fp32 as the reference does
     /// (`1.0 / (base ** (arange(0, dk, 2).float() / dk))`).
-    package static func inverseFrequencies(base: Double, headDim dk: Int) -> [Float] {
+    @inline(__always)
+    @inlinable public static func inverseFrequencies(base: Double, headDim dk: Int) -> [Float] {
         (0..<(dk / 2)).map { j in 1 / Foundation.pow(Float(base), Float(2 * j) / Float(dk)) }
     }
 
     /// cos θ_j and sin θ_j for θ_j = p·invFreq[j] (the product rounded to fp32, as the reference).
-    package static func angles(position p: Int, invFreq: UnsafePointer<Float>, half: Int,
+    @inline(__always)
+    @inlinable public static func angles(position p: Int, invFreq: UnsafePointer<Float>, half: Int,
                                cos c: UnsafeMutablePointer<Float>, sin s: UnsafeMutablePointer<Float>) {
         let fp = Float(p)
         for j in 0..<half {
@@ -21,7 +24,8 @@ package enum Rope {
 
     /// Rotates `heads` consecutive heads of `dk` values in place:
     /// (x_j, x_{j+dk/2}) → (x_j cosθ_j − x_{j+dk/2} sinθ_j, x_{j+dk/2} cosθ_j + x_j sinθ_j).
-    package static func apply(_ x: UnsafeMutablePointer<Float>, heads: Int, headDim dk: Int,
+    @inline(__always)
+    @inlinable public static func apply(_ x: UnsafeMutablePointer<Float>, heads: Int, headDim dk: Int,
                               cos c: UnsafePointer<Float>, sin s: UnsafePointer<Float>) {
         let half = dk / 2
         for h in 0..<heads {

@@ -1,3 +1,4 @@
+import HymbaKernels
 import HymbaFormat
 
 /// The order in which the kernels consume the elements of a row, per weight type.
@@ -22,10 +23,10 @@ import HymbaFormat
 ///   `16k + L` holds element `32·(L/8) + 4·(L%8) + k` (k the byte of the lane, 0…3). A
 ///   leftover block: position `8k + L` holds element `4L + k`.
 /// - f32, f16, bf16: the natural order.
-package enum InputLayout {
+public enum InputLayout {
     /// Floats an arranged row of `n` elements occupies.
     @inline(__always)
-    package static func paddedLength(_ type: StorageType, _ n: Int) -> Int {
+    @inlinable public static func paddedLength(_ type: StorageType, _ n: Int) -> Int {
         switch type {
         case .q4, .q8: return (n + 31) / 32 * 32
         case .f32, .f16, .bf16: return (n + 15) / 16 * 16
@@ -33,7 +34,8 @@ package enum InputLayout {
     }
 
     /// Writes `x[0..<n]` in `type`'s order into `out` (`paddedLength` floats, zero padded).
-    package static func arrange(_ type: StorageType, _ x: UnsafePointer<Float>, _ n: Int, into out: UnsafeMutablePointer<Float>) {
+    @inline(__always)
+    @inlinable public static func arrange(_ type: StorageType, _ x: UnsafePointer<Float>, _ n: Int, into out: UnsafeMutablePointer<Float>) {
         let padded = paddedLength(type, n)
         @inline(__always) func value(_ i: Int) -> Float { i < n ? x[i] : 0 }
         switch type {
@@ -90,7 +92,7 @@ package enum InputLayout {
     /// One leftover q4 sub-block (32 elements, `value(i)` for i in 0..<32) into `out` in the
     /// 4-lane order: position `4k + L` holds element `4L + k/2 + 16·(k%2)`.
     @inline(__always)
-    static func q4Leftover(_ value: (Int) -> Float, into out: UnsafeMutablePointer<Float>) {
+    @inlinable public static func q4Leftover(_ value: (Int) -> Float, into out: UnsafeMutablePointer<Float>) {
         for m in 0..<4 {
             for b in 0..<4 {
                 out[8 * b + m] = value(4 * m + b)
@@ -102,7 +104,7 @@ package enum InputLayout {
     /// Whether q4 sub-block `s` of a row of `subBlocks` lies in a complete run of 4 (groups of
     /// 16 sub-blocks; only the last group of a row can end with 1–3 leftover sub-blocks).
     @inline(__always)
-    static func q4InRun(subBlock s: Int, subBlocks nsub: Int) -> Bool {
+    @inlinable public static func q4InRun(subBlock s: Int, subBlocks nsub: Int) -> Bool {
         let groupStart = s / Q4Layout.subBlocksPerGroup * Q4Layout.subBlocksPerGroup
         let k = min(Q4Layout.subBlocksPerGroup, nsub - groupStart)
         return s - groupStart < k / 4 * 4
@@ -124,11 +126,11 @@ package enum InputLayout {
 /// floats of scales (lane L: the scale of sub-block L/4) and 16 of sums (lane L: a quarter of
 /// sub-block L/4's sum Σx̂, for the q4 mins). Sub-blocks after a row's last complete run (the
 /// tail of a last group) use the float q4 layout with x̂ and `sums` (Σx̂ per sub-block).
-package enum Q8Activations {
+public enum Q8Activations {
     /// Quantizes sub-block `x[0..<32]` (already zero padded); returns the scale and the codes'
     /// sum. Non-finite input gives a NaN scale, so the products come out NaN rather than wrong.
     @inline(__always)
-    static func quantize(_ x: UnsafePointer<Float>, into q: UnsafeMutablePointer<Int16>) -> (scale: Float, codeSum: Int) {
+    @inlinable public static func quantize(_ x: UnsafePointer<Float>, into q: UnsafeMutablePointer<Int16>) -> (scale: Float, codeSum: Int) {
         var m: Float = 0, finite = true
         for i in 0..<32 { m = max(m, abs(x[i])); finite = finite && x[i].isFinite }
         guard finite else {
@@ -152,7 +154,8 @@ package enum Q8Activations {
     }
 
     /// The dequantized values x̂ of `x[0..<n]` (what the q4 matrix-vector product multiplies).
-    package static func dequantized(_ x: [Float]) -> [Float] {
+    @inline(__always)
+    @inlinable public static func dequantized(_ x: [Float]) -> [Float] {
         let nsub = (x.count + 31) / 32
         var out = [Float](repeating: 0, count: x.count)
         var block = [Float](repeating: 0, count: 32), codes = [Int16](repeating: 0, count: 32)
@@ -165,7 +168,8 @@ package enum Q8Activations {
     }
 
     /// Fills `input`'s q4 buffers from `x[0..<n]`.
-    static func arrange(_ x: UnsafePointer<Float>, _ n: Int, into input: ArrangedInput) {
+    @inline(__always)
+    @inlinable public static func arrange(_ x: UnsafePointer<Float>, _ n: Int, into input: ArrangedInput) {
         let nsub = (n + 31) / 32
         var block = (SIMD32<Float>(), SIMD32<Int16>())
         withUnsafeMutableBytes(of: &block) { raw in
@@ -198,88 +202,43 @@ package enum Q8Activations {
     }
 }
 
-/// An activation row arranged for one weight type (`InputLayout`; for q4 `Q8Activations`), in
-/// buffers owned by the caller and reused across calls. Holds room for rows of up to
-/// `capacity` elements. On builds with an integer kernel (x86-64: `IntegerMatVec` on AVX-512
-/// VNNI, `Q4MatVecAVX2`/`Q8MatVecAVX2` on AVX2), q4 and q8 rows use its packed integer layout
-/// instead (`integer`).
-package struct ArrangedInput {
+/// The portable kernels' arrangement of an `ArrangedInput` (q4 rows: `Q8Activations`; the
+/// other types: `InputLayout`).
+extension ArrangedInput {
+    /// Floats of storage the portable arrangement needs for rows of up to `capacity` elements:
+    /// the padded row, the sub-block sums, the Int16 codes (half a float each) and 32 floats per
+    /// run of 128.
+    @inlinable
+    public static func portableFloats(capacity: Int) -> Int {
+        let padded = (capacity + 31) / 32 * 32, runs = padded / 128
+        return padded + padded / 32 + padded / 2 + 32 * runs
+    }
+
+    @inlinable var paddedCapacity: Int { (capacity + 31) / 32 * 32 }
+    @inlinable var runCapacity: Int { paddedCapacity / 128 }
+
     /// fp32 values in the type's order (q4: only the sub-blocks after the last complete run).
-    package let values: UnsafeMutablePointer<Float>
+    @inlinable public var values: UnsafeMutablePointer<Float> { storage }
     /// q4: Σx̂ of each sub-block outside the runs.
-    package let sums: UnsafeMutablePointer<Float>
-    /// q4: the int8 activations of each run of 4 sub-blocks as Int16, 128 per run.
-    package let codes: UnsafeMutablePointer<Int16>
+    @inlinable public var sums: UnsafeMutablePointer<Float> { storage + paddedCapacity }
     /// q4: per run, 16 lanes of sub-block scales and 16 of quarter sums.
-    package let runScales: UnsafeMutablePointer<Float>
-    package let runSums: UnsafeMutablePointer<Float>
-    /// `IntegerMatVec`'s codes (2 bytes per element, whole groups of 512), per-block scales
-    /// and per-sub-block sums.
-    package let packed: UnsafeMutableRawPointer
-    package let packedScales: UnsafeMutablePointer<Float>
-    package let packedSums: UnsafeMutablePointer<Float>
-    package let capacity: Int
-    /// Whether q4 and q8 rows go through `IntegerMatVec` (where the build has it; tests pass
-    /// false to check the portable kernels on every machine).
-    package let integer: Bool
-
-    /// Floats of storage needed for rows of up to `capacity` elements: the padded row, the
-    /// sub-block sums, the Int16 codes (half a float each), 32 floats per run of 128, and the
-    /// packed integer layout (the same on every build, so that memory plans do not depend on it).
-    package static func floats(capacity: Int) -> Int {
-        let padded = (capacity + 31) / 32 * 32, runs = padded / 128
-        let groups = (capacity + 511) / 512
-        return padded + padded / 32 + padded / 2 + 32 * runs + groups * (256 + 16 + 16)
-    }
-
-    /// Views `storage` (at least `floats(capacity:)` floats; every load from it is unaligned).
-    package init(storage: UnsafeMutablePointer<Float>, capacity: Int, integer: Bool = true) {
-        self.capacity = capacity
-        let padded = (capacity + 31) / 32 * 32, runs = padded / 128
-        let groups = (capacity + 511) / 512
-        values = storage
-        sums = storage + padded
-        runScales = sums + padded / 32
-        runSums = runScales + 16 * runs
-        codes = UnsafeMutableRawPointer(runSums + 16 * runs).assumingMemoryBound(to: Int16.self)
-        let packedStart = runSums + 16 * runs + padded / 2
-        packed = UnsafeMutableRawPointer(packedStart)
-        packedScales = packedStart + 256 * groups
-        packedSums = packedScales + 16 * groups
-        self.integer = integer
-    }
-
-    /// Whether rows of `type` are multiplied by an integer kernel (`MatVec.hasIntegerKernel`).
-    @inline(__always)
-    package func usesIntegerKernel(_ type: StorageType) -> Bool {
-        #if (HYMBA_AVX512VNNI || HYMBA_AVX2) && arch(x86_64)
-        return integer && (type == .q4 || type == .q8)
-        #else
-        return false
-        #endif
+    @inlinable public var runScales: UnsafeMutablePointer<Float> { sums + paddedCapacity / 32 }
+    @inlinable public var runSums: UnsafeMutablePointer<Float> { runScales + 16 * runCapacity }
+    /// q4: the int8 activations of each run of 4 sub-blocks as Int16, 128 per run.
+    @inlinable public var codes: UnsafeMutablePointer<Int16> {
+        UnsafeMutableRawPointer(runSums + 16 * runCapacity).assumingMemoryBound(to: Int16.self)
     }
 
     /// Run r's 16 lanes of sub-block scales and of quarter sums.
-    @inline(__always)
+    @inlinable @inline(__always)
     func runScale(_ r: Int) -> SIMD16<Float> { UnsafeRawPointer(runScales).load(unalignedAt: 64 * r, as: SIMD16<Float>.self) }
-    @inline(__always)
+    @inlinable @inline(__always)
     func runSum(_ r: Int) -> SIMD16<Float> { UnsafeRawPointer(runSums).load(unalignedAt: 64 * r, as: SIMD16<Float>.self) }
 
-    /// Arranges `x[0..<n]` for `type`.
-    @inline(__always)
-    package func arrange(_ type: StorageType, _ x: UnsafePointer<Float>, _ n: Int) {
+    /// Arranges `x[0..<n]` for `type` in the portable order.
+    @inlinable @inline(__always)
+    public func arrangePortable(_ type: StorageType, _ x: UnsafePointer<Float>, _ n: Int) {
         precondition(n <= capacity, "input of \(n) elements exceeds the arranged buffer (\(capacity))")
-        #if HYMBA_AVX512VNNI && arch(x86_64)
-        if usesIntegerKernel(type) {
-            if type == .q4 { IntegerMatVec.arrangeQ4(x, n, into: self) } else { IntegerMatVec.arrangeQ8(x, n, into: self) }
-            return
-        }
-        #elseif HYMBA_AVX2 && arch(x86_64)
-        if usesIntegerKernel(type) {
-            if type == .q4 { Q4MatVecAVX2.arrange(x, n, into: self) } else { Q8MatVecAVX2.arrange(x, n, into: self) }
-            return
-        }
-        #endif
         if type == .q4 {
             Q8Activations.arrange(x, n, into: self)
         } else {

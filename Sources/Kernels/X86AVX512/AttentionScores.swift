@@ -1,12 +1,14 @@
-#if HYMBA_AVX512VNNI && arch(x86_64)
 import _Builtin_intrinsics.intel
+import HymbaKernels
+import HymbaKernelsPortable
+import HymbaFormat
 
-/// Attention scores for 64-wide key heads with an f16 cache, on AVX-512 (x86-64 builds with
-/// `HYMBA_AVX512VNNI`; `Attention`'s portable loop runs everywhere else). The portable loop
+/// Attention scores for 64-wide key heads with an f16 cache, on AVX-512 (the AVX-512 backend's
+/// `AVX512Vectors.scoresF16Keys64`; the other backends widen each key and dot it). The portable loop
 /// ends every query·key dot product in its own horizontal sum, a chain of shuffles and adds
 /// that dominated attention in `perf`; here a query stays in four registers while 16 keys are
 /// widened straight from the cache (`vcvtph2ps`) and multiplied, and the 16 partial vectors
-/// are summed together by one transpose-and-add tree (`IntegerMatMul.sixteenSums`), giving 16
+/// are summed together by one transpose-and-add tree (`Reductions512.sixteenSums`), giving 16
 /// scores in one vector store.
 enum AttentionScores {
     /// Scores of `queries` queries (query x at `query(x)`, natural order; row `x / perRow` of the
@@ -17,7 +19,7 @@ enum AttentionScores {
     @inline(__always)
     static func f16Keys64(queries: Int, perRow: Int, query: (Int) -> UnsafePointer<Float>,
                           metaKeys: UnsafePointer<Float>, metaCount: Int,
-                          regularKeys: KVCache.StoredRows, slots: Attention.AllowedRuns.Slots,
+                          regularKeys: AttentionCache.StoredRows, slots: Attention.AllowedRuns.Slots,
                           visible: (Int) -> Range<Int>, scale: Float, scores: UnsafeMutablePointer<Float>, span: Int) {
         let regular = span - metaCount
         // Regular entry j's key: the ring's first run, then its second (computed, not listed:
@@ -48,7 +50,7 @@ enum AttentionScores {
                 // 16 entries from `start` (fewer at the end: zero vectors, lanes not stored).
                 @inline(__always) func block(_ start: Int, _ count: Int, _ partial: (Int) -> __m512) -> __m512 {
                     @inline(__always) func p(_ i: Int) -> __m512 { i < count ? partial(start + i) : _mm512_setzero_ps() }
-                    let sums = IntegerMatMul.sixteenSums(p(0), p(1), p(2), p(3), p(4), p(5), p(6), p(7),
+                    let sums = Reductions512.sixteenSums(p(0), p(1), p(2), p(3), p(4), p(5), p(6), p(7),
                                                          p(8), p(9), p(10), p(11), p(12), p(13), p(14), p(15))
                     return _mm512_mul_ps(sums, scaleVector)
                 }
@@ -76,4 +78,3 @@ enum AttentionScores {
         }
     }
 }
-#endif

@@ -1,14 +1,16 @@
+import HymbaKernels
 import Foundation
 
 /// The SSM heads' sequential parts (MODEL.md 2b): the causal depthwise convolution and the
 /// selective scan. Both take a channel range so a thread pool can split them.
-package enum SSMKernels {
+public enum SSMKernels {
     /// Causal depthwise convolution plus bias, then SiLU, for `tokens` consecutive positions:
     /// `out[t·ldo + i] = SiLU(bias[i] + Σ_j weightT[j·E + i] · window[(t+j)·E + i])`.
     /// `window` holds K−1+tokens rows of E: the K−1 inputs before the chunk (the conv state,
     /// zeros before position 0) followed by the chunk's inputs; `weightT` is conv1d.weight
     /// transposed to [K, E] so that every tap is a contiguous row.
-    package static func conv(window: UnsafePointer<Float>, weightT: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+    @inline(__always)
+    @inlinable public static func conv(window: UnsafePointer<Float>, weightT: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                              taps K: Int, channels E: Int, tokens: Int,
                              out: UnsafeMutablePointer<Float>, ldo: Int, range: Range<Int>) {
         for t in 0..<tokens {
@@ -22,7 +24,8 @@ package enum SSMKernels {
     /// the state moves one position on (its oldest row dropped, x appended). The same
     /// arithmetic as `conv`, so decoding matches a prefill bit for bit; decoding calls it on the
     /// channels whose inputs a thread has just computed.
-    package static func convStep(state: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>,
+    @inline(__always)
+    @inlinable public static func convStep(state: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>,
                                  weightT: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                                  taps K: Int, channels E: Int, out: UnsafeMutablePointer<Float>, range: Range<Int>) {
         convPosition(tap: { $0 < K - 1 ? UnsafePointer(state + $0 * E) : x }, weightT: weightT, bias: bias,
@@ -37,7 +40,7 @@ package enum SSMKernels {
     /// short last piece goes through the same vector arithmetic on a partly filled vector, so a
     /// channel's output does not depend on where a thread's range ends.
     @inline(__always)
-    private static func convPosition(tap: (Int) -> UnsafePointer<Float>, weightT: UnsafePointer<Float>,
+    @inlinable public static func convPosition(tap: (Int) -> UnsafePointer<Float>, weightT: UnsafePointer<Float>,
                                      bias: UnsafePointer<Float>, taps K: Int, channels E: Int,
                                      out: UnsafeMutablePointer<Float>, range: Range<Int>) {
         let wr = UnsafeRawPointer(weightT), br = UnsafeRawPointer(bias), orw = UnsafeMutableRawPointer(out)
@@ -62,7 +65,7 @@ package enum SSMKernels {
 
     /// The first `count` (< 8) floats at p, the other lanes 0.
     @inline(__always)
-    private static func piece(_ p: UnsafePointer<Float>, _ count: Int) -> SIMD8<Float> {
+    @inlinable public static func piece(_ p: UnsafePointer<Float>, _ count: Int) -> SIMD8<Float> {
         var v = SIMD8<Float>()
         for k in 0..<count { v[k] = p[k] }
         return v
@@ -72,21 +75,23 @@ package enum SSMKernels {
     ///   S[i,n] = exp(Δ[i]·A[i,n])·S[i,n] + Δ[i]·B[n]·u[i]
     ///   y[i]   = (Σ_n S[i,n]·C[n] + D[i]·u[i]) · SiLU(g[i])
     /// `state` and `A` are [E, N] row-major.
-    package static func scanStep(state: UnsafeMutablePointer<Float>, A: UnsafePointer<Float>,
+    @inline(__always)
+    @inlinable public static func scanStep(state: UnsafeMutablePointer<Float>, A: UnsafePointer<Float>,
                                  u: UnsafePointer<Float>, delta: UnsafePointer<Float>,
                                  B: UnsafePointer<Float>, C: UnsafePointer<Float>, D: UnsafePointer<Float>,
                                  gate: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
                                  stateSize N: Int, range: Range<Int>) {
-        #if HYMBA_AVX512VNNI && arch(x86_64)
-        if N == 16 {
-            ScanAVX512.states16(state: state, A: A, u: u, delta: delta, B: B, C: C, D: D, y: y, range: range)
-        } else {
-            portableStates()
-        }
-        #else
-        portableStates()
-        #endif
-        func portableStates() {
+        states(state: state, A: A, u: u, delta: delta, B: B, C: C, D: D, y: y, stateSize: N, range: range)
+        SSMKernels.gate(y, by: gate, range: range)
+    }
+
+    /// The scan's state update and output before the gate, for channels in `range`:
+    /// S = exp(Δ·A)·S + Δ·B·u, y = Σ_n S·C + D·u.
+    @inlinable @inline(__always)
+    public static func states(state: UnsafeMutablePointer<Float>, A: UnsafePointer<Float>,
+                              u: UnsafePointer<Float>, delta: UnsafePointer<Float>,
+                              B: UnsafePointer<Float>, C: UnsafePointer<Float>, D: UnsafePointer<Float>,
+                              y: UnsafeMutablePointer<Float>, stateSize N: Int, range: Range<Int>) {
         let Br = UnsafeRawPointer(B), Cr = UnsafeRawPointer(C)
         for i in range {
             let s = state + i * N, a = A + i * N
@@ -111,7 +116,11 @@ package enum SSMKernels {
             }
             y[i] = acc + D[i] * u[i]
         }
-        }
+    }
+
+    /// y[i] ·= SiLU(g[i]) for i in `range`: the scan's output gate.
+    @inlinable @inline(__always)
+    public static func gate(_ y: UnsafeMutablePointer<Float>, by gate: UnsafePointer<Float>, range: Range<Int>) {
         // The gate, eight channels at a time (a scalar exp per channel cost more than the
         // scan's vector arithmetic); a short last piece goes through the same vector code, so a
         // channel's result does not depend on how the channels are split.

@@ -1,10 +1,11 @@
-#if HYMBA_AVX512VNNI && arch(x86_64)
 import _Builtin_intrinsics.intel
+import HymbaKernels
+import HymbaKernelsPortable
 import CPrefetch
 import HymbaFormat
 
 /// The q4 and q8 matrix-vector products (decoding) on integer dot-product instructions, for
-/// x86-64 CPUs with AVX-512 VNNI (the build's `HYMBA_AVX512VNNI`; `Q4Rows` and `Q8Rows` run
+/// x86-64 CPUs with AVX-512 VNNI (the AVX-512 backend; `Q4Rows` and `Q8Rows` run
 /// everywhere else). Decoding reads every weight once per token, so the work per weight
 /// decides the speed: here a run of 128 q4 weights costs one 64-byte load, three mask and
 /// shift operations, two `vpdpbusd` (64 unsigned × signed byte products each) and three float
@@ -32,8 +33,8 @@ import HymbaFormat
 ///   zero up to a whole group.
 /// - q8: per block b, 32 int16 codes at byte 64b; a_b at `packedScales[b]`, zero up to a whole
 ///   run of 16 blocks.
-package enum IntegerMatVec {
-    static let q8CodeLimit = Int16Activations.codeLimit
+enum IntegerMatVec {
+    static let q8CodeLimit: Float = 32767
 
     // MARK: Activations
 
@@ -53,8 +54,8 @@ package enum IntegerMatVec {
                 hi = raw.load(unalignedAt: 128 * s + 64, as: __m512.self)
             } else {
                 // A short last sub-block, zero padded.
-                lo = unsafeBitCast(PartialVector.load(x + 32 * s, count: min(16, count)), to: __m512.self)
-                hi = unsafeBitCast(PartialVector.load(x + 32 * s + 16, count: max(0, count - 16)), to: __m512.self)
+                lo = unsafeBitCast(AVX512Vectors.load(x + 32 * s, count: min(16, count)), to: __m512.self)
+                hi = unsafeBitCast(AVX512Vectors.load(x + 32 * s + 16, count: max(0, count - 16)), to: __m512.self)
             }
             let out = input.packed + 128 * (s / 4) + 16 * (s % 4)
             let poison = _mm512_add_ps(_mm512_mul_ps(lo, _mm512_setzero_ps()), _mm512_mul_ps(hi, _mm512_setzero_ps()))
@@ -89,7 +90,7 @@ package enum IntegerMatVec {
             poison = _mm512_add_ps(poison, _mm512_add_ps(_mm512_mul_ps(lo, _mm512_setzero_ps()), _mm512_mul_ps(hi, _mm512_setzero_ps())))
             return _mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi))
         }
-        let m = IntegerMatMul.sixteenReductions({ _mm512_max_ps($0, $1) },
+        let m = Reductions512.sixteenReductions({ _mm512_max_ps($0, $1) },
                                                 largest(0), largest(1), largest(2), largest(3), largest(4), largest(5), largest(6), largest(7),
                                                 largest(8), largest(9), largest(10), largest(11), largest(12), largest(13), largest(14), largest(15))
         return _mm512_reduce_add_ps(poison).isNaN ? nil : m
@@ -119,7 +120,7 @@ package enum IntegerMatVec {
             out.storeBytes(of: _mm512_cvtepi32_epi8(ch), toByteOffset: 64, as: __m128i.self)
             return _mm512_cvtepi32_ps(_mm512_add_epi32(cl, ch))
         }
-        let sums = IntegerMatMul.sixteenSums(codes(0), codes(1), codes(2), codes(3), codes(4), codes(5), codes(6), codes(7),
+        let sums = Reductions512.sixteenSums(codes(0), codes(1), codes(2), codes(3), codes(4), codes(5), codes(6), codes(7),
                                              codes(8), codes(9), codes(10), codes(11), codes(12), codes(13), codes(14), codes(15))
         UnsafeMutableRawPointer(input.packedScales + first).storeBytes(of: a, as: __m512.self)
         UnsafeMutableRawPointer(input.packedSums + first).storeBytes(of: _mm512_mul_ps(a, sums), as: __m512.self)
@@ -187,6 +188,22 @@ package enum IntegerMatVec {
         return true
     }
 
+    /// The values x̂ the q8 product multiplies for `x` (tests): per block a·c.
+    static func dequantizedQ8(_ x: [Float]) -> [Float] {
+        var out = [Float](repeating: 0, count: x.count)
+        for start in stride(from: 0, to: x.count, by: 32) {
+            let block = x[start..<min(x.count, start + 32)]
+            let largest = block.map(abs).max() ?? 0
+            guard block.allSatisfy(\.isFinite) else {
+                for i in block.indices { out[i] = .nan }
+                continue
+            }
+            let inv = largest > 0 ? q8CodeLimit / largest : 0, a = largest / q8CodeLimit
+            for i in block.indices { out[i] = a * (x[i] * inv).rounded(.toNearestOrEven) }
+        }
+        return out
+    }
+
     /// One block's 16-bit codes into `out` (64 bytes); returns its scale a. Non-finite input:
     /// codes 0 and a NaN scale, so the products come out NaN rather than wrong.
     @inline(__always)
@@ -214,7 +231,7 @@ package enum IntegerMatVec {
     /// sequential run of bytes. Interleaving 4 rows (each activation load serving 4 rows) was
     /// faster in cache but streamed at half the rate (125m-sized matrices, one thread: 16 against
     /// 36 G weights/s): the hardware prefetchers follow one stream far better than four.
-    package static func run(_ w: TensorData, _ input: ArrangedInput, _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
+    static func run(_ w: TensorData, _ input: ArrangedInput, _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
         let n = w.rowLength
         switch w.type {
         case .q4 where n <= 128:
@@ -393,7 +410,7 @@ package enum IntegerMatVec {
             q4Group(first + i * rowBytes, subBlocks: k, index: 0, input, constants, acc: &acc, mins: &mins)
             return _mm512_sub_ps(acc, mins)
         }
-        let sums = IntegerMatMul.sixteenSums(row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7),
+        let sums = Reductions512.sixteenSums(row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7),
                                              row(8), row(9), row(10), row(11), row(12), row(13), row(14), row(15))
         _mm512_mask_storeu_ps(y, UInt16(truncatingIfNeeded: (1 << count) - 1), unsafeBitCast(sums, to: __m512.self))
     }
@@ -445,5 +462,3 @@ package enum IntegerMatVec {
         }
     }
 }
-
-#endif

@@ -1,3 +1,4 @@
+import HymbaKernels
 import HymbaFormat
 
 /// Attention of one query position over a layer's cache (MODEL.md 2a): GQA (query head h reads
@@ -16,25 +17,27 @@ import HymbaFormat
 ///
 /// Prefill attends `blockRows` consecutive query positions together (`attendRows`): each
 /// regular key and value is then widened once for every row and head of the group.
-package enum Attention {
+public enum Attention {
     /// Query positions `attendRows` serves in one pass over the cache.
-    package static let blockRows = 4
+    @inlinable public static var blockRows: Int { 4 }
 
     /// Per-thread scratch floats for `attend` and `attendRows`: the scores of every head of a
     /// group for `blockRows` rows over the allowed positions, plus the arranged queries,
     /// accumulators and one widened key/value.
-    package static func scratchFloats(groupSize: Int, positions: Int, keyDim dk: Int, valueDim dv: Int) -> Int {
+    @inline(__always)
+    @inlinable public static func scratchFloats(groupSize: Int, positions: Int, keyDim dk: Int, valueDim dv: Int) -> Int {
         blockRows * groupSize * (positions + dk + dv) + dk + dv + 64
     }
 
     /// `q`: H·dk (rotated); `out`: H·dv. `heads` is a range of query heads (a thread pool splits
     /// the heads; consecutive heads of one group are processed together). `window` is nil for a
     /// global layer. `scratch` holds `scratchFloats(...)` with `positions` ≥ the allowed count.
-    package static func attend(q: UnsafePointer<Float>, cache: KVCache, position p: Int, window: Int?,
+    @inline(__always)
+    @inlinable public static func attend<V: VectorUnit>(q: UnsafePointer<Float>, cache: AttentionCache, position p: Int, window: Int?,
                                queryHeads H: Int, heads: Range<Int>,
-                               scratch: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
+                               scratch: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, vectors: V.Type) {
         attendRows(q: q, ldq: 0, rows: 1, cache: cache, firstPosition: p, window: window, queryHeads: H, heads: heads,
-                   scratch: scratch, out: out, ldo: 0)
+                   scratch: scratch, out: out, ldo: 0, vectors: V.self)
     }
 
     /// `rows` (1…`blockRows`) consecutive query positions p0 ..< p0 + rows at once: row r's
@@ -42,9 +45,10 @@ package enum Attention {
     /// positions (p0 ≥ M: they all see every meta slot); each row attends to exactly its own
     /// allowed positions (the others' are masked out of its softmax), with the numbers of
     /// `attend` up to summation order.
-    package static func attendRows(q: UnsafePointer<Float>, ldq: Int, rows R: Int, cache: KVCache, firstPosition p0: Int,
+    @inline(__always)
+    @inlinable public static func attendRows<V: VectorUnit>(q: UnsafePointer<Float>, ldq: Int, rows R: Int, cache: AttentionCache, firstPosition p0: Int,
                                    window: Int?, queryHeads H: Int, heads: Range<Int>,
-                                   scratch: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, ldo: Int) {
+                                   scratch: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, ldo: Int, vectors: V.Type) {
         precondition(R >= 1 && R <= blockRows && (R == 1 || p0 >= cache.metaSlots), "attention rows \(R) at position \(p0)")
         let groupSize = H / cache.kvHeads
         // The union of the rows' allowed positions: the last row's, reaching back as far as the
@@ -55,29 +59,35 @@ package enum Attention {
             let g = h / groupSize
             let end = min(heads.upperBound, (g + 1) * groupSize)
             attendGroup(q: q, ldq: ldq, rows: R, firstPosition: p0, window: window, cache: cache, group: g, heads: h..<end,
-                        runs: runs, scratch: scratch, out: out, ldo: ldo)
+                        runs: runs, scratch: scratch, out: out, ldo: ldo, vectors: V.self)
             h = end
         }
     }
 
     /// The allowed key positions as at most three runs of consecutive slots: the meta slots,
     /// then the regular ones (two runs when they wrap around the ring).
-    struct AllowedRuns {
-        var meta: Range<Int>
-        var first: Range<Int>
-        var second: Range<Int>
-        var total: Int { meta.count + first.count + second.count }
+    public struct AllowedRuns {
+        public var meta: Range<Int>
+        public var first: Range<Int>
+        public var second: Range<Int>
+        @inlinable public var total: Int { meta.count + first.count + second.count }
         /// The regular slots in position order.
-        var regular: Slots { Slots(first: first, second: second) }
+        @inlinable public var regular: Slots { Slots(first: first, second: second) }
 
         /// Two slot ranges one after the other (no allocation, unlike joining an array).
-        struct Slots: Sequence, IteratorProtocol {
-            var first: Range<Int>
-            var second: Range<Int>
-            mutating func next() -> Int? { first.popFirst() ?? second.popFirst() }
+        public struct Slots: Sequence, IteratorProtocol {
+            public var first: Range<Int>
+            public var second: Range<Int>
+            @inlinable @inline(__always)
+            public init(first: Range<Int>, second: Range<Int>) {
+                self.first = first
+                self.second = second
+            }
+            @inline(__always)
+            @inlinable public mutating func next() -> Int? { first.popFirst() ?? second.popFirst() }
         }
 
-        init(cache: KVCache, position p: Int, window: Int?) {
+        @inlinable public init(cache: AttentionCache, position p: Int, window: Int?) {
             let M = cache.metaSlots
             meta = 0..<min(M, p + 1)
             first = 0..<0
@@ -97,9 +107,10 @@ package enum Attention {
         }
     }
 
-    private static func attendGroup(q: UnsafePointer<Float>, ldq: Int, rows R: Int, firstPosition p0: Int, window: Int?,
-                                    cache: KVCache, group g: Int, heads: Range<Int>, runs: AllowedRuns,
-                                    scratch: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, ldo: Int) {
+    @inline(__always)
+    @inlinable public static func attendGroup<V: VectorUnit>(q: UnsafePointer<Float>, ldq: Int, rows R: Int, firstPosition p0: Int, window: Int?,
+                                    cache: AttentionCache, group g: Int, heads: Range<Int>, runs: AllowedRuns,
+                                    scratch: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, ldo: Int, vectors: V.Type) {
         let dk = cache.keyDim, dv = cache.valueDim, M = cache.metaSlots
         let nh = heads.count, span = runs.total, queries = R * nh
         let scale = 1 / Float(dk).squareRoot()
@@ -127,19 +138,12 @@ package enum Attention {
 
         // Scores: each key widened once, dotted with every query of the block that may see it
         // (the others get −∞: no weight after the softmax).
-        #if HYMBA_AVX512VNNI && arch(x86_64)
-        let vectorScores = dk == 64 && cache.type == .f16
-        #else
-        let vectorScores = false
-        #endif
-        if vectorScores {
-            #if HYMBA_AVX512VNNI && arch(x86_64)
-            AttentionScores.f16Keys64(
+        if V.hasScoresF16Keys64 && dk == 64 && cache.element == .f16 {
+            V.scoresF16Keys64(
                 queries: queries, perRow: nh, query: { query($0 / nh, $0 % nh) },
                 metaKeys: cache.metaKeys + g * M * dk, metaCount: metaCount,
                 regularKeys: cache.storedKeys(head: g), slots: runs.regular,
                 visible: visible, scale: scale, scores: scores, span: span)
-            #endif
         } else {
             // Queries in the order the widened keys come in.
             for r in 0..<R {
@@ -160,7 +164,7 @@ package enum Attention {
                 j += 1
             }
             for s in runs.regular {
-                let k = cache.widenKey(head: g, slot: s, into: kbuf)
+                let k = cache.widenKey(head: g, slot: s, into: kbuf, vectors: V.self)
                 for r in 0..<R {
                     let row = scores + r * nh * span + j
                     if !visible(r).contains(j) {
@@ -175,12 +179,12 @@ package enum Attention {
                 j += 1
             }
         }
-        for x in 0..<queries { softmax(scores + x * span, span) }
+        for x in 0..<queries { softmax(scores + x * span, span, vectors: V.self) }
 
         // An f16 or f32 cache: the value sums stay in registers.
-        if dv % 64 == 0 && cache.type != .q8 {
+        if dv % 64 == 0 && cache.element != .q8 {
             valuesInRegisters(scores: scores, span: span, queries: queries, perRow: nh, cache: cache, group: g, runs: runs,
-                              pairSums: acc, out: output(0, 0), ldo: ldo)
+                              pairSums: acc, out: output(0, 0), ldo: ldo, vectors: V.self)
             return
         }
 
@@ -217,7 +221,7 @@ package enum Attention {
         }
         var j = runs.meta.count
         for s in runs.regular {
-            let v = cache.widenValue(head: g, slot: s, into: vbuf)
+            let v = cache.widenValue(head: g, slot: s, into: vbuf, vectors: V.self)
             if dv % 64 == 0 {
                 for part in stride(from: 0, to: dv, by: 64) {
                     let value = Vector64(v + part)
@@ -244,9 +248,11 @@ package enum Attention {
     /// through memory (the general loop below reads and writes every query's sums for every
     /// position). The sums are added in position order, as there. f16 values are widened in
     /// `PairOrder`: their sums go through `pairSums` (4·64 floats, or dv·queries if fewer).
-    private static func valuesInRegisters(scores: UnsafePointer<Float>, span: Int, queries: Int, perRow nh: Int,
-                                          cache: KVCache, group g: Int, runs: AllowedRuns,
-                                          pairSums: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, ldo: Int) {
+    @inline(__always)
+    @inlinable public static func valuesInRegisters<V: VectorUnit>(scores: UnsafePointer<Float>, span: Int, queries: Int, perRow nh: Int,
+                                          cache: AttentionCache, group g: Int, runs: AllowedRuns,
+                                          pairSums: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, ldo: Int,
+                                          vectors: V.Type) {
         let dv = cache.valueDim, M = cache.metaSlots
         let metaValues = UnsafeRawPointer(cache.metaValues + g * M * dv)
         let halves = cache.widensInPairOrder, elementBytes = cache.elementBytes
@@ -274,7 +280,7 @@ package enum Attention {
                     let row = regularValues.row(s) + elementBytes * part
                     let value: Vector64
                     if halves {
-                        let (e0, o0) = PairOrder.widen(row), (e1, o1) = PairOrder.widen(row + 64)
+                        let (e0, o0) = PairOrder.widen(row, vectors: V.self), (e1, o1) = PairOrder.widen(row + 64, vectors: V.self)
                         value = Vector64(e0, o0, e1, o1)
                     } else {
                         value = Vector64(row.assumingMemoryBound(to: Float.self))
@@ -297,16 +303,16 @@ package enum Attention {
     }
 
     /// The 64-wide partial sums of up to four queries (`count`), in registers.
-    struct FourSums {
-        let count: Int
-        var s0 = Vector64(), s1 = Vector64(), s2 = Vector64(), s3 = Vector64()
+    public struct FourSums {
+        public let count: Int
+        public var s0 = Vector64(), s1 = Vector64(), s2 = Vector64(), s3 = Vector64()
 
         @inline(__always)
-        init(count: Int) { self.count = count }
+        @inlinable public init(count: Int) { self.count = count }
 
         /// Query i's sum += its weight at position j (`weights + i·span + j`) × v.
         @inline(__always)
-        mutating func add(_ v: Vector64, weights w: UnsafePointer<Float>, span: Int, at j: Int) {
+        @inlinable public mutating func add(_ v: Vector64, weights w: UnsafePointer<Float>, span: Int, at j: Int) {
             s0.add(w[j], v)
             if count > 1 { s1.add(w[span + j], v) }
             if count > 2 { s2.add(w[2 * span + j], v) }
@@ -315,7 +321,7 @@ package enum Attention {
 
         /// Query i's sum to y_i, or added to it (`adding`); the pointers past `count` are not used.
         @inline(__always)
-        func write(_ y0: UnsafeMutablePointer<Float>, _ y1: UnsafeMutablePointer<Float>,
+        @inlinable public func write(_ y0: UnsafeMutablePointer<Float>, _ y1: UnsafeMutablePointer<Float>,
                    _ y2: UnsafeMutablePointer<Float>, _ y3: UnsafeMutablePointer<Float>, adding: Bool) {
             @inline(__always) func put(_ v: Vector64, _ y: UnsafeMutablePointer<Float>) {
                 if adding { v.add(to: y) } else { v.store(to: y) }
@@ -330,18 +336,18 @@ package enum Attention {
     /// 64 floats in four registers: the key head size of every Hymba model (values: 128, two
     /// of these), for which the attention loops are unrolled (the generic loops spent more on loop control and bounds
     /// checks than on arithmetic at this length).
-    struct Vector64 {
-        var a = SIMD16<Float>(), b = SIMD16<Float>(), c = SIMD16<Float>(), d = SIMD16<Float>()
+    public struct Vector64 {
+        public var a = SIMD16<Float>(), b = SIMD16<Float>(), c = SIMD16<Float>(), d = SIMD16<Float>()
 
-        init() {}
+        @inlinable public init() {}
 
         @inline(__always)
-        init(_ a: SIMD16<Float>, _ b: SIMD16<Float>, _ c: SIMD16<Float>, _ d: SIMD16<Float>) {
+        @inlinable public init(_ a: SIMD16<Float>, _ b: SIMD16<Float>, _ c: SIMD16<Float>, _ d: SIMD16<Float>) {
             self.a = a; self.b = b; self.c = c; self.d = d
         }
 
         @inline(__always)
-        init(_ p: UnsafePointer<Float>) {
+        @inlinable public init(_ p: UnsafePointer<Float>) {
             let r = UnsafeRawPointer(p)
             a = r.load(unalignedAt: 0, as: SIMD16<Float>.self)
             b = r.load(unalignedAt: 64, as: SIMD16<Float>.self)
@@ -351,7 +357,7 @@ package enum Attention {
 
         /// Σ self·x over the 64 floats at x.
         @inline(__always)
-        func dot(_ x: UnsafePointer<Float>) -> Float {
+        @inlinable public func dot(_ x: UnsafePointer<Float>) -> Float {
             let r = UnsafeRawPointer(x)
             let s0 = (a * r.load(unalignedAt: 0, as: SIMD16<Float>.self)).addingProduct(c, r.load(unalignedAt: 128, as: SIMD16<Float>.self))
             let s1 = (b * r.load(unalignedAt: 64, as: SIMD16<Float>.self)).addingProduct(d, r.load(unalignedAt: 192, as: SIMD16<Float>.self))
@@ -360,7 +366,7 @@ package enum Attention {
 
         /// self += w·v (64 floats at v).
         @inline(__always)
-        mutating func add(_ w: Float, _ v: UnsafeRawPointer) {
+        @inlinable public mutating func add(_ w: Float, _ v: UnsafeRawPointer) {
             let s = SIMD16<Float>(repeating: w)
             a = a.addingProduct(s, v.load(unalignedAt: 0, as: SIMD16<Float>.self))
             b = b.addingProduct(s, v.load(unalignedAt: 64, as: SIMD16<Float>.self))
@@ -370,7 +376,7 @@ package enum Attention {
 
         /// self += w·v.
         @inline(__always)
-        mutating func add(_ w: Float, _ v: Vector64) {
+        @inlinable public mutating func add(_ w: Float, _ v: Vector64) {
             let s = SIMD16<Float>(repeating: w)
             a = a.addingProduct(s, v.a)
             b = b.addingProduct(s, v.b)
@@ -380,7 +386,7 @@ package enum Attention {
 
         /// The 64 floats to y.
         @inline(__always)
-        func store(to y: UnsafeMutablePointer<Float>) {
+        @inlinable public func store(to y: UnsafeMutablePointer<Float>) {
             let r = UnsafeMutableRawPointer(y)
             r.storeBytes(of: a, as: SIMD16<Float>.self)
             r.storeBytes(of: b, toByteOffset: 64, as: SIMD16<Float>.self)
@@ -390,7 +396,7 @@ package enum Attention {
 
         /// y += self (64 floats at y).
         @inline(__always)
-        func add(to y: UnsafeMutablePointer<Float>) {
+        @inlinable public func add(to y: UnsafeMutablePointer<Float>) {
             let r = UnsafeMutableRawPointer(y)
             r.storeBytes(of: r.load(unalignedAt: 0, as: SIMD16<Float>.self) + a, as: SIMD16<Float>.self)
             r.storeBytes(of: r.load(unalignedAt: 64, as: SIMD16<Float>.self) + b, toByteOffset: 64, as: SIMD16<Float>.self)
@@ -400,7 +406,7 @@ package enum Attention {
 
         /// y += w·self (64 floats at y).
         @inline(__always)
-        func scaled(_ w: Float, addedTo y: UnsafeMutablePointer<Float>) {
+        @inlinable public func scaled(_ w: Float, addedTo y: UnsafeMutablePointer<Float>) {
             let r = UnsafeMutableRawPointer(y), s = SIMD16<Float>(repeating: w)
             r.storeBytes(of: r.load(unalignedAt: 0, as: SIMD16<Float>.self).addingProduct(s, a), as: SIMD16<Float>.self)
             r.storeBytes(of: r.load(unalignedAt: 64, as: SIMD16<Float>.self).addingProduct(s, b), toByteOffset: 64, as: SIMD16<Float>.self)
@@ -410,7 +416,8 @@ package enum Attention {
     }
 
     /// In-place softmax of n scores (max subtracted first).
-    package static func softmax(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
+    @inline(__always)
+    @inlinable public static func softmax<V: VectorUnit>(_ x: UnsafeMutablePointer<Float>, _ n: Int, vectors: V.Type) {
         let xr = UnsafeMutableRawPointer(x)
         var mv = SIMD16<Float>(repeating: -.infinity)
         var i0 = 0
@@ -424,20 +431,20 @@ package enum Attention {
         var i = 0
         var sv = SIMD16<Float>()
         while i + 16 <= n {
-            let e = VectorMath.exp(xr.load(unalignedAt: 4 * i, as: SIMD16<Float>.self) - m)
+            let e = V.exp(xr.load(unalignedAt: 4 * i, as: SIMD16<Float>.self) - m)
             xr.storeBytes(of: e, toByteOffset: 4 * i, as: SIMD16<Float>.self)
             sv += e
             i += 16
         }
         sum = horizontalSum(sv)
         // The last (< 16) scores through one more vector exp, not one each. They are moved in
-        // and out whole (`PartialVector`): filling the vector lane by lane compiled to a
+        // and out whole (`VectorUnit.load(_:count:)`): filling the vector lane by lane compiled to a
         // compare, a masked broadcast and a stack round trip per score, and nearly every span
         // has such a tail.
         let rest = n - i
         if rest > 0 {
-            let e = VectorMath.exp(PartialVector.load(x + i, count: rest) - m)
-            PartialVector.store(e, to: x + i, count: rest)
+            let e = V.exp(V.load(x + i, count: rest) - m)
+            V.store(e, to: x + i, count: rest)
             for k in 0..<rest { sum += x[i + k] }
         }
         let inv = 1 / sum
@@ -450,13 +457,13 @@ package enum Attention {
     }
 
     @inline(__always)
-    static func dotF32(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+    @inlinable public static func dotF32(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
         Dot.f32(UnsafeRawPointer(a), b, n)
     }
 
     /// y += a·v over n floats.
     @inline(__always)
-    static func axpyF32(_ a: Float, _ v: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+    @inlinable public static func axpyF32(_ a: Float, _ v: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
         let yr = UnsafeMutableRawPointer(y), vr = UnsafeRawPointer(v)
         let av = SIMD16<Float>(repeating: a)
         var i = 0
@@ -472,10 +479,10 @@ package enum Attention {
 /// The element order of widened f16 vectors: within each full 32-element piece, the even
 /// elements then the odd ones (what splitting 32-bit lanes into their two halves gives);
 /// elements past the last full piece stay in place.
-package enum PairOrder {
+public enum PairOrder {
     /// `x` (natural order, n floats) → `out` in pair order.
     @inline(__always)
-    package static func arrange(_ x: UnsafePointer<Float>, _ n: Int, into out: UnsafeMutablePointer<Float>) {
+    @inlinable public static func arrange(_ x: UnsafePointer<Float>, _ n: Int, into out: UnsafeMutablePointer<Float>) {
         var base = 0
         while base + 32 <= n {
             for k in 0..<16 {
@@ -489,7 +496,7 @@ package enum PairOrder {
 
     /// y (natural order) += x (pair order), n floats.
     @inline(__always)
-    package static func addRestoring(_ x: UnsafePointer<Float>, _ n: Int, into y: UnsafeMutablePointer<Float>) {
+    @inlinable public static func addRestoring(_ x: UnsafePointer<Float>, _ n: Int, into y: UnsafeMutablePointer<Float>) {
         var base = 0
         while base + 32 <= n {
             for k in 0..<16 {
@@ -503,8 +510,8 @@ package enum PairOrder {
 
     /// 32 f16 values (64 bytes at `src`) → two fp32 vectors: the even elements, the odd ones.
     @inline(__always)
-    package static func widen(_ src: UnsafeRawPointer) -> (even: SIMD16<Float>, odd: SIMD16<Float>) {
+    @inlinable public static func widen<V: VectorUnit>(_ src: UnsafeRawPointer, vectors: V.Type) -> (even: SIMD16<Float>, odd: SIMD16<Float>) {
         let w = src.load(unalignedAt: 0, as: SIMD16<UInt32>.self)
-        return (VectorMath.f16BitsToFloat(w & 0xFFFF), VectorMath.f16BitsToFloat(w &>> 16))
+        return (V.f16BitsToFloat(w & 0xFFFF), V.f16BitsToFloat(w &>> 16))
     }
 }

@@ -1,3 +1,4 @@
+import HymbaKernels
 import HymbaFormat
 
 /// Matrix-matrix products for a chunk of tokens (prefill):
@@ -11,69 +12,32 @@ import HymbaFormat
 /// Partial sums of successive depth blocks are added into Y.
 ///
 /// The inputs must be arranged for the weight type (`arrangeRows`, `InputLayout`) so that the
-/// quantized tiles decode without widening conversions. On x86-64 CPUs with AVX-512 VNNI, q4
-/// and q8 weights go through `IntegerMatMul` instead (16-bit integer products, twice the
-/// multiply-adds per instruction). `rows` lets a thread pool split the
+/// quantized tiles decode without widening conversions (the AVX-512 backend multiplies q4 and
+/// q8 weights on 16-bit integers instead, `IntegerMatMul`). `rows` lets a thread pool split the
 /// product; `tile` (`tileFloats`) must be private to the calling thread.
-package enum MatMul {
-    package static let rowTile = 4
-    package static let tokenTile = 4
-    package static let depthBlock = 512
-    /// Rows of weights the integer kernel decodes at once (`IntegerMatMul`).
-    package static let panelRows = 32
-    /// Floats of per-thread scratch `run` needs: the integer kernel's panel (32 rows of 512
-    /// int16, 16 float mins and a float scale each); the fp32 kernel uses the first
-    /// `rowTile · depthBlock`. The same on every build, so that memory plans do not depend on it.
-    package static let tileFloats = panelRows * (1024 + 64 + 4) / 4
-
-    /// Whether q4 and q8 products run on 16-bit integers (`IntegerMatMul`, x86-64 builds for
-    /// CPUs with AVX-512 VNNI) rather than on fp32 tiles.
-    package static let hasIntegerKernel: Bool = {
-        #if HYMBA_AVX512VNNI && arch(x86_64)
-        return true
-        #else
-        return false
-        #endif
-    }()
-
-    /// Which kernel multiplies rows of `type` (`integer`: the integer kernel where the build has
-    /// it; tests pass `false` to check the fp32 kernel on every machine).
-    @inline(__always)
-    static func usesIntegerKernel(_ type: StorageType, _ integer: Bool) -> Bool {
-        integer && hasIntegerKernel && (type == .q4 || type == .q8)
-    }
+public enum MatMul {
+    @inlinable public static var rowTile: Int { 4 }
+    @inlinable public static var tokenTile: Int { 4 }
+    @inlinable public static var depthBlock: Int { 512 }
+    /// Floats of per-thread scratch `run` needs: one tile of decoded rows.
+    @inlinable public static var tileFloats: Int { rowTile * depthBlock }
 
     /// Floats per arranged input row for rows of up to `n` elements, whatever the weight type.
-    package static func arrangedRowFloats(_ n: Int) -> Int {
-        #if HYMBA_AVX512VNNI && arch(x86_64)
-        return max(InputLayout.paddedLength(.q4, n), IntegerMatMul.rowFloats(n))
-        #else
-        return InputLayout.paddedLength(.q4, n)
-        #endif
-    }
+    @inline(__always)
+    @inlinable public static func arrangedRowFloats(_ n: Int) -> Int { InputLayout.paddedLength(.q4, n) }
 
     /// Arranges `tokens` rows of `n` inputs (`ldx` apart) into `out` (rows `ldo` ≥
-    /// `arrangedRowFloats(n)` apart) for the kernel `run` will use.
-    package static func arrangeRows(_ type: StorageType, _ x: UnsafePointer<Float>, ldx: Int, tokens: Int, n: Int,
-                                    into out: UnsafeMutablePointer<Float>, ldo: Int, integer: Bool = true) {
-        #if HYMBA_AVX512VNNI && arch(x86_64)
-        if usesIntegerKernel(type, integer) {
-            IntegerMatMul.arrangeRows(x, ldx: ldx, tokens: tokens, n: n, into: out, ldo: ldo)
-            return
-        }
-        #endif
+    /// `arrangedRowFloats(n)` apart).
+    @inline(__always)
+    @inlinable public static func arrangeRows(_ type: StorageType, _ x: UnsafePointer<Float>, ldx: Int, tokens: Int, n: Int,
+                                              into out: UnsafeMutablePointer<Float>, ldo: Int) {
         for t in 0..<tokens { InputLayout.arrange(type, x + t * ldx, n, into: out + t * ldo) }
     }
 
-    package static func run(_ w: TensorData, arranged xa: UnsafePointer<Float>, ldxa: Int, tokens: Int,
+    @inline(__always)
+    @inlinable public static func run(_ w: TensorData, arranged xa: UnsafePointer<Float>, ldxa: Int, tokens: Int,
                             y: UnsafeMutablePointer<Float>, ldy: Int, rows: Range<Int>,
-                            tile: UnsafeMutablePointer<Float>, integer: Bool = true) {
-        #if HYMBA_AVX512VNNI && arch(x86_64)
-        if usesIntegerKernel(w.type, integer) {
-            IntegerMatMul.run(w, arranged: xa, ldxa: ldxa, tokens: tokens, y: y, ldy: ldy, rows: rows, tile: tile)
-            return
-        }
-        #endif
+                            tile: UnsafeMutablePointer<Float>) {
         tiledProduct(depth: InputLayout.paddedLength(w.type, w.rowLength), x: xa, ldx: ldxa, tokens: tokens,
                      y: y, ldy: ldy, rows: rows, tile: tile, accumulate: false) { r, kb, depth, out in
             decode(w, row: r, block: kb, depth: depth, into: out)
@@ -84,7 +48,7 @@ package enum MatMul {
     /// block, `decode(row, block, depth, into)` writes a row's block (`depth` floats) into the
     /// tile, which then meets every token. Adds to y when `accumulate`, else overwrites it.
     @inline(__always)
-    static func tiledProduct(depth padded: Int, x xa: UnsafePointer<Float>, ldx ldxa: Int, tokens: Int,
+    @inlinable public static func tiledProduct(depth padded: Int, x xa: UnsafePointer<Float>, ldx ldxa: Int, tokens: Int,
                              y: UnsafeMutablePointer<Float>, ldy: Int, rows: Range<Int>,
                              tile: UnsafeMutablePointer<Float>, accumulate initial: Bool,
                              decode: (Int, Int, Int, UnsafeMutablePointer<Float>) -> Void) {
@@ -103,11 +67,7 @@ package enum MatMul {
                 var t = 0
                 if tileRows == rowTile {
                     while t + tokenTile <= tokens {
-                        #if HYMBA_AVX2 && arch(x86_64)
-                        MatMulTileAVX2.kernel4x4(tile, xs + t * ldxa, ldx: ldxa, depth: depth, y: y + t * ldy + r, ldy: ldy, accumulate: accumulate)
-                        #else
                         kernel4x4(tile, xs + t * ldxa, ldx: ldxa, depth: depth, y: y + t * ldy + r, ldy: ldy, accumulate: accumulate)
-                        #endif
                         t += tokenTile
                     }
                 }
@@ -128,7 +88,7 @@ package enum MatMul {
     /// order; padding past the row's end is zero for float types and multiplies zero inputs
     /// for quantized ones.
     @inline(__always)
-    static func decode(_ w: TensorData, row r: Int, block kb: Int, depth: Int, into out: UnsafeMutablePointer<Float>) {
+    @inlinable public static func decode(_ w: TensorData, row r: Int, block kb: Int, depth: Int, into out: UnsafeMutablePointer<Float>) {
         let n = w.rowLength
         let row = w.row(r)
         let start = kb * depthBlock
@@ -146,7 +106,7 @@ package enum MatMul {
 
     /// Σ a·b over `depth` floats (a multiple of 16).
     @inline(__always)
-    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ depth: Int) -> Float {
+    @inlinable public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ depth: Int) -> Float {
         let ar = UnsafeRawPointer(a), br = UnsafeRawPointer(b)
         var acc = SIMD16<Float>()
         var i = 0
@@ -160,7 +120,7 @@ package enum MatMul {
     /// The register tile: 4 weight rows (`w`, `depthBlock` apart) × 4 tokens (`x`, `ldx`
     /// apart) over `depth` floats; results to y[t·ldy + i] (added when `accumulate`).
     @inline(__always)
-    static func kernel4x4(_ w: UnsafePointer<Float>, _ x: UnsafePointer<Float>, ldx: Int, depth: Int,
+    @inlinable public static func kernel4x4(_ w: UnsafePointer<Float>, _ x: UnsafePointer<Float>, ldx: Int, depth: Int,
                           y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
         let w0 = UnsafeRawPointer(w), w1 = UnsafeRawPointer(w + depthBlock), w2 = UnsafeRawPointer(w + 2 * depthBlock), w3 = UnsafeRawPointer(w + 3 * depthBlock)
         let x0 = UnsafeRawPointer(x), x1 = UnsafeRawPointer(x + ldx), x2 = UnsafeRawPointer(x + 2 * ldx), x3 = UnsafeRawPointer(x + 3 * ldx)
@@ -199,7 +159,7 @@ package enum MatMul {
 
 extension StorageType {
     /// Bytes per element of f32, f16 and bf16 (the types whose rows can be cut anywhere).
-    var bytesPerElementForFloatTypes: Int {
+    @inlinable public var bytesPerElementForFloatTypes: Int {
         switch self {
         case .f32: return 4
         case .f16, .bf16: return 2

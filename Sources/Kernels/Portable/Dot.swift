@@ -1,3 +1,4 @@
+import HymbaKernels
 import HymbaFormat
 
 /// Dot products of one float-type weight row (f32, bf16, f16) with an fp32 vector. The row is
@@ -5,9 +6,9 @@ import HymbaFormat
 /// there with fused multiply-adds (MODEL.md: "all arithmetic in fp32"). `n` is the row's
 /// element count; rows and vectors may have any length and alignment. Quantized rows have
 /// their own kernels (`Q8Rows`, `Q4Rows`).
-package enum Dot {
+public enum Dot {
     @inline(__always)
-    package static func f32(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ n: Int) -> Float {
+    @inlinable public static func f32(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ n: Int) -> Float {
         let xr = UnsafeRawPointer(x)
         var a0 = SIMD16<Float>(), a1 = SIMD16<Float>()
         var i = 0
@@ -26,7 +27,7 @@ package enum Dot {
     }
 
     @inline(__always)
-    package static func bf16(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ n: Int) -> Float {
+    @inlinable public static func bf16(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ n: Int) -> Float {
         let xr = UnsafeRawPointer(x)
         var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
         var i = 0
@@ -47,7 +48,7 @@ package enum Dot {
     }
 
     @inline(__always)
-    package static func f16(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ n: Int) -> Float {
+    @inlinable public static func f16(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ n: Int) -> Float {
         let xr = UnsafeRawPointer(x)
         var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
         var i = 0
@@ -70,12 +71,12 @@ package enum Dot {
     /// Eight int8 codes (as raw bytes) → fp32 exactly: q ^ 0x80 = q + 128 zero-extended, then
     /// −128 (natural-order row decoding; the product kernels avoid this widening).
     @inline(__always)
-    static func int8ToFloat(_ bytes: SIMD8<UInt8>) -> SIMD8<Float> {
+    @inlinable public static func int8ToFloat(_ bytes: SIMD8<UInt8>) -> SIMD8<Float> {
         SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: bytes ^ 0x80)) - 128
     }
 
     @inline(__always)
-    static func nibbleToFloat(_ v: SIMD8<UInt8>) -> SIMD8<Float> {
+    @inlinable public static func nibbleToFloat(_ v: SIMD8<UInt8>) -> SIMD8<Float> {
         SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: v))
     }
 }

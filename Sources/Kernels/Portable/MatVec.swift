@@ -1,3 +1,4 @@
+import HymbaKernels
 import HymbaFormat
 
 /// Matrix-vector products for one token (decoding): `y[r] = W[r,:]·x` for the rows in
@@ -5,20 +6,10 @@ import HymbaFormat
 /// row is read once, decoded in registers (`Dot`, `Q8Rows`, `Q4Rows`) against the input
 /// arranged once per product (`ArrangedInput`). The row range lets a thread pool split one
 /// product across threads; `y` is indexed by absolute row.
-package enum MatVec {
-    /// `input` must hold x arranged for `w.type` (`ArrangedInput.arrange`).
-    package static func run(_ w: TensorData, _ input: ArrangedInput, _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
-        #if HYMBA_AVX512VNNI && arch(x86_64)
-        if input.usesIntegerKernel(w.type) {
-            IntegerMatVec.run(w, input, y, rows: rows)
-            return
-        }
-        #elseif HYMBA_AVX2 && arch(x86_64)
-        if input.usesIntegerKernel(w.type) {
-            if w.type == .q4 { Q4MatVecAVX2.run(w, input, y, rows: rows) } else { Q8MatVecAVX2.run(w, input, y, rows: rows) }
-            return
-        }
-        #endif
+public enum MatVec {
+    /// `input` must hold x arranged for `w.type` (`ArrangedInput.arrangePortable`).
+    @inline(__always)
+    @inlinable public static func run(_ w: TensorData, _ input: ArrangedInput, _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
         let n = w.rowLength, x = UnsafePointer(input.values)
         switch w.type {
         case .f32: w.forEachRow(in: rows) { r, row in y[r] = Dot.f32(row, x, n) }
@@ -31,33 +22,11 @@ package enum MatVec {
         }
     }
 
-    /// Whether q4 and q8 rows have an integer kernel on this build (`IntegerMatVec` on AVX-512
-    /// VNNI, `Q4MatVecAVX2`/`Q8MatVecAVX2` on AVX2), used unless `ArrangedInput.integer` is false.
-    package static let hasIntegerKernel: Bool = {
-        #if (HYMBA_AVX512VNNI || HYMBA_AVX2) && arch(x86_64)
-        return true
-        #else
-        return false
-        #endif
-    }()
-
     /// The input x̂ that rows of `type` are multiplied with for `x`: q4 kernels round it to int8
-    /// per 32 elements (`Q8Activations`), the integer q8 kernels to int16 per 32
-    /// (`Int16Activations`); the others use x as it is. For tests and error bounds.
-    package static func roundedInput(_ type: StorageType, _ x: [Float], integer: Bool = true) -> [Float] {
-        if type == .q4 { return Q8Activations.dequantized(x) }
-        if type == .q8 && integer && hasIntegerKernel { return Int16Activations.dequantized(x) }
-        return x
-    }
-
-    /// All rows, arranging `x` in a temporary buffer (tests and one-off products; the session
-    /// keeps its arranged buffers).
-    package static func run(_ w: TensorData, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, integer: Bool = true) {
-        let storage = UnsafeMutablePointer<Float>.allocate(capacity: ArrangedInput.floats(capacity: w.rowLength))
-        defer { storage.deallocate() }
-        let input = ArrangedInput(storage: storage, capacity: w.rowLength, integer: integer)
-        input.arrange(w.type, x, w.rowLength)
-        run(w, input, y, rows: 0..<w.rows)
+    /// per 32 elements (`Q8Activations`); the others use x as it is. For tests and error bounds.
+    @inline(__always)
+    @inlinable public static func roundedInput(_ type: StorageType, _ x: [Float]) -> [Float] {
+        type == .q4 ? Q8Activations.dequantized(x) : x
     }
 }
 
@@ -65,7 +34,7 @@ extension TensorData {
     /// Calls `body(r, start of row r)` for every r in `rows`, walking the segments once
     /// (instead of locating each row).
     @inline(__always)
-    func forEachRow(in rows: Range<Int>, _ body: (Int, UnsafeRawPointer) -> Void) {
+    @inlinable public func forEachRow(in rows: Range<Int>, _ body: (Int, UnsafeRawPointer) -> Void) {
         for s in segments {
             let lo = max(rows.lowerBound, s.firstRow), hi = min(rows.upperBound, s.firstRow + s.rowCount)
             if lo >= hi { continue }
@@ -82,7 +51,7 @@ extension TensorData {
     /// Like `forEachRow`, but hands consecutive rows of a segment over two at a time
     /// (`pair(r, row r, row r+1)`), and a segment's odd last row to `single`.
     @inline(__always)
-    func forEachRowPair(in rows: Range<Int>, _ pair: (Int, UnsafeRawPointer, UnsafeRawPointer) -> Void,
+    @inlinable public func forEachRowPair(in rows: Range<Int>, _ pair: (Int, UnsafeRawPointer, UnsafeRawPointer) -> Void,
                         _ single: (Int, UnsafeRawPointer) -> Void) {
         for s in segments {
             let lo = max(rows.lowerBound, s.firstRow), hi = min(rows.upperBound, s.firstRow + s.rowCount)
@@ -103,7 +72,7 @@ extension TensorData {
     /// Like `forEachRow`, but hands consecutive rows of a segment over up to 16 at a time
     /// (`block(first row index, its start, count)`; the rows `rowBytes` apart).
     @inline(__always)
-    func forEachRowBlock(in rows: Range<Int>, _ block: (Int, UnsafeRawPointer, Int) -> Void) {
+    @inlinable public func forEachRowBlock(in rows: Range<Int>, _ block: (Int, UnsafeRawPointer, Int) -> Void) {
         for s in segments {
             let lo = max(rows.lowerBound, s.firstRow), hi = min(rows.upperBound, s.firstRow + s.rowCount)
             var r = lo
@@ -117,8 +86,9 @@ extension TensorData {
 }
 
 /// Widening of one encoded row to fp32 with SIMD (the matmul's row tiles).
-package enum RowDecode {
-    package static func decode(_ type: StorageType, _ src: UnsafeRawPointer, _ n: Int, into dst: UnsafeMutablePointer<Float>) {
+public enum RowDecode {
+    @inline(__always)
+    @inlinable public static func decode(_ type: StorageType, _ src: UnsafeRawPointer, _ n: Int, into dst: UnsafeMutablePointer<Float>) {
         let out = UnsafeMutableRawPointer(dst)
         switch type {
         case .f32:

@@ -1,10 +1,11 @@
+import HymbaKernels
 import Foundation
 
 /// RMSNorm and the elementwise activations (MODEL.md, "Symbols": RMSNorm, SiLU, softplus).
-package enum Norms {
+public enum Norms {
     /// Σ x[i]² over n elements.
     @inline(__always)
-    package static func sumOfSquares(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+    @inlinable public static func sumOfSquares(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
         let raw = UnsafeRawPointer(x)
         var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
         var i = 0
@@ -22,7 +23,7 @@ package enum Norms {
 
     /// out = w ⊙ x / sqrt(mean(x²) + eps). `out` may be `x` (in place).
     @inline(__always)
-    package static func rmsNorm(_ x: UnsafePointer<Float>, weight w: UnsafePointer<Float>, count n: Int, eps: Float,
+    @inlinable public static func rmsNorm(_ x: UnsafePointer<Float>, weight w: UnsafePointer<Float>, count n: Int, eps: Float,
                                 out: UnsafeMutablePointer<Float>) {
         let inv = 1 / (sumOfSquares(x, n) / Float(n) + eps).squareRoot()
         let xr = UnsafeRawPointer(x), wr = UnsafeRawPointer(w), o = UnsafeMutableRawPointer(out)
@@ -37,15 +38,15 @@ package enum Norms {
 
     /// x[i] = SiLU(x[i]) · y[i] (the MLP's gate, MODEL.md 2c).
     @inline(__always)
-    package static func siluMul(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int) {
+    @inlinable public static func siluMul<V: VectorUnit>(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int, vectors: V.Type) {
         let xr = UnsafeMutableRawPointer(x), yr = UnsafeRawPointer(y)
         var i = 0
-        // 16 lanes (one AVX-512 exp where the build has it), then 8, then one at a time: the
+        // 16 lanes (one AVX-512 exp on that backend), then 8, then one at a time: the
         // 16-lane SiLU has the 8-lane one's bits, so results depend only on n mod 8, as before.
         while i + 16 <= n {
             let v = xr.load(unalignedAt: 4 * i, as: SIMD16<Float>.self)
             let m = yr.load(unalignedAt: 4 * i, as: SIMD16<Float>.self)
-            xr.storeBytes(of: VectorMath.silu(v) * m, toByteOffset: 4 * i, as: SIMD16<Float>.self)
+            xr.storeBytes(of: V.silu(v) * m, toByteOffset: 4 * i, as: SIMD16<Float>.self)
             i += 16
         }
         while i + 8 <= n {
@@ -59,12 +60,12 @@ package enum Norms {
 
     /// x[i] = SiLU(x[i]).
     @inline(__always)
-    package static func siluInPlace(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
+    @inlinable public static func siluInPlace<V: VectorUnit>(_ x: UnsafeMutablePointer<Float>, _ n: Int, vectors: V.Type) {
         let xr = UnsafeMutableRawPointer(x)
         var i = 0
         while i + 16 <= n {  // 16, 8, then 1 lane at a time, as `siluMul`
             let v = xr.load(unalignedAt: 4 * i, as: SIMD16<Float>.self)
-            xr.storeBytes(of: VectorMath.silu(v), toByteOffset: 4 * i, as: SIMD16<Float>.self)
+            xr.storeBytes(of: V.silu(v), toByteOffset: 4 * i, as: SIMD16<Float>.self)
             i += 16
         }
         while i + 8 <= n {
@@ -77,12 +78,12 @@ package enum Norms {
 
     /// x[i] = softplus(x[i] + bias[i]) (Δ of MODEL.md 2b). Like torch, softplus(v) = v above 20.
     @inline(__always)
-    package static func softplusBias(_ x: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, _ n: Int) {
+    @inlinable public static func softplusBias<V: VectorUnit>(_ x: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, _ n: Int, vectors: V.Type) {
         let xr = UnsafeMutableRawPointer(x), br = UnsafeRawPointer(bias)
         var i = 0
         while i + 16 <= n {  // 16, 8, then 1 lane at a time: the 16-lane softplus has the 8-lane bits
             let v = xr.load(unalignedAt: 4 * i, as: SIMD16<Float>.self) + br.load(unalignedAt: 4 * i, as: SIMD16<Float>.self)
-            xr.storeBytes(of: VectorMath.softplus(v), toByteOffset: 4 * i, as: SIMD16<Float>.self)
+            xr.storeBytes(of: V.softplus(v), toByteOffset: 4 * i, as: SIMD16<Float>.self)
             i += 16
         }
         while i + 8 <= n {
@@ -94,14 +95,14 @@ package enum Norms {
     }
 
     @inline(__always)
-    package static func silu(_ x: Float) -> Float { x / (1 + Foundation.exp(-x)) }
+    @inlinable public static func silu(_ x: Float) -> Float { x / (1 + Foundation.exp(-x)) }
 
     @inline(__always)
-    package static func softplus(_ x: Float) -> Float { x > 20 ? x : Foundation.log1p(Foundation.exp(x)) }
+    @inlinable public static func softplus(_ x: Float) -> Float { x > 20 ? x : Foundation.log1p(Foundation.exp(x)) }
 
     /// y[i] += x[i].
     @inline(__always)
-    package static func add(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
+    @inlinable public static func add(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
         let yr = UnsafeMutableRawPointer(y), xr = UnsafeRawPointer(x)
         var i = 0
         while i + 8 <= n {

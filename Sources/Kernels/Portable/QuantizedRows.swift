@@ -1,85 +1,21 @@
+import HymbaKernels
 import HymbaFormat
 
-/// Integer codes to fp32 without conversion instructions: a code c < 2²³ placed in the
-/// mantissa of 2²³ (bits 0x4B00_0000) is the float 2²³ + c exactly; subtracting 2²³ leaves c.
-/// Shifts, masks and one subtraction: lane operations every SIMD unit has at every width.
 @inline(__always)
-func codesToFloat(_ v: SIMD16<UInt32>, shift: UInt32, mask: UInt32, bias: Float) -> SIMD16<Float> {
-    unsafeBitCast(((v &>> shift) & mask) | 0x4B00_0000, to: SIMD16<Float>.self) - bias
-}
-
-@inline(__always)
-func codesToFloat(_ v: SIMD8<UInt32>, shift: UInt32, mask: UInt32, bias: Float) -> SIMD8<Float> {
-    unsafeBitCast(((v &>> shift) & mask) | 0x4B00_0000, to: SIMD8<Float>.self) - bias
-}
-
-@inline(__always)
-func codesToFloat(_ v: SIMD4<UInt32>, shift: UInt32, mask: UInt32, bias: Float) -> SIMD4<Float> {
-    unsafeBitCast(((v &>> shift) & mask) | 0x4B00_0000, to: SIMD4<Float>.self) - bias
-}
-
-/// Two vectors as one, and (in `horizontalSum`) one as two, by bit casts: the standard
-/// library's `init(lowHalf:highHalf:)`, `lowHalf` and `highHalf` are generic and were left as
-/// calls inside the large kernels (8% of prefill time).
-@inline(__always)
-func joined<S: SIMDScalar>(_ a: SIMD8<S>, _ b: SIMD8<S>) -> SIMD16<S> { unsafeBitCast((a, b), to: SIMD16<S>.self) }
-
-/// Sum of the lanes as a balanced tree (`SIMD.sum()` adds them one after another).
-@inline(__always)
-func horizontalSum(_ v: SIMD16<Float>) -> Float {
-    let (lo, hi) = unsafeBitCast(v, to: (SIMD8<Float>, SIMD8<Float>).self)
-    return horizontalSum(lo + hi)
-}
-
-@inline(__always)
-func horizontalSum(_ v: SIMD8<Float>) -> Float {
-    let (lo, hi) = unsafeBitCast(v, to: (SIMD4<Float>, SIMD4<Float>).self)
-    let b = lo + hi
-    return b[0] + b[1] + (b[2] + b[3])
-}
-
-@inline(__always)
-func horizontalSum(_ v: SIMD4<Float>) -> Float { v[0] + v[1] + (v[2] + v[3]) }
-
-/// The larger of a and b in each lane, by one compare and one blend. The standard library's
-/// `pointwiseMax` on float vectors goes lane by lane through the stack (it keeps `Swift.max`'s
-/// handling of NaN); in the softmax's maximum pass that loop was most of the softmax's 7% of a
-/// 125m q4 prefill (perf annotate).
-/// Here a NaN in b is passed over, one in a kept.
-/// (Concrete types: written generic, the compare was also built lane by lane.)
-@inline(__always)
-func lanewiseMax(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> { a.replacing(with: b, where: b .> a) }
-
-@inline(__always)
-func lanewiseMax(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a.replacing(with: b, where: b .> a) }
-
-@inline(__always)
-func lanewiseMax(_ a: SIMD4<Float>, _ b: SIMD4<Float>) -> SIMD4<Float> { a.replacing(with: b, where: b .> a) }
-
-/// The largest lane, by halving (`SIMD.max()` is also a lane-by-lane loop).
-@inline(__always)
-func horizontalMax(_ v: SIMD16<Float>) -> Float {
-    let (lo, hi) = unsafeBitCast(v, to: (SIMD8<Float>, SIMD8<Float>).self)
-    let (a, b) = unsafeBitCast(lanewiseMax(lo, hi), to: (SIMD4<Float>, SIMD4<Float>).self)
-    let c = lanewiseMax(a, b)
-    return max(max(c[0], c[1]), max(c[2], c[3]))
-}
-
-@inline(__always)
-private func half(_ p: UnsafeRawPointer, _ offset: Int = 0) -> Float {
+@inlinable func half(_ p: UnsafeRawPointer, _ offset: Int = 0) -> Float {
     HalfFloat.f16ToFloat(UInt16(littleEndian: p.load(unalignedAt: offset, as: UInt16.self)))
 }
 
 /// q4 rows (Q4Layout): against int8 activations (`Q8Activations`) for matrix-vector
 /// products, decoded to fp32 for the matrix-matrix product.
-package enum Q4Rows {
+public enum Q4Rows {
     /// The q4 element bias: nibble codes are unsigned.
-    private static let bias: Float = 8_388_608
+    @inlinable public static var bias: Float { 8_388_608 }
 
     /// Scales (d·sc) and mins (dmin·mn) of sub-blocks 4q…4q+3 of a group, spread over 16
     /// lanes four by four: entries 4q…4q+3 are the 48 bits at byte 6q of the packed entries.
     @inline(__always)
-    private static func runScales(_ g: Q4Layout.Group, run q: Int) -> (scale: SIMD16<Float>, min: SIMD4<Float>) {
+    @inlinable public static func runScales(_ g: Q4Layout.Group, run q: Int) -> (scale: SIMD16<Float>, min: SIMD4<Float>) {
         let e = g.entries.load(unalignedAt: 6 * q, as: UInt64.self)
         @inline(__always) func field(_ shift: UInt64) -> Float { Float(UInt32(truncatingIfNeeded: e &>> shift) & 63) }
         let a = field(0), b = field(12), c = field(24), d = field(36)
@@ -90,10 +26,10 @@ package enum Q4Rows {
 
     /// A run of 4 sub-blocks of int8 activations (`Q8Activations` layout): the four 32 × Int16
     /// vectors that meet nibble shifts 0, 4, 8 and 12.
-    struct ActivationRun {
-        let x0, x1, x2, x3: SIMD32<Int16>
+    public struct ActivationRun {
+        public let x0, x1, x2, x3: SIMD32<Int16>
         @inline(__always)
-        init(_ p: UnsafeRawPointer) {
+        @inlinable public init(_ p: UnsafeRawPointer) {
             x0 = p.load(unalignedAt: 0, as: SIMD32<Int16>.self)
             x1 = p.load(unalignedAt: 64, as: SIMD32<Int16>.self)
             x2 = p.load(unalignedAt: 128, as: SIMD32<Int16>.self)
@@ -107,7 +43,7 @@ package enum Q4Rows {
     /// then each 32-bit lane's two halves are sign-extended and added. Lanes are little-endian
     /// halves (x86-64 and arm64).
     @inline(__always)
-    private static func runProducts(_ codes: UnsafeRawPointer, _ x: ActivationRun) -> SIMD16<Float> {
+    @inlinable public static func runProducts(_ codes: UnsafeRawPointer, _ x: ActivationRun) -> SIMD16<Float> {
         let v = codes.load(unalignedAt: 0, as: SIMD16<UInt32>.self)
         @inline(__always) func nibbles(_ shift: UInt32) -> SIMD32<Int16> {
             unsafeBitCast((v &>> shift) & 0x000F_000F, to: SIMD32<Int16>.self)
@@ -126,7 +62,7 @@ package enum Q4Rows {
     /// 4q…4q+3 are the 48 bits at byte 6q of the packed entries (the load may read into the
     /// codes, which follow the entries in every group).
     @inline(__always)
-    private static func runEntries(_ g: Q4Layout.Group, run q: Int) -> (sc: SIMD16<Float>, mn: SIMD16<Float>) {
+    @inlinable public static func runEntries(_ g: Q4Layout.Group, run q: Int) -> (sc: SIMD16<Float>, mn: SIMD16<Float>) {
         let e = g.entries.load(unalignedAt: 6 * q, as: UInt64.self)
         let fields = joined(SIMD8(repeating: UInt32(truncatingIfNeeded: e)), SIMD8(repeating: UInt32(truncatingIfNeeded: e &>> 24)))
             &>> SIMD16<UInt32>(0, 0, 0, 0, 12, 12, 12, 12, 0, 0, 0, 0, 12, 12, 12, 12)
@@ -136,14 +72,14 @@ package enum Q4Rows {
     /// Σ w·x̂ for one row of `n` elements against `input` arranged for q4 (`Q8Activations`):
     /// the pair kernel with the row twice (a matrix's odd last row only).
     @inline(__always)
-    package static func dot(_ row: UnsafeRawPointer, _ input: ArrangedInput, _ n: Int) -> Float {
+    @inlinable public static func dot(_ row: UnsafeRawPointer, _ input: ArrangedInput, _ n: Int) -> Float {
         dotPair(row, row, input, n).0
     }
 
     /// Two rows at once (the same length): each activation run is loaded once for both, and
     /// the two rows' weight streams are read side by side.
     @inline(__always)
-    package static func dotPair(_ rowA: UnsafeRawPointer, _ rowB: UnsafeRawPointer, _ input: ArrangedInput, _ n: Int) -> (Float, Float) {
+    @inlinable public static func dotPair(_ rowA: UnsafeRawPointer, _ rowB: UnsafeRawPointer, _ input: ArrangedInput, _ n: Int) -> (Float, Float) {
         let nsub = Q4Layout.subBlocks(length: n)
         var accA = SIMD16<Float>(), accB = SIMD16<Float>()
         var restA: Float = 0, restB: Float = 0
@@ -183,7 +119,7 @@ package enum Q4Rows {
     /// Sub-blocks j ..< k of a row's last group, after its last complete run: the float q4
     /// layout of x̂ with its sub-block sums (`Q8Activations`).
     @inline(never)
-    private static func leftovers(_ g: Q4Layout.Group, from j0: Int, to k: Int, firstSubBlock sub: Int, _ input: ArrangedInput) -> Float {
+    @inlinable public static func leftovers(_ g: Q4Layout.Group, from j0: Int, to k: Int, firstSubBlock sub: Int, _ input: ArrangedInput) -> Float {
         let xr = UnsafeRawPointer(input.values)
         var rest: Float = 0
         for j in j0..<k {
@@ -205,7 +141,7 @@ package enum Q4Rows {
     /// sub-blocks; the padding of a partial last sub-block holds arbitrary finite values,
     /// which meet zero activations).
     @inline(__always)
-    package static func decodeGroup(_ row: UnsafeRawPointer, _ n: Int, group groupIndex: Int, into out: UnsafeMutablePointer<Float>) -> Int {
+    @inlinable public static func decodeGroup(_ row: UnsafeRawPointer, _ n: Int, group groupIndex: Int, into out: UnsafeMutablePointer<Float>) -> Int {
         let nsub = Q4Layout.subBlocks(length: n)
         let first = groupIndex * Q4Layout.subBlocksPerGroup
         let k = min(Q4Layout.subBlocksPerGroup, nsub - first)
@@ -237,27 +173,27 @@ package enum Q4Rows {
 }
 
 /// q8 rows (Q8Layout) against activations in the q8 `InputLayout`.
-package enum Q8Rows {
+public enum Q8Rows {
     /// Codes are int8; flipping the top bit of each byte maps q to q + 128 (unsigned), so the
     /// float trick's bias is 2²³ + 128.
-    private static let bias: Float = 8_388_736
-    private static let flip: UInt32 = 0x8080_8080
+    @inlinable public static var bias: Float { 8_388_736 }
+    public static let flip: UInt32 = 0x8080_8080
 
     @inline(__always)
-    private static func pairCodes(_ block: UnsafeRawPointer) -> SIMD16<UInt32> {
+    @inlinable public static func pairCodes(_ block: UnsafeRawPointer) -> SIMD16<UInt32> {
         let a = block.load(unalignedAt: 2, as: SIMD8<UInt32>.self)
         let b = block.load(unalignedAt: 2 + Q8Layout.blockBytes, as: SIMD8<UInt32>.self)
         return joined(a, b) ^ flip
     }
 
     @inline(__always)
-    private static func pairScales(_ block: UnsafeRawPointer) -> SIMD16<Float> {
+    @inlinable public static func pairScales(_ block: UnsafeRawPointer) -> SIMD16<Float> {
         joined(SIMD8<Float>(repeating: half(block)), SIMD8<Float>(repeating: half(block, Q8Layout.blockBytes)))
     }
 
     /// Σ w·x for one row of `n` elements; `x` arranged (`InputLayout`).
     @inline(__always)
-    package static func dot(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ n: Int) -> Float {
+    @inlinable public static func dot(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ n: Int) -> Float {
         let xr = UnsafeRawPointer(x)
         let blocks = (n + 31) / 32
         var acc = SIMD16<Float>()
@@ -291,7 +227,7 @@ package enum Q8Rows {
     /// Decodes blocks `firstBlock ..< firstBlock + count` of a row into `out` in the q8
     /// `InputLayout` order (`firstBlock` even, so that pairs line up with the layout's).
     @inline(__always)
-    package static func decodeBlocks(_ row: UnsafeRawPointer, first firstBlock: Int, count: Int, into out: UnsafeMutablePointer<Float>) {
+    @inlinable public static func decodeBlocks(_ row: UnsafeRawPointer, first firstBlock: Int, count: Int, into out: UnsafeMutablePointer<Float>) {
         let o = UnsafeMutableRawPointer(out)
         var b = 0
         while b + 2 <= count {

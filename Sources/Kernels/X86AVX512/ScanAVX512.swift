@@ -1,12 +1,14 @@
-#if HYMBA_AVX512VNNI && arch(x86_64)
 import _Builtin_intrinsics.intel
+import HymbaKernels
+import HymbaKernelsPortable
+import HymbaFormat
 
-/// The selective scan's state update for 16-wide states (every Hymba size) on AVX-512 (x86-64
-/// builds with `HYMBA_AVX512VNNI`; `SSMKernels.scanStep`'s portable loop runs everywhere else):
+/// The selective scan's state update for 16-wide states (every Hymba size) on AVX-512 (the AVX-512
+/// backend's `scanStep`; the other backends run `SSMKernels.states`):
 /// a channel's 16 states are one register, its decay one 16-lane exp, and the per-channel sums
 /// Σ_n S·C of 16 channels are added together by one transpose tree
-/// (`IntegerMatMul.sixteenSums`) instead of one horizontal sum each. The decay is
-/// `VectorMath.fusedExp16` and the state update one fused multiply-add: with `exp16` and
+/// (`Reductions512.sixteenSums`) instead of one horizontal sum each. The decay is
+/// `AVX512Vectors.fusedExp16` and the state update one fused multiply-add: with `exp16` and
 /// separate operations a channel took about 33 vector operations, now about 17 (the scan was
 /// 9% of a 125m q4 prefill and 0.5 ms of a 1.5b q4 token). A channel's numbers do not depend on
 /// the other channels, so any split of the channels gives the same bits.
@@ -21,7 +23,7 @@ enum ScanAVX512 {
         let sr = UnsafeMutableRawPointer(state), ar = UnsafeRawPointer(A)
         @inline(__always) func channel(_ i: Int) -> __m512 {
             let dt = delta[i]
-            let decay = VectorMath.fusedExp16(_mm512_mul_ps(_mm512_set1_ps(dt), ar.load(unalignedAt: 64 * i, as: __m512.self)))
+            let decay = AVX512Vectors.fusedExp16(_mm512_mul_ps(_mm512_set1_ps(dt), ar.load(unalignedAt: 64 * i, as: __m512.self)))
             let s = _mm512_fmadd_ps(decay, sr.load(unalignedAt: 64 * i, as: __m512.self), _mm512_mul_ps(_mm512_set1_ps(dt * u[i]), b))
             sr.storeBytes(of: s, toByteOffset: 64 * i, as: __m512.self)
             return _mm512_mul_ps(s, c)
@@ -30,7 +32,7 @@ enum ScanAVX512 {
         while i < range.upperBound {
             let count = min(16, range.upperBound - i)
             @inline(__always) func p(_ k: Int) -> __m512 { k < count ? channel(i + k) : _mm512_setzero_ps() }
-            let sums = IntegerMatMul.sixteenSums(p(0), p(1), p(2), p(3), p(4), p(5), p(6), p(7),
+            let sums = Reductions512.sixteenSums(p(0), p(1), p(2), p(3), p(4), p(5), p(6), p(7),
                                                  p(8), p(9), p(10), p(11), p(12), p(13), p(14), p(15))
             let mask = UInt16(truncatingIfNeeded: (1 << count) - 1)
             let skip = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, D + i), _mm512_maskz_loadu_ps(mask, u + i))
@@ -39,4 +41,3 @@ enum ScanAVX512 {
         }
     }
 }
-#endif

@@ -1,9 +1,10 @@
-#if HYMBA_AVX512VNNI && arch(x86_64)
 import _Builtin_intrinsics.intel
+import HymbaKernels
+import HymbaKernelsPortable
 import HymbaFormat
 
 /// The q4 and q8 matrix-matrix product (prefill) on 16-bit integers, for x86-64 CPUs with
-/// AVX-512 VNNI (`Package.swift` defines `HYMBA_AVX512VNNI` when the build targets one).
+/// AVX-512 VNNI (the AVX-512 backend's `matMul` for q4 and q8 rows).
 /// `vpdpwssd` does 32 multiply-adds of 16-bit integers per instruction, twice what an fp32 FMA
 /// does, and the operands take half the bytes; portable SIMD code cannot express it, so this
 /// file uses the compiler's x86 intrinsics. Everywhere else `MatMul`'s fp32 kernel runs.
@@ -25,7 +26,7 @@ import HymbaFormat
 /// the order in which a q4 pair's 32 code bytes widen to 16-bit lanes (low nibbles: elements
 /// 0…15, high nibbles: 16…31). Then one float a per block, then per block 16 floats −Σc of its
 /// sub-blocks (for the q4 mins). Missing elements are zero.
-package enum IntegerMatMul {
+enum IntegerMatMul {
     static let codeLimit: Float = 8191
 
     /// Where the parts of an arranged row of `n` elements lie.
@@ -51,13 +52,19 @@ package enum IntegerMatMul {
         var floats: Int { sumsOffset + 16 * groups }
     }
 
+    /// Rows of weights decoded at once into the thread's panel.
+    static let panelRows = 32
+    /// Floats of per-thread scratch `run` needs: the panel (32 rows of 512 int16, 16 float
+    /// mins and a float scale each).
+    static let panelFloats = panelRows * (1024 + 64 + 4) / 4
+
     /// Floats an arranged row of `n` elements needs.
-    package static func rowFloats(_ n: Int) -> Int { Layout(n).floats }
+    static func rowFloats(_ n: Int) -> Int { Layout(n).floats }
 
     // MARK: Activations
 
     /// Arranges `tokens` rows of `n` inputs (`ldx` apart) into `out` (rows `ldo` ≥ `rowFloats(n)` apart).
-    package static func arrangeRows(_ x: UnsafePointer<Float>, ldx: Int, tokens: Int, n: Int,
+    static func arrangeRows(_ x: UnsafePointer<Float>, ldx: Int, tokens: Int, n: Int,
                                     into out: UnsafeMutablePointer<Float>, ldo: Int) {
         let layout = Layout(n)
         for t in 0..<tokens { arrangeRow(x + t * ldx, layout, into: out + t * ldo) }
@@ -71,7 +78,7 @@ package enum IntegerMatMul {
             // The block's elements 16 at a time, zero past its end up to whole pairs of sub-blocks
             // (masked loads: the row may end anywhere in memory).
             @inline(__always) func load16(_ i: Int) -> __m512 {
-                unsafeBitCast(PartialVector.load(x + start + i, count: max(0, min(16, count - i))), to: __m512.self)
+                unsafeBitCast(AVX512Vectors.load(x + start + i, count: max(0, min(16, count - i))), to: __m512.self)
             }
             var m = _mm512_setzero_ps(), poison = SIMD16<Float>()
             for i in stride(from: 0, to: span, by: 16) {
@@ -98,7 +105,7 @@ package enum IntegerMatMul {
             if pairs == 8 {
                 // A whole block: the 16 sums by one transpose tree, not one horizontal sum each
                 // (arrangeRow was 1.8-7% of a 125m q4 prefill's samples, varying between profiles).
-                let t = sixteenSums(subBlock(0), subBlock(1), subBlock(2), subBlock(3), subBlock(4), subBlock(5),
+                let t = Reductions512.sixteenSums(subBlock(0), subBlock(1), subBlock(2), subBlock(3), subBlock(4), subBlock(5),
                                     subBlock(6), subBlock(7), subBlock(8), subBlock(9), subBlock(10), subBlock(11),
                                     subBlock(12), subBlock(13), subBlock(14), subBlock(15))
                 UnsafeMutableRawPointer(sums).storeBytes(of: -t, as: SIMD16<Float>.self)
@@ -184,18 +191,18 @@ package enum IntegerMatMul {
 
     // MARK: The product
 
-    /// The weight panel (`MatMul.panelRows` rows of one block, in the thread's tile buffer):
+    /// The weight panel (`panelRows` rows of one block, in the thread's tile buffer):
     /// int16 rows 1024 bytes apart; then each row's 16 q4 mins (dmin·mn of the block's
     /// sub-blocks, 0 past the last) as floats; then each row's D. A panel of 32 rows (34 KiB)
     /// and a tile of 4 tokens' codes (4 KiB) stay in L1 while every token tile meets every row
     /// tile of the panel: each loaded input vector serves 32 rows, not 4.
     private static let tileRowBytes = 1024
-    private static let panelMinsOffset = MatMul.panelRows * tileRowBytes
-    private static let panelScalesOffset = panelMinsOffset + 64 * MatMul.panelRows
+    private static let panelMinsOffset = panelRows * tileRowBytes
+    private static let panelScalesOffset = panelMinsOffset + 64 * panelRows
 
     /// y[t·ldy + r] = W[r,:]·x̂_t for r in `rows`, from inputs arranged by `arrangeRows`;
-    /// `tile` (`MatMul.tileFloats`) private to the calling thread.
-    package static func run(_ w: TensorData, arranged xa: UnsafePointer<Float>, ldxa: Int, tokens: Int,
+    /// `tile` (`panelFloats`) private to the calling thread.
+    static func run(_ w: TensorData, arranged xa: UnsafePointer<Float>, ldxa: Int, tokens: Int,
                             y: UnsafeMutablePointer<Float>, ldy: Int, rows: Range<Int>,
                             tile: UnsafeMutablePointer<Float>) {
         let layout = Layout(w.rowLength)
@@ -204,7 +211,7 @@ package enum IntegerMatMul {
             let k = layout.subBlocks(g), pairs = (k + 1) / 2
             var p = rows.lowerBound
             while p < rows.upperBound {
-                let panelRows = min(MatMul.panelRows, rows.upperBound - p)
+                let panelRows = min(panelRows, rows.upperBound - p)
                 let rowTiles = (panelRows + 3) / 4
                 let scales = (tileRaw + panelScalesOffset).assumingMemoryBound(to: Float.self)
                 for i in 0..<(4 * rowTiles) {
@@ -295,52 +302,13 @@ package enum IntegerMatMul {
             }
             let t0 = s0.load(unalignedAt: 0, as: __m512.self), t1 = s1.load(unalignedAt: 0, as: __m512.self)
             let t2 = s2.load(unalignedAt: 0, as: __m512.self), t3 = s3.load(unalignedAt: 0, as: __m512.self)
-            return sixteenSums(f(c00, d0, m0, t0), f(c01, d1, m1, t0), f(c02, d2, m2, t0), f(c03, d3, m3, t0),
+            return Reductions512.sixteenSums(f(c00, d0, m0, t0), f(c01, d1, m1, t0), f(c02, d2, m2, t0), f(c03, d3, m3, t0),
                                f(c10, d0, m0, t1), f(c11, d1, m1, t1), f(c12, d2, m2, t1), f(c13, d3, m3, t1),
                                f(c20, d0, m0, t2), f(c21, d1, m1, t2), f(c22, d2, m2, t2), f(c23, d3, m3, t2),
                                f(c30, d0, m0, t3), f(c31, d1, m1, t3), f(c32, d2, m2, t3), f(c33, d3, m3, t3))
         }
         @inline(__always) func f(_ c: __m512i, _ d: __m512) -> __m512 { _mm512_mul_ps(_mm512_cvtepi32_ps(c), d) }
-        return sixteenSums(f(c00, d0), f(c01, d1), f(c02, d2), f(c03, d3), f(c10, d0), f(c11, d1), f(c12, d2), f(c13, d3),
+        return Reductions512.sixteenSums(f(c00, d0), f(c01, d1), f(c02, d2), f(c03, d3), f(c10, d0), f(c11, d1), f(c12, d2), f(c13, d3),
                            f(c20, d0), f(c21, d1), f(c22, d2), f(c23, d3), f(c30, d0), f(c31, d1), f(c32, d2), f(c33, d3))
     }
-
-    /// The lane sums of 16 vectors as one vector (lane i: Σ of vector i), by a tree of
-    /// interleaves and adds: 45 instructions instead of 16 separate reductions.
-    @inline(__always)
-    static func sixteenSums(_ v0: __m512, _ v1: __m512, _ v2: __m512, _ v3: __m512,
-                                    _ v4: __m512, _ v5: __m512, _ v6: __m512, _ v7: __m512,
-                                    _ v8: __m512, _ v9: __m512, _ v10: __m512, _ v11: __m512,
-                                    _ v12: __m512, _ v13: __m512, _ v14: __m512, _ v15: __m512) -> SIMD16<Float> {
-        sixteenReductions({ _mm512_add_ps($0, $1) }, v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15)
-    }
-
-    /// Lane i of the result combines the 16 lanes of vector i with `op` (an add: `sixteenSums`;
-    /// a max: the activations' block maxima), pairs first.
-    @inline(__always)
-    static func sixteenReductions(_ op: (__m512, __m512) -> __m512,
-                                          _ v0: __m512, _ v1: __m512, _ v2: __m512, _ v3: __m512,
-                                          _ v4: __m512, _ v5: __m512, _ v6: __m512, _ v7: __m512,
-                                          _ v8: __m512, _ v9: __m512, _ v10: __m512, _ v11: __m512,
-                                          _ v12: __m512, _ v13: __m512, _ v14: __m512, _ v15: __m512) -> SIMD16<Float> {
-        // Pairs: in each 128-bit lane, floats 0 and 2 belong to a, 1 and 3 to b.
-        @inline(__always) func pair(_ a: __m512, _ b: __m512) -> __m512 {
-            op(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b))
-        }
-        // Quads: in each 128-bit lane, float i belongs to vector i of the four.
-        @inline(__always) func quad(_ ab: __m512, _ cd: __m512) -> __m512 {
-            let x = unsafeBitCast(ab, to: __m512d.self), y = unsafeBitCast(cd, to: __m512d.self)
-            return op(unsafeBitCast(_mm512_unpacklo_pd(x, y), to: __m512.self), unsafeBitCast(_mm512_unpackhi_pd(x, y), to: __m512.self))
-        }
-        // Halves of the 128-bit lanes: [a.l0 ∘ a.l1, a.l2 ∘ a.l3, b.l0 ∘ b.l1, b.l2 ∘ b.l3].
-        let even = unsafeBitCast(SIMD16<Int32>(0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27), to: __m512i.self)
-        let odd = unsafeBitCast(SIMD16<Int32>(4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31), to: __m512i.self)
-        @inline(__always) func fold(_ a: __m512, _ b: __m512) -> __m512 {
-            op(_mm512_permutex2var_ps(a, even, b), _mm512_permutex2var_ps(a, odd, b))
-        }
-        let q0 = quad(pair(v0, v1), pair(v2, v3)), q1 = quad(pair(v4, v5), pair(v6, v7))
-        let q2 = quad(pair(v8, v9), pair(v10, v11)), q3 = quad(pair(v12, v13), pair(v14, v15))
-        return fold(fold(q0, q1), fold(q2, q3))
-    }
 }
-#endif
