@@ -3,11 +3,11 @@
 /// in −32767…32767 with a = max|x|/32767, a rounding 256 times finer than the weights' own.
 /// A block with a non-finite element gets codes 0 and a NaN scale. Kept apart from the kernels
 /// so that tests and error bounds have the rule on every build.
-package enum Int16Activations {
-    static let codeLimit: Float = 32767
+public enum Int16Activations {
+    public static let codeLimit: Float = 32767
 
     /// The values x̂ = a·c the integer q8 products multiply for `x` (tests).
-    package static func dequantized(_ x: [Float]) -> [Float] {
+    public static func dequantized(_ x: [Float]) -> [Float] {
         var out = [Float](repeating: 0, count: x.count)
         for start in stride(from: 0, to: x.count, by: 32) {
             let block = x[start..<min(x.count, start + 32)]

@@ -1,5 +1,6 @@
-#if HYMBA_AVX2 && arch(x86_64)
 import _Builtin_intrinsics.intel
+import HymbaKernels
+import HymbaKernelsPortable
 import CPrefetch
 
 /// One block of 32 activations in four 8-lane registers, and the steps the AVX2 kernels'
@@ -85,4 +86,3 @@ struct AVX2Block {
         }
     }
 }
-#endif

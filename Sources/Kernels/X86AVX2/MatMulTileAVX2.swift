@@ -1,5 +1,6 @@
-#if HYMBA_AVX2 && arch(x86_64)
 import _Builtin_intrinsics.intel
+import HymbaKernels
+import HymbaKernelsPortable
 
 /// `MatMul`'s register tile (4 decoded weight rows × 4 tokens over one depth block) for CPUs
 /// with 16 vector registers of 8 lanes (AVX2). The portable tile keeps 16 accumulators of 16
@@ -10,12 +11,12 @@ import _Builtin_intrinsics.intel
 /// are reduced together by one tree of horizontal adds, and each token's 4 results written as
 /// one 4-lane vector.
 enum MatMulTileAVX2 {
-    /// Same contract as `MatMul.kernel4x4`: rows `w` (`MatMul.depthBlock` floats apart) ×
+    /// `MatMul.Tile4x4`, the contract of `MatMul.kernel4x4`: rows `w` (`MatMul.depthBlock` floats apart) ×
     /// tokens `x` (`ldx` apart) over `depth` floats (a multiple of 16); results to
     /// y[t·ldy + i] (added when `accumulate`).
     @inline(__always)
-    static func kernel4x4(_ w: UnsafePointer<Float>, _ x: UnsafePointer<Float>, ldx: Int, depth: Int,
-                          y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
+    static func kernel4x4(_ w: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ ldx: Int, _ depth: Int,
+                          _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ accumulate: Bool) {
         pass(w, x, ldx: ldx, depth: depth, y: y, ldy: ldy, accumulate: accumulate)
         pass(w, x + 2 * ldx, ldx: ldx, depth: depth, y: y + 2 * ldy, ldy: ldy, accumulate: accumulate)
     }
@@ -66,4 +67,3 @@ enum MatMulTileAVX2 {
         return unsafeBitCast((l.0, h.0), to: __m256.self) + unsafeBitCast((l.1, h.1), to: __m256.self)
     }
 }
-#endif

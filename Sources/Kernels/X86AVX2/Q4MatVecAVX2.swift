@@ -1,10 +1,11 @@
-#if HYMBA_AVX2 && arch(x86_64)
 import _Builtin_intrinsics.intel
+import HymbaKernels
+import HymbaKernelsPortable
 import CPrefetch
 import HymbaFormat
 
 /// The q4 matrix-vector product (decoding) on 256-bit integer instructions, for x86-64 CPUs
-/// with AVX2 and FMA but without AVX-512 VNNI (the build's `HYMBA_AVX2`; Haswell to Zen 3).
+/// with AVX2 and FMA (the AVX2 backend, `AVX2Kernels`; Haswell to Zen 3).
 /// Decoding reads every weight once per token, so the work per weight decides the speed:
 /// here a pair of sub-blocks (64 weights, 32 code bytes) costs one load, three mask and shift
 /// operations, two `vpmaddubsw` (32 unsigned × signed byte products each, summed in pairs to
@@ -29,12 +30,12 @@ import HymbaFormat
 /// (`packedScales[s]`) and a_s·Σc (`packedSums[s]`), zero up to a whole group. A pair of
 /// sub-blocks (2p, 2p+1) thus finds its low halves as 32 consecutive bytes, matching the low
 /// nibbles of its 32 code bytes, and its high halves 64 bytes further.
-package enum Q4MatVecAVX2 {
+enum Q4MatVecAVX2 {
     // MARK: Activations
 
     /// Packs `x[0..<n]` for q4 rows: per sub-block the codes and scale of
     /// `Q8Activations.quantize` (the same numbers, 8 lanes at a time).
-    package static func arrange(_ x: UnsafePointer<Float>, _ n: Int, into input: ArrangedInput) {
+    static func arrange(_ x: UnsafePointer<Float>, _ n: Int, into input: ArrangedInput) {
         let nsub = (n + 31) / 32
         for s in 0..<nsub {
             let block = AVX2Block(x + 32 * s, count: min(32, n - 32 * s))
@@ -70,7 +71,7 @@ package enum Q4MatVecAVX2 {
     /// y[r] = W[r,:]·x̂ for r in `rows`, x packed by `arrange` in `input`. One row after
     /// another, each read front to back (one sequential stream for the prefetchers, as in
     /// `IntegerMatVec`).
-    package static func run(_ w: TensorData, _ input: ArrangedInput, _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
+    static func run(_ w: TensorData, _ input: ArrangedInput, _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
         let n = w.rowLength
         w.forEachRow(in: rows) { r, row in y[r] = dot(row, n, input) }
     }
@@ -177,4 +178,3 @@ package enum Q4MatVecAVX2 {
         return horizontalSum(_mm256_sub_ps(_mm256_add_ps(acc.0, acc.1), mins))
     }
 }
-#endif

@@ -1,9 +1,10 @@
-#if HYMBA_AVX2 && arch(x86_64)
 import _Builtin_intrinsics.intel
+import HymbaKernels
+import HymbaKernelsPortable
 import HymbaFormat
 
 /// The q8 matrix-vector product (decoding) on 256-bit integer instructions, for x86-64 CPUs
-/// with AVX2 and FMA but without AVX-512 VNNI (the build's `HYMBA_AVX2`).
+/// with AVX2 and FMA (the AVX2 backend, `AVX2Kernels`).
 ///
 /// The numbers are `IntegerMatVec`'s: 16-bit activation codes per 32-element block (c =
 /// round(x/a), a = max|x|/32767, `Int16Activations`: a rounding 256 times finer than the
@@ -15,11 +16,11 @@ import HymbaFormat
 ///
 /// Activation layout (`ArrangedInput`'s packed buffers, as `IntegerMatVec`'s): per block b,
 /// 32 int16 codes at byte 64b; a_b at `packedScales[b]`, zero up to a whole run of 16 blocks.
-package enum Q8MatVecAVX2 {
+enum Q8MatVecAVX2 {
     // MARK: Activations
 
     /// Packs `x[0..<n]` for q8 rows: 16-bit codes per block of 32.
-    package static func arrange(_ x: UnsafePointer<Float>, _ n: Int, into input: ArrangedInput) {
+    static func arrange(_ x: UnsafePointer<Float>, _ n: Int, into input: ArrangedInput) {
         let blocks = (n + 31) / 32
         for b in 0..<blocks {
             let block = AVX2Block(x + 32 * b, count: min(32, n - 32 * b))
@@ -44,7 +45,7 @@ package enum Q8MatVecAVX2 {
     // MARK: The product
 
     /// y[r] = W[r,:]·x̂ for r in `rows`, x packed by `arrange` in `input`; one row after another.
-    package static func run(_ w: TensorData, _ input: ArrangedInput, _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
+    static func run(_ w: TensorData, _ input: ArrangedInput, _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
         let n = w.rowLength
         w.forEachRow(in: rows) { r, row in y[r] = dot(row, n, input) }
     }
@@ -106,4 +107,3 @@ package enum Q8MatVecAVX2 {
         }
     }
 }
-#endif
