@@ -55,7 +55,7 @@ func backendCPU(_ cpu: String, extra: [String] = []) -> [SwiftSetting] {
 }
 kernelTargets += [
     // x86-64-v3: AVX2, FMA, F16C (Haswell and later, AMD Zen 1 and later).
-    .target(name: "HymbaKernelsX86AVX2", dependencies: kernelCore + ["HymbaKernelsPortable"],
+    .target(name: "HymbaKernelsX86AVX2", dependencies: kernelCore + ["HymbaKernelsPortable", "CPrefetch"],
             path: "Sources/Kernels/X86AVX2", swiftSettings: backendCPU("haswell")),
     // AVX-512 F/CD/BW/DQ/VL + VNNI, nothing newer (Cascade Lake's set, so that Cascade Lake
     // and every later Intel and AMD Zen 4 CPU can run it). LLVM is also told that `vpdpwssd` is

@@ -24,6 +24,10 @@ enum TestBackends {
 
     /// The AVX-512 backend when this host runs it.
     static var avx512: (any KernelBackend.Type)? { runnable.first { $0.name == .avx512 } }
+
+    /// The backends whose q4/q8 products use the packed integer layout and rounding
+    /// (`ArrangedInput.packed`, `Int16Activations`): AVX-512 and AVX2, where this host runs them.
+    static var packedInteger: [any KernelBackend.Type] { runnable.filter { $0.name == .avx512 || $0.name == .avx2 } }
 }
 
 extension KernelBackend {

@@ -71,14 +71,15 @@ struct KernelTests {
         }
     }
 
-    /// The integer q8 kernel's 16-bit activations: within a/2 of x (and float rounding) with
-    /// a = max|x|/32767 per block; a non-finite input makes the products NaN.
-    @Test("int16 activations for q8 (integer kernel): rounding bound, non-finite input", .enabled(if: TestBackends.avx512 != nil))
+    /// The integer q8 kernels' 16-bit activations (AVX-512 and AVX2 backends): within a/2 of x
+    /// (and float rounding) with a = max|x|/32767 per block; a non-finite input makes the
+    /// products NaN.
+    @Test("int16 activations for q8 (integer kernels): rounding bound, non-finite input", .enabled(if: !TestBackends.packedInteger.isEmpty))
     func q8IntegerActivations() {
         var rng = SyntheticModels.Random(seed: 6)
         for n in Self.lengths + [4096] {
             let x = rng.normals(n, std: 3)
-            let xr = TestBackends.avx512!.roundedVectorInput(.q8, x)
+            let xr = Int16Activations.dequantized(x)
             for s in 0..<((n + 31) / 32) {
                 let block = (32 * s)..<min(n, 32 * s + 32)
                 let a = block.map { abs(x[$0]) }.max()! / 32767
@@ -86,7 +87,7 @@ struct KernelTests {
                 for i in block { #expect(abs(xr[i] - x[i]) <= a * 0.505 + 1e-30, "n=\(n) element \(i)") }
             }
         }
-        Self.expectNonFiniteInputGivesNaN(.q8, rows: 3, at: [7, 599], backends: [TestBackends.avx512!], &rng)
+        Self.expectNonFiniteInputGivesNaN(.q8, rows: 3, at: [7, 599], backends: TestBackends.packedInteger, &rng)
     }
 
     /// A matrix-vector product of 600-wide `type` rows whose input holds NaN or ±∞ at any of
@@ -244,14 +245,15 @@ struct KernelTests {
         Self.expectNonFiniteInputGivesNaN(.q4, rows: 2, at: [7, 555], backends: TestBackends.runnable, &rng)
     }
 
-    /// The integer q4 kernel's packed activations, byte for byte against the rule they follow:
+    /// The integer q4 kernels' packed activations (AVX-512 and AVX2 backends, one layout), byte
+    /// for byte against the rule they follow:
     /// per sub-block of 32, codes round(x·127/max|x|) (half to even), scale max|x|/127 and
     /// scale·Σcodes; zero sub-blocks all 0; a non-finite element gives its sub-block codes 0
     /// and a NaN scale and sum. Whole groups of 16 sub-blocks take a vector path of their own,
     /// so the lengths cover groups, partial groups and a short last sub-block.
-    @Test("integer q4 kernel: packed activations equal the scalar rule", .enabled(if: TestBackends.avx512 != nil))
+    @Test("integer q4 kernels: packed activations equal the scalar rule", .enabled(if: !TestBackends.packedInteger.isEmpty))
     func integerQ4Packing() {
-        Self.packingCases(.q4, seed: 12) { n, x, input in
+        Self.packingCases(.q4, seed: 12) { k, n, x, input in
             let nsub = (n + 31) / 32
             for s in 0..<((nsub + 15) / 16 * 16) {
                 let block = min(n, 32 * s)..<min(n, 32 * s + 32)
@@ -268,9 +270,9 @@ struct KernelTests {
                 }
                 let base = input.packed + 128 * (s / 4) + 16 * (s % 4)
                 let packed = (0..<32).map { e in base.load(fromByteOffset: e < 16 ? e : 64 + e - 16, as: Int8.self) }
-                #expect(packed == codes, "n=\(n) sub-block \(s) codes")
-                #expect(input.packedScales[s].bitPattern == scale.bitPattern || (scale.isNaN && input.packedScales[s].isNaN), "n=\(n) sub-block \(s) scale")
-                #expect(input.packedSums[s].bitPattern == sum.bitPattern || (sum.isNaN && input.packedSums[s].isNaN), "n=\(n) sub-block \(s) sum")
+                #expect(packed == codes, "\(k.name) n=\(n) sub-block \(s) codes")
+                #expect(input.packedScales[s].bitPattern == scale.bitPattern || (scale.isNaN && input.packedScales[s].isNaN), "\(k.name) n=\(n) sub-block \(s) scale")
+                #expect(input.packedSums[s].bitPattern == sum.bitPattern || (sum.isNaN && input.packedSums[s].isNaN), "\(k.name) n=\(n) sub-block \(s) sum")
             }
         }
     }
@@ -278,8 +280,8 @@ struct KernelTests {
     /// Inputs for the packing tests, each arranged for `type`: lengths with whole groups of 512,
     /// partial groups and a short last block; an all-zero block (elements 64…95); and a NaN among
     /// zeros (which a maximum alone would not see) in a whole group, a partial one and the last
-    /// block.
-    static func packingCases(_ type: StorageType, seed: UInt64, _ check: (Int, [Float], ArrangedInput) -> Void) {
+    /// block. Each case on every backend with the packed integer layout.
+    static func packingCases(_ type: StorageType, seed: UInt64, _ check: (any KernelBackend.Type, Int, [Float], ArrangedInput) -> Void) {
         var rng = SyntheticModels.Random(seed: seed)
         for n in [100, 512, 1024, 1600, 3200 + 17, 5504] {
             for poisonAt in [nil, 40, 600, 1599] as [Int?] where poisonAt.map({ $0 < n }) ?? true {
@@ -289,23 +291,24 @@ struct KernelTests {
                     for i in (p / 32 * 32)..<min(n, p / 32 * 32 + 32) { x[i] = 0 }
                     x[p] = .nan
                 }
-                let k = TestBackends.avx512!
-                let storage = UnsafeMutablePointer<Float>.allocate(capacity: k.vectorInputFloats(capacity: n))
-                defer { storage.deallocate() }
-                let input = ArrangedInput(storage: storage, capacity: n)
-                k.arrangeVector(type, x, n, into: input)
-                check(n, x, input)
+                for k in TestBackends.packedInteger {
+                    let storage = UnsafeMutablePointer<Float>.allocate(capacity: k.vectorInputFloats(capacity: n))
+                    defer { storage.deallocate() }
+                    let input = ArrangedInput(storage: storage, capacity: n)
+                    k.arrangeVector(type, x, n, into: input)
+                    check(k, n, x, input)
+                }
             }
         }
     }
 
-    /// The integer q8 kernel's packed activations against their rule: per block of 32, int16
+    /// The integer q8 kernels' packed activations (AVX-512 and AVX2) against their rule: per block of 32, int16
     /// codes round(x·32767/max|x|) (half to even) and scale max|x|/32767; zero blocks 0; a
     /// non-finite element gives its block codes 0 and a NaN scale. Runs of 16 whole blocks take
     /// a vector path of their own.
-    @Test("integer q8 kernel: packed activations equal the scalar rule", .enabled(if: TestBackends.avx512 != nil))
+    @Test("integer q8 kernels: packed activations equal the scalar rule", .enabled(if: !TestBackends.packedInteger.isEmpty))
     func integerQ8Packing() {
-        Self.packingCases(.q8, seed: 13) { n, x, input in
+        Self.packingCases(.q8, seed: 13) { k, n, x, input in
             let blocks = (n + 31) / 32
             for b in 0..<((blocks + 15) / 16 * 16) {
                 let values = Array(x[min(n, 32 * b)..<min(n, 32 * b + 32)])
@@ -319,8 +322,8 @@ struct KernelTests {
                     scale = largest / 32767
                 }
                 let packed = (0..<32).map { (input.packed + 64 * b).load(fromByteOffset: 2 * $0, as: Int16.self) }
-                #expect(packed == codes, "n=\(n) block \(b) codes")
-                #expect(input.packedScales[b].bitPattern == scale.bitPattern || (scale.isNaN && input.packedScales[b].isNaN), "n=\(n) block \(b) scale")
+                #expect(packed == codes, "\(k.name) n=\(n) block \(b) codes")
+                #expect(input.packedScales[b].bitPattern == scale.bitPattern || (scale.isNaN && input.packedScales[b].isNaN), "\(k.name) n=\(n) block \(b) scale")
             }
         }
     }

@@ -34,12 +34,17 @@ public enum MatMul {
         for t in 0..<tokens { InputLayout.arrange(type, x + t * ldx, n, into: out + t * ldo) }
     }
 
+    /// The register tile `tiledProduct` runs: `kernel4x4`'s arguments in its order (weights, inputs,
+    /// ldx, depth, y, ldy, accumulate). A backend with fewer or narrower registers passes its own
+    /// (`MatMulTileAVX2`).
+    public typealias Tile4x4 = (UnsafePointer<Float>, UnsafePointer<Float>, Int, Int, UnsafeMutablePointer<Float>, Int, Bool) -> Void
+
     @inline(__always)
     @inlinable public static func run(_ w: TensorData, arranged xa: UnsafePointer<Float>, ldxa: Int, tokens: Int,
                             y: UnsafeMutablePointer<Float>, ldy: Int, rows: Range<Int>,
-                            tile: UnsafeMutablePointer<Float>) {
+                            tile: UnsafeMutablePointer<Float>, kernel: Tile4x4 = kernel4x4) {
         tiledProduct(depth: InputLayout.paddedLength(w.type, w.rowLength), x: xa, ldx: ldxa, tokens: tokens,
-                     y: y, ldy: ldy, rows: rows, tile: tile, accumulate: false) { r, kb, depth, out in
+                     y: y, ldy: ldy, rows: rows, tile: tile, accumulate: false, kernel: kernel) { r, kb, depth, out in
             decode(w, row: r, block: kb, depth: depth, into: out)
         }
     }
@@ -50,7 +55,7 @@ public enum MatMul {
     @inline(__always)
     @inlinable public static func tiledProduct(depth padded: Int, x xa: UnsafePointer<Float>, ldx ldxa: Int, tokens: Int,
                              y: UnsafeMutablePointer<Float>, ldy: Int, rows: Range<Int>,
-                             tile: UnsafeMutablePointer<Float>, accumulate initial: Bool,
+                             tile: UnsafeMutablePointer<Float>, accumulate initial: Bool, kernel: Tile4x4 = kernel4x4,
                              decode: (Int, Int, Int, UnsafeMutablePointer<Float>) -> Void) {
         let blocks = (padded + depthBlock - 1) / depthBlock
         for kb in 0..<blocks {
@@ -67,7 +72,7 @@ public enum MatMul {
                 var t = 0
                 if tileRows == rowTile {
                     while t + tokenTile <= tokens {
-                        kernel4x4(tile, xs + t * ldxa, ldx: ldxa, depth: depth, y: y + t * ldy + r, ldy: ldy, accumulate: accumulate)
+                        kernel(tile, xs + t * ldxa, ldxa, depth, y + t * ldy + r, ldy, accumulate)
                         t += tokenTile
                     }
                 }

@@ -17,3 +17,16 @@ public struct ArrangedInput {
         self.capacity = capacity
     }
 }
+
+/// The packed integer arrangement of the x86-64 backends' q4 and q8 products (`IntegerMatVec`
+/// on AVX-512, `Q4MatVecAVX2`/`Q8MatVecAVX2` on AVX2: the same layout and rounding), from the
+/// start of the buffer: the codes (room for 2 bytes per element, whole groups of 512), then
+/// per-block scales and per-sub-block sums.
+extension ArrangedInput {
+    @inlinable public static func packedFloats(capacity: Int) -> Int { (capacity + 511) / 512 * (256 + 16 + 16) }
+
+    @inlinable public var packedGroups: Int { (capacity + 511) / 512 }
+    @inlinable public var packed: UnsafeMutableRawPointer { UnsafeMutableRawPointer(storage) }
+    @inlinable public var packedScales: UnsafeMutablePointer<Float> { storage + 256 * packedGroups }
+    @inlinable public var packedSums: UnsafeMutablePointer<Float> { packedScales + 16 * packedGroups }
+}

@@ -1,3 +1,4 @@
+import HymbaFormat
 import HymbaKernels
 import HymbaKernelsPortable
 
@@ -8,4 +9,42 @@ import HymbaKernelsPortable
 public enum AVX2Kernels: PortableKernelBackend {
     public typealias Vectors = PortableVectorUnit<AVX2Kernels>
     public static var name: KernelBackendName { .avx2 }
+
+    // q4 and q8 decoding on 256-bit integer products (`Q4MatVecAVX2`, `Q8MatVecAVX2`), in the
+    // AVX-512 backend's packed layout and rounding; the fp32 matmul with a register tile sized
+    // for 16 registers of 8 lanes (`MatMulTileAVX2`).
+
+    @inline(__always)
+    static func integer(_ type: StorageType) -> Bool { type == .q4 || type == .q8 }
+
+    public static func vectorInputFloats(capacity: Int) -> Int {
+        ArrangedInput.portableFloats(capacity: capacity) + ArrangedInput.packedFloats(capacity: capacity)
+    }
+
+    public static func arrangeVector(_ type: StorageType, _ x: UnsafePointer<Float>, _ n: Int, into input: ArrangedInput) {
+        precondition(n <= input.capacity, "input of \(n) elements exceeds the arranged buffer (\(input.capacity))")
+        switch type {
+        case .q4: Q4MatVecAVX2.arrange(x, n, into: input)
+        case .q8: Q8MatVecAVX2.arrange(x, n, into: input)
+        case .f32, .f16, .bf16: input.arrangePortable(type, x, n)
+        }
+    }
+
+    public static func matVec(_ w: TensorData, _ input: ArrangedInput, _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
+        switch w.type {
+        case .q4: Q4MatVecAVX2.run(w, input, y, rows: rows)
+        case .q8: Q8MatVecAVX2.run(w, input, y, rows: rows)
+        case .f32, .f16, .bf16: MatVec.run(w, input, y, rows: rows)
+        }
+    }
+
+    public static func roundedVectorInput(_ type: StorageType, _ x: [Float]) -> [Float] {
+        type == .q8 ? Int16Activations.dequantized(x) : MatVec.roundedInput(type, x)
+    }
+
+    public static func matMul(_ w: TensorData, arranged xa: UnsafePointer<Float>, ldxa: Int, tokens: Int,
+                              y: UnsafeMutablePointer<Float>, ldy: Int, rows: Range<Int>, scratch: UnsafeMutablePointer<Float>) {
+        MatMul.run(w, arranged: xa, ldxa: ldxa, tokens: tokens, y: y, ldy: ldy, rows: rows, tile: scratch,
+                   kernel: MatMulTileAVX2.kernel4x4)
+    }
 }

@@ -31,7 +31,7 @@ public enum AVX512Kernels: PortableKernelBackend {
     }
 
     public static func roundedVectorInput(_ type: StorageType, _ x: [Float]) -> [Float] {
-        type == .q8 ? IntegerMatVec.dequantizedQ8(x) : MatVec.roundedInput(type, x)
+        type == .q8 ? Int16Activations.dequantized(x) : MatVec.roundedInput(type, x)
     }
 
     public static func matrixInputRowFloats(_ n: Int) -> Int { max(MatMul.arrangedRowFloats(n), IntegerMatMul.rowFloats(n)) }
@@ -66,16 +66,4 @@ public enum AVX512Kernels: PortableKernelBackend {
         }
         SSMKernels.gate(y, by: gate, range: range)
     }
-}
-
-/// `IntegerMatVec`'s arrangement of an `ArrangedInput` for q4 and q8 rows, from the start of
-/// the buffer: the codes (2 bytes per element, whole groups of 512), then per-block scales and
-/// per-sub-block sums.
-extension ArrangedInput {
-    static func packedFloats(capacity: Int) -> Int { (capacity + 511) / 512 * (256 + 16 + 16) }
-
-    var packedGroups: Int { (capacity + 511) / 512 }
-    var packed: UnsafeMutableRawPointer { UnsafeMutableRawPointer(storage) }
-    var packedScales: UnsafeMutablePointer<Float> { storage + 256 * packedGroups }
-    var packedSums: UnsafeMutablePointer<Float> { packedScales + 16 * packedGroups }
 }

@@ -34,7 +34,7 @@ import HymbaFormat
 /// - q8: per block b, 32 int16 codes at byte 64b; a_b at `packedScales[b]`, zero up to a whole
 ///   run of 16 blocks.
 enum IntegerMatVec {
-    static let q8CodeLimit: Float = 32767
+    static let q8CodeLimit = Int16Activations.codeLimit
 
     // MARK: Activations
 
@@ -186,22 +186,6 @@ enum IntegerMatVec {
         }
         UnsafeMutableRawPointer(input.packedScales + first).storeBytes(of: m / q8CodeLimit, as: SIMD16<Float>.self)
         return true
-    }
-
-    /// The values x̂ the q8 product multiplies for `x` (tests): per block a·c.
-    static func dequantizedQ8(_ x: [Float]) -> [Float] {
-        var out = [Float](repeating: 0, count: x.count)
-        for start in stride(from: 0, to: x.count, by: 32) {
-            let block = x[start..<min(x.count, start + 32)]
-            let largest = block.map(abs).max() ?? 0
-            guard block.allSatisfy(\.isFinite) else {
-                for i in block.indices { out[i] = .nan }
-                continue
-            }
-            let inv = largest > 0 ? q8CodeLimit / largest : 0, a = largest / q8CodeLimit
-            for i in block.indices { out[i] = a * (x[i] * inv).rounded(.toNearestOrEven) }
-        }
-        return out
     }
 
     /// One block's 16-bit codes into `out` (64 bytes); returns its scale a. Non-finite input:
