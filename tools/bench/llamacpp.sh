@@ -96,3 +96,16 @@ llama_build() {
         done
     fi
 }
+
+# A free TCP port on 127.0.0.1 (the servers of serve-load.sh and state-size.sh listen only there).
+free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# start_server LOG CMD...: runs a server in the background, its output in LOG; SERVER_PID is its
+# PID, and it is stopped by that PID however the calling script ends.
+start_server() {
+    local server_log="$1"; shift
+    log "starting $* (log: $server_log)"
+    "$@" >"$server_log" 2>&1 &
+    SERVER_PID=$!
+    trap 'kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true' EXIT
+}

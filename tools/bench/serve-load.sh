@@ -84,7 +84,7 @@ declare -A GGUF_TYPE=([q4]=Q4_0 [q8]=Q8_0)
 [[ "$SIZE" =~ ^(125m|350m|1\.5b)$ ]] || die "--size: unknown size '$SIZE' (125m, 350m, 1.5b)"
 
 bench_venv
-PORT="$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+PORT="$(free_port)"
 case "$ENGINE" in
     llamacpp)
         llama_build native llama-server
@@ -97,7 +97,7 @@ case "$ENGINE" in
         HYMBA_EDGE="${HYMBA_EDGE:-$ROOT/.build/release/hymba-edge}"
         [[ -x "$HYMBA_EDGE" ]] || die "$HYMBA_EDGE: not an executable (swift build -c release, or pass --hymba-edge)"
         MODEL="$MODELS/hymba-$SIZE-$TYPE.hymba"
-        SERVER=("$HYMBA_EDGE" serve -m "$MODEL" --host 127.0.0.1 --port "$PORT" --parallel "$PARALLEL" --ctx "$CTX"
+        SERVER=(env ${BACKEND:+"HYMBA_BACKEND=$BACKEND"} "$HYMBA_EDGE" serve -m "$MODEL" --host 127.0.0.1 --port "$PORT" --parallel "$PARALLEL" --ctx "$CTX"
                 --threads "$THREADS")
         LABEL="hymba-edge serve $SIZE $TYPE, --parallel $PARALLEL, $THREADS threads"
         ;;
@@ -108,17 +108,7 @@ OUT="${OUT:-$BENCH/results/serve-$ENGINE-$SIZE-$TYPE.json}"
 mkdir -p "$(dirname "$OUT")" "$CACHE/serve"
 SERVER_LOG="$CACHE/serve/$ENGINE-$SIZE-$TYPE.log"
 
-log "starting ${SERVER[*]} (log: $SERVER_LOG)"
-if [[ -n "$BACKEND" ]]; then
-    HYMBA_BACKEND="$BACKEND" "${SERVER[@]}" >"$SERVER_LOG" 2>&1 &
-else
-    "${SERVER[@]}" >"$SERVER_LOG" 2>&1 &
-fi
-SERVER_PID=$!
-# The server is ours: stopped by its PID however this script ends.
-stop_server() { kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true; }
-trap stop_server EXIT
-
+start_server "$SERVER_LOG" "${SERVER[@]}"
 status=0
 "$PY" "$BENCH/serve_load.py" run --port "$PORT" --pid "$SERVER_PID" --requests "$REQUESTS" --concurrency "$CONCURRENCY" \
     --max-tokens "$MAX_TOKENS" --label "$LABEL" --server-command "${SERVER[*]#"$CACHE/"}" --out "$OUT" || status=$?
