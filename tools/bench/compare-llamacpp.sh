@@ -135,15 +135,18 @@ LLAMA_QUANTIZE="$LLAMA_BUILD/bin/llama-quantize"
 
 # 3. hymba-edge and hymba-convert for this CPU.
 if [[ -z "$HYMBA_EDGE" ]]; then
-    log "swift build -c release (log: $CACHE/swift-build.log)"
-    (cd "$ROOT" && swift build -c release >"$CACHE/swift-build.log" 2>&1) || die "swift build failed: see $CACHE/swift-build.log"
+    # One log per checkout: worktrees sharing the cache may build at the same time.
+    swift_log="$CACHE/swift-build-$(basename "$ROOT").log"
+    log "swift build -c release (log: $swift_log)"
+    (cd "$ROOT" && swift build -c release >"$swift_log" 2>&1) || die "swift build failed: see $swift_log"
     HYMBA_EDGE="$ROOT/.build/release/hymba-edge"
 fi
-# The commit of the tree (the binary's, when built above), taken now: the tree may change while the
-# runs go on.
-REVISION="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-if [[ $REVISION != unknown && -n "$(git -C "$ROOT" status --porcelain --untracked-files=no)" ]]; then REVISION+="-dirty"; fi
 [[ -x "$HYMBA_EDGE" ]] || die "$HYMBA_EDGE: not an executable"
+# The commit of the checkout the binary sits in (this one when built above; another worktree's
+# for its --hymba-edge), taken now: the tree may change while the runs go on.
+BINARY_TREE="$(dirname "$(realpath "$HYMBA_EDGE")")"
+REVISION="$(git -C "$BINARY_TREE" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [[ $REVISION != unknown && -n "$(git -C "$BINARY_TREE" status --porcelain --untracked-files=no)" ]]; then REVISION+="-dirty"; fi
 HYMBA_CONVERT="${HYMBA_CONVERT:-$(dirname "$HYMBA_EDGE")/hymba-convert}"
 [[ -x "$HYMBA_CONVERT" ]] || die "$HYMBA_CONVERT: not an executable (build it, or pass --hymba-convert)"
 
