@@ -22,6 +22,7 @@ ENGINE=""
 SIZE=350m
 TYPE=q4
 THREADS=2
+LLAMA_VARIANT=native
 PARALLEL=4
 CTX=1024
 REQUESTS=16
@@ -46,7 +47,8 @@ usage: $0 --engine llamacpp|hymba [options]
   --max-tokens N      completion tokens per request (default: $MAX_TOKENS)
   --hymba-edge PATH   the hymba-edge binary (default: .build/release/hymba-edge)
   --backend NAME      HYMBA_BACKEND for hymba-edge (default: the binary's choice)
-  --out FILE          the JSON (default: tools/bench/results/serve-ENGINE-SIZE-TYPE.json)
+  --llama-variant V   llama.cpp build: native (default) or avx2 (llamacpp.sh)
+  --out FILE          the JSON (default: tools/bench/results/serve-ENGINE[-avx2]-SIZE-TYPE.json)
 environment: HYMBA_BENCH_CACHE=DIR  the benchmark cache (default $BENCH/cache)
 EOF
 }
@@ -70,6 +72,7 @@ while [[ $# -gt 0 ]]; do
         --max-tokens) MAX_TOKENS="$2"; shift 2 ;;
         --hymba-edge) HYMBA_EDGE="$2"; shift 2 ;;
         --backend) BACKEND="$2"; shift 2 ;;
+        --llama-variant) LLAMA_VARIANT="$2"; shift 2 ;;
         --out) OUT="$2"; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "error: unknown option $1" >&2; usage >&2; exit 2 ;;
@@ -87,11 +90,11 @@ bench_venv
 PORT="$(free_port)"
 case "$ENGINE" in
     llamacpp)
-        llama_build native llama-server
+        llama_build "$LLAMA_VARIANT" llama-server
         MODEL="$MODELS/llama-$SIZE-${GGUF_TYPE[$TYPE]}.gguf"
         SERVER=("$LLAMA_BUILD/bin/llama-server" -m "$MODEL" --host 127.0.0.1 --port "$PORT" -np "$PARALLEL"
                 -c "$((CTX * PARALLEL))" -t "$THREADS" -tb "$THREADS")
-        LABEL="llama-server $SIZE ${GGUF_TYPE[$TYPE]}, -np $PARALLEL, $THREADS threads"
+        LABEL="llama-server ($LLAMA_VARIANT) $SIZE ${GGUF_TYPE[$TYPE]}, -np $PARALLEL, $THREADS threads"
         ;;
     hymba)
         HYMBA_EDGE="${HYMBA_EDGE:-$ROOT/.build/release/hymba-edge}"
@@ -104,9 +107,11 @@ case "$ENGINE" in
     *) die "--engine: '$ENGINE' is not llamacpp or hymba" ;;
 esac
 [[ -s "$MODEL" ]] || die "$MODEL: missing (tools/bench/compare-llamacpp.sh --sizes $SIZE --types $TYPE --prepare-only makes it)"
-OUT="${OUT:-$BENCH/results/serve-$ENGINE-$SIZE-$TYPE.json}"
+NAME="$ENGINE"
+[[ $ENGINE != llamacpp || $LLAMA_VARIANT == native ]] || NAME+="-$LLAMA_VARIANT"
+OUT="${OUT:-$BENCH/results/serve-$NAME-$SIZE-$TYPE.json}"
 mkdir -p "$(dirname "$OUT")" "$CACHE/serve"
-SERVER_LOG="$CACHE/serve/$ENGINE-$SIZE-$TYPE.log"
+SERVER_LOG="$CACHE/serve/$NAME-$SIZE-$TYPE.log"
 
 start_server "$SERVER_LOG" "${SERVER[@]}"
 status=0

@@ -20,6 +20,7 @@ SIZE=1.5b
 TYPE=q4
 CONTEXTS=1024,4096,8192
 THREADS=2
+LLAMA_VARIANT=native
 OUT=""
 
 usage() {
@@ -29,7 +30,8 @@ usage: $0 [options]
   --type T          q4 (Q4_0) or q8 (Q8_0) (default: $TYPE)
   --contexts LIST   context lengths in tokens (default: $CONTEXTS)
   --threads N       server threads (default: $THREADS)
-  --out FILE        the JSON (default: tools/bench/results/state-llamacpp-SIZE-TYPE.json)
+  --llama-variant V   llama.cpp build: native (default) or avx2 (llamacpp.sh)
+  --out FILE        the JSON (default: tools/bench/results/state-llamacpp[-avx2]-SIZE-TYPE.json)
 environment: HYMBA_BENCH_CACHE=DIR  the benchmark cache (default $BENCH/cache)
 EOF
 }
@@ -39,6 +41,7 @@ while [[ $# -gt 0 ]]; do
         --type) TYPE="$2"; shift 2 ;;
         --contexts) CONTEXTS="$2"; shift 2 ;;
         --threads) THREADS="$2"; shift 2 ;;
+        --llama-variant) LLAMA_VARIANT="$2"; shift 2 ;;
         --out) OUT="$2"; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "error: unknown option $1" >&2; usage >&2; exit 2 ;;
@@ -51,10 +54,12 @@ declare -A GGUF_TYPE=([q4]=Q4_0 [q8]=Q8_0)
 [[ "$THREADS" =~ ^[1-9][0-9]*$ ]] || die "--threads: $THREADS is not a positive integer"
 
 bench_venv
-llama_build native llama-server
+llama_build "$LLAMA_VARIANT" llama-server
 MODEL="$MODELS/llama-$SIZE-${GGUF_TYPE[$TYPE]}.gguf"
 [[ -s "$MODEL" ]] || die "$MODEL: missing (tools/bench/compare-llamacpp.sh --sizes $SIZE --types $TYPE --prepare-only makes it)"
-OUT="${OUT:-$BENCH/results/state-llamacpp-$SIZE-$TYPE.json}"
+NAME=llamacpp
+[[ $LLAMA_VARIANT == native ]] || NAME+="-$LLAMA_VARIANT"
+OUT="${OUT:-$BENCH/results/state-$NAME-$SIZE-$TYPE.json}"
 SAVE_DIR="$CACHE/state/slots"
 mkdir -p "$SAVE_DIR" "$(dirname "$OUT")"
 LONGEST=$(tr , '\n' <<<"$CONTEXTS" | sort -n | tail -1)
@@ -63,6 +68,6 @@ PORT="$(free_port)"
 # the only place the prompt's state can come from.
 SERVER=("$LLAMA_BUILD/bin/llama-server" -m "$MODEL" --host 127.0.0.1 --port "$PORT" -np 1 -c "$((LONGEST + 256))"
         -t "$THREADS" -tb "$THREADS" --slot-save-path "$SAVE_DIR/" --cache-ram 0)
-start_server "$CACHE/state/llama-server-$SIZE-$TYPE.log" "${SERVER[@]}"
+start_server "$CACHE/state/$NAME-$SIZE-$TYPE.log" "${SERVER[@]}"
 "$PY" "$BENCH/state_size.py" --port "$PORT" --pid "$SERVER_PID" --save-dir "$SAVE_DIR" --contexts "$CONTEXTS" \
-    --label "llama-server $SIZE ${GGUF_TYPE[$TYPE]}, f16 KV, $THREADS threads" --server-command "${SERVER[*]#"$CACHE/"}" --out "$OUT"
+    --label "llama-server ($LLAMA_VARIANT) $SIZE ${GGUF_TYPE[$TYPE]}, f16 KV, $THREADS threads" --server-command "${SERVER[*]#"$CACHE/"}" --out "$OUT"
