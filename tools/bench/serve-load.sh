@@ -100,7 +100,9 @@ case "$ENGINE" in
         HYMBA_EDGE="${HYMBA_EDGE:-$ROOT/.build/release/hymba-edge}"
         [[ -x "$HYMBA_EDGE" ]] || die "$HYMBA_EDGE: not an executable (swift build -c release, or pass --hymba-edge)"
         MODEL="$MODELS/hymba-$SIZE-$TYPE.hymba"
-        SERVER=(env ${BACKEND:+"HYMBA_BACKEND=$BACKEND"} "$HYMBA_EDGE" serve -m "$MODEL" --host 127.0.0.1 --port "$PORT" --parallel "$PARALLEL" --ctx "$CTX"
+        SERVER=()
+        [[ -z "$BACKEND" ]] || SERVER=(env "HYMBA_BACKEND=$BACKEND")
+        SERVER+=("$HYMBA_EDGE" serve -m "$MODEL" --host 127.0.0.1 --port "$PORT" --parallel "$PARALLEL" --ctx "$CTX"
                 --threads "$THREADS")
         LABEL="hymba-edge serve $SIZE $TYPE, --parallel $PARALLEL, $THREADS threads"
         ;;
