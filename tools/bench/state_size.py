@@ -12,12 +12,23 @@ For each context length N (default 1024, 4096, 8192), on slot 0:
      restore (1 if it reused the restored state), and the time from the start of the restore to
      the end of this request (restore to first token), against step 1's whole request.
 The numbers are printed and written as JSON.
+
+With --cli PATH (llama-completion, the classic CLI with --prompt-cache) instead of a server: for
+each N, a prompt of exactly N tokens (BOS and N-1 times "the", each one token in Llama's
+tokenizer; the count is read back from the file's header) is run with `-n 1 --prompt-cache FILE`
+(prefill, the state saved before the last prompt token, which the next run replays), then run
+again: the second run loads the file and replays one token. Timed: the first run's prompt eval
+(llama.cpp's own timing) and the second run's time from "attempting to load saved session" to
+"replayed last token" on its log (restore to first token). Save time is not separable here.
 """
 import argparse
 import http.client
 import json
 import os
 import random
+import re
+import struct
+import subprocess
 import sys
 import time
 
@@ -63,10 +74,97 @@ def slot_action(args, action, filename=None):
     return obj
 
 
+def run_logged(cmd):
+    """Runs cmd, time-stamping each line of its stderr as it arrives. Returns (lines with
+    monotonic times, wall seconds, stdout)."""
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace")
+    lines = []
+    for line in proc.stderr:
+        lines.append((time.monotonic(), line.rstrip("\n")))
+    out = proc.stdout.read()
+    if proc.wait() != 0:
+        tail = "\n".join(l for _, l in lines[-15:])
+        sys.exit(f"{cmd[0]} failed ({proc.returncode}):\n{tail}")
+    return lines, time.monotonic() - start, out
+
+
+def line_time(lines, needle):
+    for t, l in lines:
+        if needle in l:
+            return t
+    return None
+
+
+def prompt_eval_ms(lines):
+    """llama.cpp's perf line: 'prompt eval time = X ms / N tokens'."""
+    for _, l in lines:
+        m = re.search(r"prompt eval time =\s+([0-9.]+) ms /\s+(\d+) tokens", l)
+        if m:
+            return float(m.group(1)), int(m.group(2))
+    return None, None
+
+
+def session_tokens(path):
+    """The token count in a llama.cpp session file's header (magic 'ggsn', version, count)."""
+    with open(path, "rb") as fh:
+        magic, version, count = struct.unpack("<III", fh.read(12))
+    if magic != 0x6767736E:
+        sys.exit(f"{path}: not a llama.cpp session file (magic {magic:#x})")
+    return count
+
+
+def cli_rows(a, contexts):
+    rows = []
+    os.makedirs(a.save_dir, exist_ok=True)
+    for n in contexts:
+        prompt_path = os.path.join(a.save_dir, f"prompt-{n}.txt")
+        with open(prompt_path, "w") as fh:
+            fh.write("the" + " the" * (n - 2))
+        cache = os.path.join(a.save_dir, f"session-{n}.bin")
+        if os.path.exists(cache):
+            os.remove(cache)
+        cmd = [a.cli, "-m", a.model, "-f", prompt_path, "-n", "1", "-c", str(n + 64), "-t", str(a.threads),
+               "-tb", str(a.threads), "--temp", "0", "-no-cnv", "--no-display-prompt", "--prompt-cache", cache]
+        first, first_wall, _ = run_logged(cmd)
+        prefill_ms, prefill_n = prompt_eval_ms(first)
+        size = os.path.getsize(cache)
+        tokens = session_tokens(cache)
+        again, again_wall, _ = run_logged(cmd)
+        t0, t1 = line_time(again, "attempting to load saved session"), line_time(again, "replayed last token")
+        if t0 is None or t1 is None:
+            sys.exit(f"{a.cli}: the second run did not load the session and replay its last token:\n" +
+                     "\n".join(l for _, l in again[-15:]))
+        replay_ms, replay_n = prompt_eval_ms(again)
+        os.remove(cache)
+        row = {
+            "context_tokens": n,
+            "saved_tokens": tokens,
+            "file_bytes": size,
+            "bytes_per_token": size / tokens,
+            "save_ms": None,
+            "prefill_ms": prefill_ms,
+            "prefill_tokens_processed": prefill_n,
+            "prefill_run_wall_ms": first_wall * 1000,
+            "restore_to_first_token_ms": (t1 - t0) * 1000,
+            "after_restore_prompt_eval_ms": replay_ms,
+            "after_restore_tokens_processed": replay_n,
+            "restore_run_wall_ms": again_wall * 1000,
+        }
+        row["prefill_vs_restore_to_first_token"] = prefill_ms / row["restore_to_first_token_ms"] if prefill_ms else None
+        rows.append(row)
+        print(f"{n} tokens: {size / 2**20:.1f} MiB ({row['bytes_per_token']:.0f} B/token), prefill {prefill_ms:.0f} ms; "
+              f"restore to first token {row['restore_to_first_token_ms']:.0f} ms", file=sys.stderr)
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--port", type=int, help="the llama-server to measure (or --cli)")
+    ap.add_argument("--cli", help="llama-completion: measure --prompt-cache files instead of a server's slots")
+    ap.add_argument("--model", help="the GGUF for --cli")
+    ap.add_argument("--threads", type=int, default=2, help="threads for --cli")
     ap.add_argument("--pid", type=int, help="the server's PID: stop waiting for /health if it exits")
     ap.add_argument("--save-dir", required=True, help="the server's --slot-save-path (to measure the files)")
     ap.add_argument("--contexts", default="1024,4096,8192", help="context lengths in tokens (default 1024,4096,8192)")
@@ -83,6 +181,16 @@ def main():
     rng = random.Random(a.seed)
     ids = [rng.randrange(3, a.vocab) for _ in range(max(contexts))]
 
+    if a.cli:
+        rows = cli_rows(a, contexts)
+    else:
+        if a.port is None:
+            sys.exit("--port (a llama-server) or --cli (llama-completion) is needed")
+        rows = server_rows(a, contexts, ids)
+    print_and_write(a, rows)
+
+
+def server_rows(a, contexts, ids):
     wait_healthy(a.host, a.port, 600, a.pid)
     rows = []
     for n in contexts:
@@ -120,15 +228,20 @@ def main():
               f"{row['after_restore_tokens_processed']} token(s) processed, restore to first token "
               f"{restore_to_first_ms:.0f} ms ({row['prefill_vs_restore_to_first_token']:.1f}x faster than the prefill request)",
               file=sys.stderr)
+    return rows
 
+
+def print_and_write(a, rows):
     head = f"{'context':>7} {'file MiB':>9} {'B/token':>8} {'save ms':>8} {'restore ms':>10} {'prefill ms':>10} {'restore→1st ms':>14} {'reprocessed':>11}"
     print(head)
     for r in rows:
-        print(f"{r['context_tokens']:>7} {r['file_bytes'] / 2**20:>9.1f} {r['bytes_per_token']:>8.0f} {r['save_ms']:>8.0f} "
-              f"{r['restore_ms']:>10.0f} {r['prefill_ms']:>10.0f} {r['restore_to_first_token_ms']:>14.0f} "
+        ms = lambda k: "-" if r.get(k) is None else f"{r[k]:.0f}"
+        print(f"{r['context_tokens']:>7} {r['file_bytes'] / 2**20:>9.1f} {r['bytes_per_token']:>8.0f} {ms('save_ms'):>8} "
+              f"{ms('restore_ms'):>10} {ms('prefill_ms'):>10} {ms('restore_to_first_token_ms'):>14} "
               f"{r['after_restore_tokens_processed']:>11}")
     if a.out:
         out = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "label": a.label,
+               "method": "llama-completion --prompt-cache" if a.cli else "llama-server slot save/restore",
                "server_command": a.server_command, "seed": a.seed, "rows": rows}
         tmp = a.out + ".tmp"
         with open(tmp, "w") as fh:
