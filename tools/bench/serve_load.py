@@ -239,6 +239,16 @@ def run_level(host, port, clients, requests, args):
     }
 
 
+def write_json(path, obj):
+    """Writes obj as JSON through a temporary file and a rename: never a half-written result."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        json.dump(obj, fh, indent=2)
+        fh.write("\n")
+    os.replace(tmp, path)
+    print(f"wrote {path}", file=sys.stderr)
+
+
 def fmt(x, spec):
     return "-" if x is None else format(x, spec)
 
@@ -294,12 +304,7 @@ def cmd_run(args):
     }
     print_table(levels)
     if args.out:
-        tmp = args.out + ".tmp"
-        with open(tmp, "w") as fh:
-            json.dump(out, fh, indent=2)
-            fh.write("\n")
-        os.replace(tmp, args.out)
-        print(f"wrote {args.out}", file=sys.stderr)
+        write_json(args.out, out)
     return 1 if out["errors"] else 0
 
 

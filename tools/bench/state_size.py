@@ -32,7 +32,7 @@ import subprocess
 import sys
 import time
 
-from serve_load import is_loopback, wait_healthy
+from serve_load import is_loopback, wait_healthy, write_json
 
 
 def post(host, port, path, body, timeout):
@@ -243,12 +243,7 @@ def print_and_write(a, rows):
         out = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "label": a.label,
                "method": "llama-completion --prompt-cache" if a.cli else "llama-server slot save/restore",
                "server_command": a.server_command, "seed": a.seed, "rows": rows}
-        tmp = a.out + ".tmp"
-        with open(tmp, "w") as fh:
-            json.dump(out, fh, indent=2)
-            fh.write("\n")
-        os.replace(tmp, a.out)
-        print(f"wrote {a.out}", file=sys.stderr)
+        write_json(a.out, out)
 
 
 if __name__ == "__main__":
