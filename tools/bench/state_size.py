@@ -153,6 +153,7 @@ def cli_rows(a, contexts):
         }
         row["prefill_vs_restore_to_first_token"] = prefill_ms / row["restore_to_first_token_ms"] if prefill_ms else None
         rows.append(row)
+        save_rows(a, rows)  # after every length: a long run stopped early keeps what it measured
         print(f"{n} tokens: {size / 2**20:.1f} MiB ({row['bytes_per_token']:.0f} B/token), prefill {prefill_ms:.0f} ms; "
               f"restore to first token {row['restore_to_first_token_ms']:.0f} ms", file=sys.stderr)
     return rows
@@ -187,7 +188,7 @@ def main():
         if a.port is None:
             sys.exit("--port (a llama-server) or --cli (llama-completion) is needed")
         rows = server_rows(a, contexts, ids)
-    print_and_write(a, rows)
+    print_table(rows)
 
 
 def server_rows(a, contexts, ids):
@@ -223,6 +224,7 @@ def server_rows(a, contexts, ids):
         }
         row["prefill_vs_restore_to_first_token"] = row["prefill_request_ms"] / restore_to_first_ms
         rows.append(row)
+        save_rows(a, rows)  # after every length: a long run stopped early keeps what it measured
         print(f"{n} tokens: {size / 2**20:.1f} MiB ({size / n:.0f} B/token), save {row['save_ms']:.0f} ms, "
               f"restore {row['restore_ms']:.0f} ms, prefill {row['prefill_ms']:.0f} ms; after the restore "
               f"{row['after_restore_tokens_processed']} token(s) processed, restore to first token "
@@ -231,7 +233,7 @@ def server_rows(a, contexts, ids):
     return rows
 
 
-def print_and_write(a, rows):
+def print_table(rows):
     head = f"{'context':>7} {'file MiB':>9} {'B/token':>8} {'save ms':>8} {'restore ms':>10} {'prefill ms':>10} {'restore→1st ms':>14} {'reprocessed':>11}"
     print(head)
     for r in rows:
@@ -239,6 +241,9 @@ def print_and_write(a, rows):
         print(f"{r['context_tokens']:>7} {r['file_bytes'] / 2**20:>9.1f} {r['bytes_per_token']:>8.0f} {ms('save_ms'):>8} "
               f"{ms('restore_ms'):>10} {ms('prefill_ms'):>10} {ms('restore_to_first_token_ms'):>14} "
               f"{r['after_restore_tokens_processed']:>11}")
+
+
+def save_rows(a, rows):
     if a.out:
         out = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "label": a.label,
                "method": "llama-completion --prompt-cache" if a.cli else "llama-server slot save/restore",
