@@ -3,13 +3,17 @@
 #
 #   tools/bench/compare-llamacpp.sh                       # everything: 125m,350m,1.5b × q4,q8
 #   tools/bench/compare-llamacpp.sh --sizes 125m --types q4   # a quick run
+#   tools/bench/compare-llamacpp.sh --backend avx2            # hymba-edge's AVX2 kernels vs AVX2 llama.cpp
 #
-# Steps (each cached under tools/bench/cache/, git-ignored; a re-run only measures):
+# Steps (each cached under $HYMBA_BENCH_CACHE, default tools/bench/cache/, git-ignored; a re-run
+# only measures):
 #  1. a Python venv with llama.cpp's converter needs (torch, transformers, ...) and matplotlib;
-#  2. llama.cpp's llama-bench and llama-quantize, built (CMake, Release, native CPU) from the
-#     source in the llama-cpp-python sdist on PyPI (vendor/llama.cpp);
+#  2. llama.cpp's llama-bench and llama-quantize, built (CMake, Release) from the source in the
+#     llama-cpp-python sdist on PyPI (vendor/llama.cpp), in the variant --backend asks for
+#     (llamacpp.sh: native CPU, or AVX2 without any AVX-512);
 #  3. hymba-edge and hymba-convert: `swift build -c release` (Package.swift targets the host CPU,
-#     -target-cpu native, unless HYMBA_TARGET_CPU says otherwise);
+#     -target-cpu native, unless HYMBA_TARGET_CPU says otherwise); --backend goes to hymba-edge as
+#     HYMBA_BACKEND;
 #  4. random-weight Llama checkpoints of the Hymba sizes (make_llama_hf.py), converted with
 #     convert_hf_to_gguf.py to f16 GGUF, quantized with llama-quantize --pure to Q4_0 / Q8_0
 #     (every matrix, the tied embedding included, as hymba-convert's q4 / q8 recipes do);
@@ -17,13 +21,15 @@
 #  5. the machine's memory read bandwidth (membw.c, 1 thread and --threads threads);
 #  6. llama-bench and hymba-edge bench alternately on each size and type (the machine is
 #     shared: ratios within one run are what counts), --rounds times;
-#  7. report.py: the table on stdout, tools/bench/results/latest.{md,json,png}, and the
-#     results block of BENCHMARKS.md (unless --no-write).
+#  7. report.py: the table on stdout, tools/bench/results/latest.{md,json,png} (latest-BACKEND.*
+#     for --backend avx2, avx512, portable), and that backend's results block of BENCHMARKS.md
+#     (unless --no-write).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BENCH="$ROOT/tools/bench"
-CACHE="$BENCH/cache"
+# shellcheck source=tools/bench/llamacpp.sh
+source "$BENCH/llamacpp.sh"
 
 SIZES="125m,350m,1.5b"
 TYPES="q4,q8"
@@ -39,6 +45,12 @@ HYMBA_EDGE=""
 HYMBA_CONVERT=""
 WRITE=1
 PREPARE_ONLY=0
+BACKEND=native
+# The llama.cpp each hymba-edge backend is compared with. portable is what every CPU without
+# hymba-edge's AVX2 or AVX-512 kernels runs (AVX2-only x86 today, ARM until a NEON backend
+# exists); the peer such a user would run is llama.cpp with SIMD kernels for that CPU, and on
+# x86 that is the AVX2 build, so portable is measured against AVX2 llama.cpp.
+declare -A LLAMA_VARIANT_OF=([native]=native [avx512]=native [avx2]=avx2 [portable]=avx2)
 
 usage() {
     cat <<EOF
@@ -55,9 +67,13 @@ usage: $0 [options]
   --wait-idle PCT       before each measurement, wait until the CPUs were at least PCT% idle over
                         5 s (other jobs quiet; 0: don't wait; default: $WAIT_IDLE)
   --wait-max S          give up waiting after S seconds and measure anyway (default: $WAIT_MAX)
+  --backend NAME        hymba-edge kernels: native (default: what the binary picks on this CPU),
+                        avx512, avx2 or portable (passed as HYMBA_BACKEND); llama.cpp is built to
+                        match: native for native and avx512, AVX2-only for avx2 and portable
   --hymba-edge PATH     use this binary (and hymba-convert next to it unless --hymba-convert)
   --hymba-convert PATH  use this hymba-convert
   --no-write            print the table only; leave tools/bench/results and BENCHMARKS.md alone
+environment: HYMBA_BENCH_CACHE=DIR  the cache (venv, llama.cpp builds, models; default $BENCH/cache)
   --prepare-only        build llama.cpp, hymba-edge and the models, then stop (nothing is measured)
 EOF
 }
@@ -74,6 +90,7 @@ while [[ $# -gt 0 ]]; do
         --rounds) ROUNDS="$2"; shift 2 ;;
         --wait-idle) WAIT_IDLE="$2"; shift 2 ;;
         --wait-max) WAIT_MAX="$2"; shift 2 ;;
+        --backend) BACKEND="$2"; shift 2 ;;
         --hymba-edge) HYMBA_EDGE="$2"; shift 2 ;;
         --hymba-convert) HYMBA_CONVERT="$2"; shift 2 ;;
         --no-write) WRITE=0; shift ;;
@@ -83,14 +100,17 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 
-die() { echo "error: $*" >&2; exit 1; }
-log() { echo "== $*" >&2; }
 for n in THREADS PROMPT GEN REPS ROUNDS; do
     [[ "${!n}" =~ ^[1-9][0-9]*$ ]] || die "--$(echo "$n" | tr 'A-Z' 'a-z'): ${!n} is not a positive integer"
 done
 [[ "$DEPTH" =~ ^[0-9]+$ ]] || die "--depth: $DEPTH is not a whole number"
 [[ "$WAIT_IDLE" =~ ^[0-9]+$ && "$WAIT_IDLE" -le 100 ]] || die "--wait-idle: $WAIT_IDLE is not a percentage (0-100)"
 [[ "$WAIT_MAX" =~ ^[0-9]+$ ]] || die "--wait-max: $WAIT_MAX is not a whole number of seconds"
+[[ -n "${LLAMA_VARIANT_OF[$BACKEND]:-}" ]] || die "--backend: unknown backend '$BACKEND' (native, avx512, avx2, portable)"
+LLAMA_VARIANT="${LLAMA_VARIANT_OF[$BACKEND]}"
+# native leaves the choice to the binary; the others force one (a binary whose CPU lacks it refuses).
+HYMBA_ENV=()
+[[ $BACKEND == native ]] || HYMBA_ENV=("HYMBA_BACKEND=$BACKEND")
 
 # Llama shapes of equal size to each Hymba config: hidden, layers, heads, KV heads, FFN.
 declare -A LLAMA_SHAPE=(
@@ -104,67 +124,33 @@ IFS=, read -r -a TYPE_LIST <<<"$TYPES"
 for s in "${SIZE_LIST[@]}"; do [[ -n "${LLAMA_SHAPE[$s]:-}" ]] || die "--sizes: unknown size '$s' (125m, 350m, 1.5b)"; done
 for t in "${TYPE_LIST[@]}"; do [[ -n "${GGUF_TYPE[$t]:-}" ]] || die "--types: unknown type '$t' (q4, q8)"; done
 
-mkdir -p "$CACHE"
-
 # 1. Python environment.
-VENV="$CACHE/venv"
-PY="$VENV/bin/python"
-if [[ ! -x "$PY" ]]; then
-    log "creating $VENV"
-    python3 -m venv "$VENV"
-fi
-if ! "$PY" -c "import torch, transformers, sentencepiece, numpy, matplotlib, google.protobuf" 2>/dev/null; then
-    # PyPI's default torch wheel pulls gigabytes of CUDA libraries; a local CPU-only wheel
-    # (pip's find-links, e.g. /opt/wheels) is preferred when there is one. TORCH_SPEC overrides.
-    if [[ -z "${TORCH_SPEC:-}" ]]; then
-        TORCH_SPEC=torch
-        for w in /opt/wheels/torch-*+cpu-*.whl; do
-            [[ -e "$w" ]] && TORCH_SPEC="torch==$(basename "$w" | cut -d- -f2)"
-        done
-    fi
-    log "installing $TORCH_SPEC, transformers, sentencepiece, numpy, matplotlib into $VENV"
-    "$VENV/bin/pip" install -q "$TORCH_SPEC" transformers sentencepiece safetensors numpy matplotlib "protobuf<5" cmake ninja
-fi
-export PATH="$VENV/bin:$PATH"
+bench_venv
 
-# 2. llama.cpp from the llama-cpp-python sdist.
-LLAMA_BUILD="$CACHE/llama-build"
+# 2. llama.cpp from the llama-cpp-python sdist, in the variant matching the backend.
+llama_source
+llama_build "$LLAMA_VARIANT" llama-bench llama-quantize
 LLAMA_BENCH="$LLAMA_BUILD/bin/llama-bench"
 LLAMA_QUANTIZE="$LLAMA_BUILD/bin/llama-quantize"
-LLAMA_SRC="$(ls -d "$CACHE"/llama-src/llama_cpp_python-*/vendor/llama.cpp 2>/dev/null | sort -V | tail -1 || true)"
-if [[ -z "$LLAMA_SRC" ]]; then
-    log "downloading the llama-cpp-python sdist"
-    mkdir -p "$CACHE/src" "$CACHE/llama-src"
-    "$VENV/bin/pip" download -q --no-deps --no-binary llama-cpp-python llama-cpp-python -d "$CACHE/src"
-    tar -xzf "$(ls "$CACHE"/src/llama_cpp_python-*.tar.gz | sort -V | tail -1)" -C "$CACHE/llama-src"
-    LLAMA_SRC="$(ls -d "$CACHE"/llama-src/llama_cpp_python-*/vendor/llama.cpp | sort -V | tail -1)"
-fi
-if [[ ! -x "$LLAMA_BENCH" || ! -x "$LLAMA_QUANTIZE" ]]; then
-    log "building llama-bench and llama-quantize (log: $CACHE/llama-build.log)"
-    {
-        cmake -S "$LLAMA_SRC" -B "$LLAMA_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
-            -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF \
-            -DLLAMA_BUILD_APP=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_UI=OFF
-        cmake --build "$LLAMA_BUILD" --target llama-bench llama-quantize -j "$(nproc)"
-    } >"$CACHE/llama-build.log" 2>&1 || die "llama.cpp build failed: see $CACHE/llama-build.log"
-fi
 
 # 3. hymba-edge and hymba-convert for this CPU.
 if [[ -z "$HYMBA_EDGE" ]]; then
-    log "swift build -c release (log: $CACHE/swift-build.log)"
-    (cd "$ROOT" && swift build -c release >"$CACHE/swift-build.log" 2>&1) || die "swift build failed: see $CACHE/swift-build.log"
+    # One log per checkout: worktrees sharing the cache may build at the same time.
+    swift_log="$CACHE/swift-build-$(basename "$ROOT").log"
+    log "swift build -c release (log: $swift_log)"
+    (cd "$ROOT" && swift build -c release >"$swift_log" 2>&1) || die "swift build failed: see $swift_log"
     HYMBA_EDGE="$ROOT/.build/release/hymba-edge"
 fi
-# The commit of the tree (the binary's, when built above), taken now: the tree may change while the
-# runs go on.
-REVISION="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-if [[ $REVISION != unknown && -n "$(git -C "$ROOT" status --porcelain --untracked-files=no)" ]]; then REVISION+="-dirty"; fi
 [[ -x "$HYMBA_EDGE" ]] || die "$HYMBA_EDGE: not an executable"
+# The commit of the checkout the binary sits in (this one when built above; another worktree's
+# for its --hymba-edge), taken now: the tree may change while the runs go on.
+BINARY_TREE="$(dirname "$(realpath "$HYMBA_EDGE")")"
+REVISION="$(git -C "$BINARY_TREE" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [[ $REVISION != unknown && -n "$(git -C "$BINARY_TREE" status --porcelain --untracked-files=no)" ]]; then REVISION+="-dirty"; fi
 HYMBA_CONVERT="${HYMBA_CONVERT:-$(dirname "$HYMBA_EDGE")/hymba-convert}"
 [[ -x "$HYMBA_CONVERT" ]] || die "$HYMBA_CONVERT: not an executable (build it, or pass --hymba-convert)"
 
 # 4. Models.
-MODELS="$CACHE/models"
 mkdir -p "$MODELS" "$CACHE/hf"
 CONVERT_PY="$LLAMA_SRC/convert_hf_to_gguf.py"
 for s in "${SIZE_LIST[@]}"; do
@@ -253,7 +239,7 @@ run_llama() {
 run_hymba() {
     wait_for_quiet
     local before; before=$(load1)
-    "$HYMBA_EDGE" bench -m "$MODELS/hymba-$1-$2.hymba" --threads "$THREADS" --prompt-tokens "$PROMPT" --gen-tokens "$GEN" \
+    env "${HYMBA_ENV[@]}" "$HYMBA_EDGE" bench -m "$MODELS/hymba-$1-$2.hymba" --threads "$THREADS" --prompt-tokens "$PROMPT" --gen-tokens "$GEN" \
         --depth "$DEPTH" --repetitions "$REPS" --json >"$RUN/hymba-$1-$2-r$3.json" 2>"$RUN/hymba-$1-$2-r$3.log" \
         || die "hymba-edge bench failed: see $RUN/hymba-$1-$2-r$3.log"
     record_load hymba "$1" "$2" "$3" "$before"
@@ -271,9 +257,11 @@ done
 # 7. The report.
 cat >"$RUN/settings.json" <<EOF
 {"sizes": "$SIZES", "types": "$TYPES", "threads": $THREADS, "prompt_tokens": $PROMPT, "gen_tokens": $GEN, "depth": $DEPTH,
- "repetitions": $REPS, "rounds": $ROUNDS, "wait_idle": $WAIT_IDLE, "hymba_edge_revision": "$REVISION", "llama_source": "$(basename "$(dirname "$(dirname "$LLAMA_SRC")")")",
- "command": "tools/bench/compare-llamacpp.sh --sizes $SIZES --types $TYPES --threads $THREADS --prompt-tokens $PROMPT --gen-tokens $GEN$( ((DEPTH == 0)) || echo " --depth $DEPTH") --repetitions $REPS --rounds $ROUNDS$( ((WAIT_IDLE == 0)) || echo " --wait-idle $WAIT_IDLE --wait-max $WAIT_MAX")"}
+ "repetitions": $REPS, "rounds": $ROUNDS, "wait_idle": $WAIT_IDLE, "hymba_edge_revision": "$REVISION", "llama_source": "$LLAMA_SOURCE",
+ "backend": "$BACKEND", "hymba_backend_env": "${HYMBA_ENV[*]}", "llama_variant": "$LLAMA_VARIANT", "llama_flags": "$LLAMA_FLAGS",
+ "command": "tools/bench/compare-llamacpp.sh$( [[ $BACKEND == native ]] || echo " --backend $BACKEND") --sizes $SIZES --types $TYPES --threads $THREADS --prompt-tokens $PROMPT --gen-tokens $GEN$( ((DEPTH == 0)) || echo " --depth $DEPTH") --repetitions $REPS --rounds $ROUNDS$( ((WAIT_IDLE == 0)) || echo " --wait-idle $WAIT_IDLE --wait-max $WAIT_MAX")"}
 EOF
 args=(--run "$RUN")
+# native results are the main ones (latest.*, the first results block); a forced backend has its own.
 if [[ $WRITE == 1 ]]; then args+=(--results "$BENCH/results" --benchmarks-md "$ROOT/BENCHMARKS.md"); fi
 "$PY" "$BENCH/report.py" "${args[@]}"

@@ -3,6 +3,11 @@
 membw JSON, settings.json) and prints the table; with --results writes latest.{md,json,png} there,
 and with --benchmarks-md replaces the block between the results markers of BENCHMARKS.md.
 
+Each backend (settings.json's "backend": native unless --backend forced one) has its own files
+and block: native writes latest.* and the block between the plain results markers; avx2, avx512
+and portable write latest-BACKEND.* and the block between results:BACKEND markers, which is added
+as its own section (before the Methodology heading) the first time.
+
 Rates are medians over every timed repetition of every round. Decode bytes/s is the weight
 bytes one decode step reads (llama-bench's model_size; hymba-edge's encoded tensor bytes)
 times the decode rate, shown as a share of the measured read bandwidth at the benchmark's
@@ -20,6 +25,7 @@ import sys
 
 BEGIN = "<!-- results:begin (written by tools/bench/report.py) -->"
 END = "<!-- results:end -->"
+BACKEND_SECTION_BEFORE = "### Methodology"
 SIZE_ORDER = {"125m": 0, "350m": 1, "1.5b": 2}
 GGUF = {"q4": "Q4_0", "q8": "Q8_0"}
 
@@ -141,6 +147,8 @@ def collect(run):
             "hymba_threads_requested": h0["threads_requested"],
             "hymba_peak_rss_bytes": max(o["peak_rss_bytes"] for o in row["hymba"]["raw"]),
             "hymba_kv_bytes": h0["kv_bytes"],
+            # Named by builds with runtime dispatch (bench --json "backend"); absent before.
+            "hymba_backend": h0.get("backend"),
             "llama_prefill_tokens_per_second": statistics.median(row["llama"]["pp"]),
             "hymba_prefill_tokens_per_second": statistics.median(row["hymba"]["pp"]),
             "llama_decode_tokens_per_second": statistics.median(row["llama"]["tg"]),
@@ -269,6 +277,55 @@ def chart(rows, path, title):
     plt.close(fig)
 
 
+def markers(backend):
+    """The results block markers of BENCHMARKS.md for one backend."""
+    if backend == "native":
+        return BEGIN, END
+    return f"<!-- results:{backend}:begin (written by tools/bench/report.py) -->", f"<!-- results:{backend}:end -->"
+
+
+def results_stem(backend):
+    return "latest" if backend == "native" else f"latest-{backend}"
+
+
+def backend_line(settings, reported, llama_build):
+    """Which kernels each engine ran: the backend asked for (and, when the binary names it in
+    bench --json, the one it used) and the llama.cpp variant with its CMake flags."""
+    backend = settings.get("backend", "native")
+    asked = "the binary's own choice (no HYMBA_BACKEND)" if backend == "native" else f"`HYMBA_BACKEND={backend}`"
+    used = f"; the binary reports {', '.join(sorted(reported))}" if reported else \
+        "; this binary does not name its backend in bench --json"
+    variant = settings.get("llama_variant", "native")
+    flags = settings.get("llama_flags") or "-DGGML_NATIVE=ON"
+    peer = ""
+    if backend == "portable":
+        peer = (" The portable kernels are what CPUs without hymba-edge's SIMD backends run (AVX2-only x86 before "
+                "its AVX2 backend, ARM until a NEON one); their users' llama.cpp has SIMD kernels for their CPU, so the "
+                "peer here is llama.cpp's AVX2 build.")
+    return (f"Backend: hymba-edge kernels {asked}{used}; llama.cpp {llama_build}, {variant} variant "
+            f"(`{flags}`).{peer}")
+
+
+def write_block(path, backend, body):
+    """Replaces the backend's results block in BENCHMARKS.md; a forced backend's block is created
+    the first time, as its own section before the Methodology heading."""
+    begin, end = markers(backend)
+    text = open(path).read()
+    if begin not in text or end not in text:
+        if backend == "native":
+            sys.exit(f"{path}: no results markers ({begin} … {end})")
+        if BACKEND_SECTION_BEFORE not in text:
+            sys.exit(f"{path}: neither {backend} results markers nor a '{BACKEND_SECTION_BEFORE}' heading to put them before")
+        section = f"### Latest results: the {backend} backend\n\n{begin}\n{end}\n\n"
+        text = text.replace(BACKEND_SECTION_BEFORE, section + BACKEND_SECTION_BEFORE, 1)
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        fh.write(head + begin + "\n" + body + "\n" + end + tail)
+    os.replace(tmp, path)
+
+
 def run_time(run):
     """When the run started: its folder's name (compare-llamacpp.sh names it so), else now."""
     try:
@@ -288,6 +345,9 @@ def main():
     settings, rows, bandwidth, llama_build = collect(a.run)
     if not rows:
         sys.exit(f"{a.run}: no results")
+    backend = settings.get("backend", "native")
+    stem = results_stem(backend)
+    reported_backends = {r["hymba_backend"] for r in rows if r.get("hymba_backend")}
     cpu = cpu_info()
     date = run_time(a.run).strftime("%Y-%m-%d %H:%M UTC")
     threads = settings["threads"]
@@ -298,6 +358,7 @@ def main():
 
     print(text_table(rows))
     print(f"\nmemory read bandwidth: {bw_line}")
+    print(backend_line(settings, reported_backends, llama_build))
     print(f"L = llama.cpp {llama_build}, H = hymba-edge {revision}; {settings['prompt_tokens']}-token prefill, "
           f"{settings['gen_tokens']} decoded tokens, medians of {settings['repetitions']} repetitions × {settings['rounds']} rounds")
 
@@ -305,7 +366,10 @@ def main():
         "date": date,
         "cpu": cpu,
         "hymba_edge_revision": revision,
-        "llama_cpp": {"source": settings.get("llama_source"), "build": llama_build},
+        "backend": backend,
+        "hymba_backends_reported": sorted(reported_backends),
+        "llama_cpp": {"source": settings.get("llama_source"), "build": llama_build,
+                      "variant": settings.get("llama_variant", "native"), "flags": settings.get("llama_flags", "-DGGML_NATIVE=ON")},
         "settings": settings,
         "memory_bandwidth": {str(t): b for t, b in sorted(bandwidth.items())},
         "rows": rows,
@@ -315,6 +379,8 @@ def main():
         f"L2 {cpu['l2']}, L3 {cpu['l3']}; {' '.join(cpu['vector_flags'])}), shared with other jobs.",
         "",
         f"Command: `{settings['command']}`",
+        "",
+        backend_line(settings, reported_backends, llama_build),
         "",
         f"L = llama.cpp {llama_build} from {settings.get('llama_source')} (`llama-bench -t {threads} -p {settings['prompt_tokens']} "
         f"-n {settings['gen_tokens']} -r {settings['repetitions']}`, random-weight Llama, `llama-quantize --pure`); "
@@ -335,26 +401,22 @@ def main():
                f"Alternation and noise in BENCHMARKS.md). Re-run them on a quieter machine.")
     if a.results:
         os.makedirs(a.results, exist_ok=True)
-        with open(os.path.join(a.results, "latest.json"), "w") as fh:
+        with open(os.path.join(a.results, f"{stem}.json"), "w") as fh:
             json.dump(summary, fh, indent=2)
             fh.write("\n")
-        with open(os.path.join(a.results, "latest.md"), "w") as fh:
-            fh.write("# hymba-edge vs llama.cpp\n\n" + md + "\n\n![chart](latest.png)\n")
-        chart(rows, os.path.join(a.results, "latest.png"),
-              f"hymba-edge {revision} vs llama.cpp, {threads} threads, {cpu['model']}, {date}")
-        print(f"\nwrote {a.results}/latest.md, latest.json, latest.png")
+        title = "hymba-edge vs llama.cpp" + ("" if backend == "native" else f": the {backend} backend")
+        with open(os.path.join(a.results, f"{stem}.md"), "w") as fh:
+            fh.write(f"# {title}\n\n" + md + f"\n\n![chart]({stem}.png)\n")
+        chart(rows, os.path.join(a.results, f"{stem}.png"),
+              f"hymba-edge {revision} ({backend}) vs llama.cpp ({settings.get('llama_variant', 'native')}), "
+              f"{threads} threads, {cpu['model']}, {date}")
+        print(f"\nwrote {a.results}/{stem}.md, {stem}.json, {stem}.png")
     if a.benchmarks_md:
         if not os.path.exists(a.benchmarks_md):
             print(f"{a.benchmarks_md}: missing, not updated", file=sys.stderr)
         else:
-            text = open(a.benchmarks_md).read()
-            if BEGIN not in text or END not in text:
-                sys.exit(f"{a.benchmarks_md}: no results markers ({BEGIN} … {END})")
-            head, rest = text.split(BEGIN, 1)
-            _, tail = rest.split(END, 1)
-            chart_link = "\n\n![hymba-edge vs llama.cpp](tools/bench/results/latest.png)" if a.results else ""
-            with open(a.benchmarks_md, "w") as fh:
-                fh.write(head + BEGIN + "\n" + md + chart_link + "\n" + END + tail)
+            chart_link = f"\n\n![hymba-edge vs llama.cpp](tools/bench/results/{stem}.png)" if a.results else ""
+            write_block(a.benchmarks_md, backend, md + chart_link)
             print(f"updated {a.benchmarks_md}")
 
 
