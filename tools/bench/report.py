@@ -147,8 +147,8 @@ def collect(run):
             "hymba_threads_requested": h0["threads_requested"],
             "hymba_peak_rss_bytes": max(o["peak_rss_bytes"] for o in row["hymba"]["raw"]),
             "hymba_kv_bytes": h0["kv_bytes"],
-            # Named by builds with runtime dispatch (bench --json "backend"); absent before.
-            "hymba_backend": h0.get("backend"),
+            # Named by builds with runtime dispatch (bench --json "kernels"); absent before.
+            "hymba_backend": h0.get("kernels") or h0.get("backend"),
             "llama_prefill_tokens_per_second": statistics.median(row["llama"]["pp"]),
             "hymba_prefill_tokens_per_second": statistics.median(row["hymba"]["pp"]),
             "llama_decode_tokens_per_second": statistics.median(row["llama"]["tg"]),
