@@ -137,7 +137,18 @@ public final class HymbaSession {
         try self.init(model: model, options: options, startFromPrefix: true)
     }
 
-    init(model: HymbaModel, options: HymbaOptions, startFromPrefix: Bool) throws {
+    /// A session that runs its kernels on `other`'s threads instead of starting its own: for
+    /// sessions that are only ever used one at a time on one thread (a server's slots, driven by
+    /// its scheduler). Separate pools would each keep their workers spinning for a while after
+    /// every call, taking the cores from the session in use.
+    package convenience init(model: HymbaModel, options: HymbaOptions, sharingThreadsWith other: HymbaSession) throws {
+        guard other.options.resolvedThreads == options.resolvedThreads else {
+            throw HymbaRuntimeError.invalidOption("a session sharing threads needs the same thread count (\(options.resolvedThreads), the other has \(other.options.resolvedThreads))")
+        }
+        try self.init(model: model, options: options, startFromPrefix: true, pool: other.pool)
+    }
+
+    init(model: HymbaModel, options: HymbaOptions, startFromPrefix: Bool, pool sharedPool: ThreadPool? = nil) throws {
         let c = model.config
         let ctx = options.contextLength ?? c.maxPositionEmbeddings
         guard ctx >= 1, ctx <= c.maxPositionEmbeddings else {
@@ -215,7 +226,7 @@ public final class HymbaSession {
         arrangedStride = kernels.matrixInputRowFloats(maxRow)
         arrangedRows = alloc(T * arrangedStride)
         arranged = ArrangedInput(storage: alloc(kernels.vectorInputFloats(capacity: maxRow)), capacity: maxRow)
-        pool = ThreadPool(threads: threads)
+        pool = sharedPool ?? ThreadPool(threads: threads)
         tokens.reserveCapacity(ctx)
         allocations = allocs
         scratchFloats = floats

@@ -35,10 +35,16 @@ final class Slot {
                                             prefillSeconds: 0, decodeSeconds: 0, decodedTokens: 0)
     private var firstTokenTime: UInt64 = 0
 
-    init(index: Int, model: TextModel, options: HymbaOptions) throws {
+    /// Slot `index`; the slots after the first run on `first`'s threads (the scheduler uses
+    /// one slot's session at a time).
+    init(index: Int, model: TextModel, options: HymbaOptions, sharingThreadsWith first: Slot? = nil) throws {
         self.index = index
         self.model = model
-        session = try HymbaSession(model: model.model, options: options)
+        if let first {
+            session = try HymbaSession(model: model.model, options: options, sharingThreadsWith: first.session)
+        } else {
+            session = try HymbaSession(model: model.model, options: options)
+        }
         penalized = []
     }
 

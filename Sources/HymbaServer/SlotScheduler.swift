@@ -29,7 +29,9 @@ final class SlotScheduler: @unchecked Sendable {
 
     init(model: TextModel, slots count: Int, options: HymbaOptions, queueLimit: Int, metrics: ServerMetrics) throws {
         self.model = model
-        slots = try (0..<count).map { try Slot(index: $0, model: model, options: options) }
+        var slots: [Slot] = []
+        for index in 0..<count { slots.append(try Slot(index: index, model: model, options: options, sharingThreadsWith: slots.first)) }
+        self.slots = slots
         self.queueLimit = queueLimit
         self.metrics = metrics
         metrics.setSlots(total: count)
