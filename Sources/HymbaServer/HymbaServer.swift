@@ -37,8 +37,18 @@ public final class HymbaServer: Sendable {
         let created: Int
     }
 
+    /// Runs on the loading thread before the model is opened (tests hold the server in its
+    /// loading state with it).
+    private let beforeLoading: @Sendable () -> Void
+
     public init(configuration: ServerConfiguration) {
         self.configuration = configuration
+        beforeLoading = {}
+    }
+
+    package init(configuration: ServerConfiguration, beforeLoading: @escaping @Sendable () -> Void) {
+        self.configuration = configuration
+        self.beforeLoading = beforeLoading
     }
 
     /// The port the server listens on, once it does.
@@ -63,7 +73,10 @@ public final class HymbaServer: Sendable {
             onServerRunning: { [self] channel in
                 boundPort.withLock { $0 = channel.localAddress?.port }
                 // Load on a thread of its own: it maps, checks and decompresses for a while.
-                Thread { [self] in loaded.continuation.yield(Result { try load() }) }.start()
+                Thread { [self] in
+                    beforeLoading()
+                    loaded.continuation.yield(Result { try load() })
+                }.start()
             },
             logger: Self.quietLogger())
         try await withThrowingTaskGroup(of: Void.self) { group in

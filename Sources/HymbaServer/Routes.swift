@@ -118,6 +118,8 @@ struct Routes: Sendable {
                                 } onCancel: { ticket.cancel() }
                             })
         }
+        let watch = HangUpWatch.start(context.channel, ticket: ticket)
+        defer { watch?.cancel() }
         return try await withTaskCancellationHandler {
             try await reply.whole(ticket)
         } onCancel: { ticket.cancel() }

@@ -156,4 +156,15 @@ final class RawConnection {
     }
 
     func hangUp() { close(fd) }
+
+    /// Waits (at most 30 s) for the server to close the connection, reading and dropping what
+    /// arrives; true when it did (end of stream), false on the timeout or an error.
+    func waitForClose() -> Bool {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n == 0 { return true }
+            if n < 0 { return false }
+        }
+    }
 }

@@ -1,6 +1,9 @@
+import AsyncHTTPClient
 import Foundation
 import HymbaRuntime
 import HymbaServer
+import NIOCore
+import NIOHTTP1
 import Testing
 
 /// `hymba-edge serve` driven over loopback by a real HTTP client (AsyncHTTPClient) and raw
@@ -227,6 +230,98 @@ struct ServerTests {
         // The slot serves the next request.
         let r = try await s.request(.POST, "/v1/completions", json: Self.completion("x = ", tokens: 4))
         #expect(r.status == 200)
+    }
+
+    @Test("a client that hangs up while waiting for a whole (non-streamed) answer frees its slot within a token")
+    func disconnectWhole() async throws {
+        let s = try await RunningServer.start { $0.parallel = 1; $0.contextLength = 1024 }
+        defer { Task { await s.stop() } }
+        let c = try RawConnection(port: s.port)
+        // Up to 1000 tokens, past any end-of-sequence: long enough to hang up in the middle.
+        c.post("/v1/completions", json: #"{"prompt": "def f(x):", "max_tokens": 1000, "temperature": 0, "ignore_eos": true}"#)
+        var busy = 0.0
+        for _ in 0..<500 where busy < 1 {
+            try await Task.sleep(for: .milliseconds(5))
+            busy = try await s.metric("hymba_slots_busy") ?? 0
+        }
+        #expect(busy == 1, "the request never took the slot")
+        c.hangUp()
+        var cancelled = 0.0
+        for _ in 0..<200 where cancelled < 1 {
+            try await Task.sleep(for: .milliseconds(50))
+            cancelled = try await s.metric("hymba_generations_cancelled_total") ?? 0
+        }
+        #expect(cancelled == 1)
+        #expect(try await s.metric("hymba_slots_busy") == 0)
+        #expect(try await s.metric("hymba_generated_tokens_total") == 0)  // it never completed
+        let r = try await s.request(.POST, "/v1/completions", json: Self.completion("x = ", tokens: 4))
+        #expect(r.status == 200)
+    }
+
+    @Test("--timeout: an idle connection is closed, before its first request and between requests")
+    func idleTimeout() async throws {
+        let s = try await RunningServer.start { $0.parallel = 1; $0.idleTimeoutSeconds = 1 }
+        defer { Task { await s.stop() } }
+        let clock = ContinuousClock()
+        let silent = try RawConnection(port: s.port)
+        let start = clock.now
+        #expect(silent.waitForClose(), "a connection that sent nothing was still open after 30 s")
+        let waited = clock.now - start
+        #expect(waited >= .milliseconds(900) && waited < .seconds(10), "closed after \(waited), --timeout 1")
+
+        let kept = try RawConnection(port: s.port)
+        kept.post("/tokenize", json: #"{"content": "x"}"#)
+        #expect(kept.read(until: "]}").contains("200 OK"))
+        let after = clock.now
+        #expect(kept.waitForClose(), "a kept-alive connection was still open 30 s after its answer")
+        #expect(clock.now - after < .seconds(10))
+    }
+
+    @Test("while the model loads: /health and the API answer 503 with Retry-After, then 200 once ready")
+    func loading() async throws {
+        var c = ServerConfiguration(modelPath: shippedModel)
+        c.port = 0
+        c.parallel = 1
+        c.contextLength = 256
+        let gate = DispatchSemaphore(value: 0)
+        let server = HymbaServer(configuration: c, beforeLoading: { gate.wait() })
+        let ready = AsyncStream<String>.makeStream()
+        let task = Task {
+            defer { ready.continuation.finish() }
+            try await server.run { ready.continuation.yield($0) }
+        }
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        defer {
+            gate.signal()  // never leave the loading thread blocked
+            task.cancel()
+            Task { try? await client.shutdown(); _ = try? await task.value }
+        }
+        var port: Int?
+        for _ in 0..<600 where port == nil {
+            try await Task.sleep(for: .milliseconds(20))
+            port = server.port
+        }
+        let p = try #require(port, "the server did not listen within 12 s")
+        func get(_ method: HTTPMethod, _ path: String, _ body: String? = nil) async throws -> (Int, HTTPHeaders, String) {
+            var r = HTTPClientRequest(url: "http://127.0.0.1:\(p)\(path)")
+            r.method = method
+            if let body { r.body = .bytes(ByteBuffer(string: body)); r.headers.add(name: "Content-Type", value: "application/json") }
+            let response = try await client.execute(r, timeout: .seconds(30))
+            return (Int(response.status.code), response.headers, String(buffer: try await response.body.collect(upTo: 1 << 20)))
+        }
+        let health = try await get(.GET, "/health")
+        #expect(health.0 == 503 && health.1["Retry-After"].first == "1", "\(health)")
+        #expect(health.2.contains("\"model_loading\""), "\(health.2)")
+        let completion = try await get(.POST, "/v1/completions", #"{"prompt": "x", "max_tokens": 2}"#)
+        #expect(completion.0 == 503 && completion.2.contains("\"model_loading\""), "\(completion)")
+        #expect(try await get(.GET, "/v1/models").0 == 503)
+
+        gate.signal()
+        var line: String?
+        for await l in ready.stream { line = l; break }
+        #expect(line?.contains("listening on") == true)
+        let after = try await get(.GET, "/health")
+        #expect(after.0 == 200 && after.2.contains("\"ok\""), "\(after)")
     }
 
     @Test("beyond the slots and the queue: 503 with Retry-After")
