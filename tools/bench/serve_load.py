@@ -130,6 +130,9 @@ def one_request(host, port, index, args):
         "max_tokens": args.max_tokens,
         "temperature": 0,
         "stream": True,
+        # The usage chunk gives the server's own token count: text chunks need not be one per
+        # token (a piece held back while a stop string or a UTF-8 sequence may be forming).
+        "stream_options": {"include_usage": True},
     }
     if args.model:
         body["model"] = args.model
