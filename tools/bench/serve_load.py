@@ -342,9 +342,11 @@ def cmd_chart(args):
         ax.set_xlabel("concurrent clients")
         ax.set_title(title)
         ax.grid(axis="y", alpha=0.3)
-    axes[0].legend(fontsize=8)
+    # One legend under the panels, where no bar or label can be under it.
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(runs), fontsize=8, frameon=False)
     fig.suptitle(args.title or "server load: " + " vs ".join(r.get("label") or "?" for r in runs), fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(args.output, dpi=110)
     print(f"wrote {args.output}")
     return 0
