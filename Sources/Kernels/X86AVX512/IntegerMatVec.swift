@@ -273,7 +273,7 @@ enum IntegerMatVec {
     /// The lanes of `v` that a mask of `bytes` leading bytes keeps (a load that cannot fault
     /// past the end of a row: a partial last group may end anywhere in the mapping).
     @inline(__always)
-    private static func byteMask(_ bytes: Int) -> UInt64 { bytes >= 64 ? ~0 : (1 << UInt64(bytes)) &- 1 }
+    static func byteMask(_ bytes: Int) -> UInt64 { bytes >= 64 ? ~0 : (1 << UInt64(bytes)) &- 1 }
 
     /// A q4 group's 16 entries as 32-bit lanes of sc and of mn (lane j: sub-block j; lanes
     /// j ≥ k are 0). Reads only the group's own bytes (`k` sub-blocks: a short last group may
