@@ -84,9 +84,25 @@ extension HymbaSession {
                                input: KeyPath<HymbaSession, UnsafeMutablePointer<Float>>,
                                output: KeyPath<HymbaSession, UnsafeMutablePointer<Float>>) {
         for s in batch { kernels.arrangeVector(w.type, s[keyPath: input], w.rowLength, into: s.arranged) }
-        pool.parallelFor(count: w.rows, granularity: Self.batchTileRows, work: w.rows * w.rowLength * batch.count) { _, range in
-            Self.forEachTile(of: range) { tile in
-                for s in batch { kernels.matVec(w, s.arranged, s[keyPath: output], rows: tile) }
+        Self.withRows(batch, output) { inputs, ys in
+            pool.parallelFor(count: w.rows, granularity: Self.batchTileRows, work: w.rows * w.rowLength * batch.count) { _, range in
+                Self.forEachTile(of: range) { tile in kernels.matVecBatch(w, inputs, ys, rows: tile) }
+            }
+        }
+    }
+
+    /// Calls `body` with the batch's arranged inputs and its `output` buffers as lists (the
+    /// `matVecBatch` arguments), on the stack: nothing allocated per step.
+    @inline(__always)
+    private static func withRows(_ batch: [HymbaSession], _ output: KeyPath<HymbaSession, UnsafeMutablePointer<Float>>,
+                                 _ body: (UnsafeBufferPointer<ArrangedInput>, UnsafeBufferPointer<UnsafeMutablePointer<Float>>) -> Void) {
+        withUnsafeTemporaryAllocation(of: ArrangedInput.self, capacity: batch.count) { inputs in
+            withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Float>.self, capacity: batch.count) { ys in
+                for (i, s) in batch.enumerated() {
+                    (inputs.baseAddress! + i).initialize(to: s.arranged)
+                    (ys.baseAddress! + i).initialize(to: s[keyPath: output])
+                }
+                body(UnsafeBufferPointer(inputs), UnsafeBufferPointer(ys))
             }
         }
     }
@@ -115,34 +131,43 @@ extension HymbaSession {
             kernels.rmsNorm(s.X, weight: L.inputNorm.p, count: d, eps: eps, out: s.Hn)
             kernels.arrangeVector(L.inProj.type, s.Hn, d, into: s.arranged)
         }
-        pool.parallelFor(count: inRows, granularity: 16, work: inRows * d * batch.count) { _, range in
-            Self.forEachTile(of: range) { tile in
-                for s in batch { kernels.matVec(L.inProj, s.arranged, s.Z, rows: tile) }
-            }
-            let lo = max(range.lowerBound, xOff), hi = min(range.upperBound, xOff + E)
-            if lo < hi {
-                for s in batch {
-                    kernels.convStep(state: s.convState[L.index], x: s.Z + xOff, weightT: L.convWeightT.p, bias: L.convBias.p,
-                                        taps: K, channels: E, out: s.U, range: (lo - xOff)..<(hi - xOff))
+        Self.withRows(batch, \.Z) { inputs, zs in
+            pool.parallelFor(count: inRows, granularity: 16, work: inRows * d * batch.count) { _, range in
+                Self.forEachTile(of: range) { tile in kernels.matVecBatch(L.inProj, inputs, zs, rows: tile) }
+                let lo = max(range.lowerBound, xOff), hi = min(range.upperBound, xOff + E)
+                if lo < hi {
+                    for s in batch {
+                        kernels.convStep(state: s.convState[L.index], x: s.Z + xOff, weightT: L.convWeightT.p, bias: L.convBias.p,
+                                            taps: K, channels: E, out: s.U, range: (lo - xOff)..<(hi - xOff))
+                    }
                 }
             }
         }
 
-        // 2a. Attention, per session on its own cache.
+        // 2a. Attention, per session on its own cache: the rotations and cache writes first,
+        // then one parallel region over every (session, head) pair (a head's result does not
+        // depend on which call or thread computes it).
         let window = L.isGlobal ? nil : config.slidingWindow
+        var work = 0
         for s in batch {
             let p0 = M + s.position
-            let cache = s.caches[L.kvProducer]!
             kernels.rope(s.Z, heads: H, headDim: dk, cos: s.cosT, sin: s.sinT)
             if L.producesKV {
                 kernels.rope(s.Z + kOff, heads: Hkv, headDim: dk, cos: s.cosT, sin: s.sinT)
-                cache.write(position: p0, keys: s.Z + kOff, values: s.Z + vOff)
+                s.caches[L.kvProducer]!.write(position: p0, keys: s.Z + kOff, values: s.Z + vOff)
             }
-            let span = window.map { min($0 + 1, p0 + 1) } ?? (p0 + 1)
-            pool.parallelFor(count: H, work: H * span * (dk + dv)) { thread, heads in
-                kernels.attendRows(q: s.Z, ldq: inRows, rows: 1, cache: cache.attentionView, firstPosition: p0,
-                                   window: window, queryHeads: H, heads: heads, scratch: scores + thread * scoresStride,
-                                     out: s.Aout, ldo: E)
+            work += H * (window.map { min($0 + 1, p0 + 1) } ?? (p0 + 1)) * (dk + dv)
+        }
+        pool.parallelFor(count: batch.count * H, work: work) { thread, pairs in
+            var pair = pairs.lowerBound
+            while pair < pairs.upperBound {
+                let s = batch[pair / H], firstHead = pair / H * H
+                let end = min(pairs.upperBound, firstHead + H)
+                kernels.attendRows(q: s.Z, ldq: inRows, rows: 1, cache: s.caches[L.kvProducer]!.attentionView,
+                                   firstPosition: M + s.position, window: window, queryHeads: H,
+                                   heads: (pair - firstHead)..<(end - firstHead), scratch: scores + thread * scoresStride,
+                                   out: s.Aout, ldo: E)
+                pair = end
             }
         }
 
@@ -159,14 +184,14 @@ extension HymbaSession {
         // Δ = softplus(δ·dt_projᵀ + bias), the selective scan, D skip and SiLU(g) gate: one
         // split of the channels for the product and the scan, as in `layerForward`.
         for s in batch { kernels.arrangeVector(L.dtProj.type, s.XP, L.dtProj.rowLength, into: s.arranged) }
-        pool.parallelFor(count: E, granularity: 16, work: batch.count * E * (L.dtProj.rowLength + 8 * N)) { _, channels in
-            Self.forEachTile(of: channels) { tile in
-                for s in batch { kernels.matVec(L.dtProj, s.arranged, s.DT, rows: tile) }
-            }
-            for s in batch {
-                kernels.softplusBias(s.DT + channels.lowerBound, L.dtBias.p + channels.lowerBound, channels.count)
-                kernels.scanStep(state: s.ssmState[L.index], A: L.A.p, u: s.U, delta: s.DT, B: s.XP + R, C: s.XP + R + N,
-                                    D: L.D.p, gate: s.Z + gOff, y: s.Y, stateSize: N, range: channels)
+        Self.withRows(batch, \.DT) { inputs, dts in
+            pool.parallelFor(count: E, granularity: 16, work: batch.count * E * (L.dtProj.rowLength + 8 * N)) { _, channels in
+                Self.forEachTile(of: channels) { tile in kernels.matVecBatch(L.dtProj, inputs, dts, rows: tile) }
+                for s in batch {
+                    kernels.softplusBias(s.DT + channels.lowerBound, L.dtBias.p + channels.lowerBound, channels.count)
+                    kernels.scanStep(state: s.ssmState[L.index], A: L.A.p, u: s.U, delta: s.DT, B: s.XP + R, C: s.XP + R + N,
+                                        D: L.D.p, gate: s.Z + gOff, y: s.Y, stateSize: N, range: channels)
+                }
             }
         }
 
@@ -184,14 +209,16 @@ extension HymbaSession {
         for s in batch { kernels.rmsNorm(s.X, weight: L.preMoENorm.p, count: d, eps: eps, out: s.Hn) }
         if L.gateProj.type == L.upProj.type {
             for s in batch { kernels.arrangeVector(L.gateProj.type, s.Hn, d, into: s.arranged) }
-            pool.parallelFor(count: F, granularity: 16, work: 2 * F * d * batch.count) { _, range in
-                Self.forEachTile(of: range) { tile in
-                    for s in batch {
-                        kernels.matVec(L.gateProj, s.arranged, s.G, rows: tile)
-                        kernels.matVec(L.upProj, s.arranged, s.Up, rows: tile)
+            Self.withRows(batch, \.G) { inputs, gs in
+                Self.withRows(batch, \.Up) { _, ups in
+                    pool.parallelFor(count: F, granularity: 16, work: 2 * F * d * batch.count) { _, range in
+                        Self.forEachTile(of: range) { tile in
+                            kernels.matVecBatch(L.gateProj, inputs, gs, rows: tile)
+                            kernels.matVecBatch(L.upProj, inputs, ups, rows: tile)
+                        }
+                        for s in batch { kernels.siluMul(s.G + range.lowerBound, s.Up + range.lowerBound, range.count) }
                     }
                 }
-                for s in batch { kernels.siluMul(s.G + range.lowerBound, s.Up + range.lowerBound, range.count) }
             }
         } else {
             batchedLinear(L.gateProj, batch, input: \.Hn, output: \.G)

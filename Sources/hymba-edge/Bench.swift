@@ -36,6 +36,11 @@ struct Bench: ParsableCommand {
     @Option(name: .long, help: "Seed of the token ids.")
     var seed: UInt64 = 0
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Decode N sequences together (HymbaSession.decodeBatch, as the server's slots do) and report aggregate and per-sequence decode tok/s, as llama-batched-bench.",
+        discussion: "Each sequence is prefilled with its own --prompt-tokens ids (untimed), then --gen-tokens batched steps are timed."))
+    var batch: Int?
+
     @Flag(name: .long, help: "Print one JSON object instead of the table.")
     var json = false
 
@@ -44,6 +49,8 @@ struct Bench: ParsableCommand {
         if genTokens < 1 { throw ValidationError("--gen-tokens \(genTokens): must be at least 1") }
         if depth < 0 { throw ValidationError("--depth \(depth): must be at least 0") }
         if repetitions < 1 { throw ValidationError("--repetitions \(repetitions): must be at least 1") }
+        if let batch, batch < 1 { throw ValidationError("--batch \(batch): must be at least 1") }
+        if batch != nil && depth > 0 { throw ValidationError("--batch runs without --depth (each sequence is its prompt)") }
         if let ctx = model.ctx, ctx < depth + promptTokens + genTokens {
             throw ValidationError("--ctx \(ctx): the benchmark feeds \(depth) + \(promptTokens) + \(genTokens) = \(depth + promptTokens + genTokens) tokens; give at least that")
         }
@@ -57,6 +64,10 @@ struct Bench: ParsableCommand {
             let (file, plan, hymba) = try model.open(options: options, workload: .logits(rows: 0))
             let session = try HymbaSession(model: hymba, options: plan.options)
             let loadSeconds = Benchmark.seconds(since: loadStart)
+            if let batch {
+                try runBatch(batch, file: file, plan: plan, first: session, loadSeconds: loadSeconds)
+                return
+            }
             let ids = Benchmark.tokenIDs(count: depth + promptTokens + genTokens, vocabSize: hymba.config.vocabSize, seed: seed)
             let result = try Benchmark.measure(session: session, context: Array(ids[..<depth]),
                                                prompt: Array(ids[depth..<(depth + promptTokens)]),
@@ -70,6 +81,63 @@ struct Bench: ParsableCommand {
             } else {
                 print(report.text)
             }
+        }
+    }
+}
+
+extension Bench {
+    /// `--batch N`: N sessions over the one model, each prefilled with its own prompt, then
+    /// `genTokens` timed `decodeBatch` steps of all N, `repetitions` times.
+    func runBatch(_ count: Int, file: HymbaFile, plan: MemoryPlan, first: HymbaSession, loadSeconds: Double) throws {
+        var sessions = [first]
+        for _ in 1..<count { sessions.append(try HymbaSession(model: first.model, options: plan.options)) }
+        let vocab = first.model.config.vocabSize
+        let ids = (0..<count).map { Benchmark.tokenIDs(count: promptTokens + genTokens, vocabSize: vocab, seed: seed &+ UInt64($0)) }
+        func start() throws {
+            for (s, seq) in zip(sessions, ids) {
+                s.reset()
+                try s.prefill(tokens: Array(seq[..<promptTokens]))
+            }
+        }
+        // Untimed warm-up: the prefills and one batched step.
+        try start()
+        try HymbaSession.decodeBatch(sessions, tokens: ids.map { $0[promptTokens] })
+        var seconds: [Double] = []
+        for _ in 0..<repetitions {
+            try start()
+            let t0 = Benchmark.now()
+            for step in 0..<genTokens {
+                try HymbaSession.decodeBatch(sessions, tokens: ids.map { $0[promptTokens + step] })
+            }
+            seconds.append(Benchmark.seconds(since: t0))
+        }
+        let aggregate = seconds.map { Double(count * genTokens) / $0 }
+        let perSequence = seconds.map { Double(genTokens) / $0 }
+        let peak = ProcessMemory.peakResidentBytes
+        let name = URL(fileURLWithPath: file.path).lastPathComponent
+        if json {
+            let object: [String: Any] = [
+                "model": file.path, "model_name": name, "kernels": "\(first.kernelBackend)",
+                "threads": first.options.resolvedThreads, "threads_requested": model.threads, "ctx": first.contextLength,
+                "batch": count, "prompt_tokens": promptTokens, "gen_tokens": genTokens, "repetitions": repetitions, "seed": seed,
+                "decode_input": "fixed pseudo-random ids (seeded per sequence), not the argmax",
+                "decode_aggregate_tokens_per_second": Benchmark.median(aggregate),
+                "decode_per_sequence_tokens_per_second": Benchmark.median(perSequence),
+                "decode_aggregate_tokens_per_second_runs": aggregate, "decode_seconds_runs": seconds,
+                "load_seconds": loadSeconds, "peak_rss_bytes": peak ?? -1,
+            ]
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            func runs(_ values: [Double]) -> String { values.map { String(format: "%.1f", $0) }.joined(separator: " ") }
+            print("model:    \(name), kernels \(first.kernelBackend), threads \(first.options.resolvedThreads), ctx \(first.contextLength)")
+            print("settings: batch \(count), prompt \(promptTokens) per sequence (untimed), \(genTokens) batched steps, \(repetitions) repetitions, seed \(seed)")
+            print("")
+            print("test".padded(to: 22) + "tok/s (median)".padded(to: 16) + "runs (tok/s)")
+            print("decode aggregate".padded(to: 22) + String(format: "%.1f", Benchmark.median(aggregate)).padded(to: 16) + runs(aggregate))
+            print("decode per sequence".padded(to: 22) + String(format: "%.1f", Benchmark.median(perSequence)).padded(to: 16) + runs(perSequence))
+            print("")
+            print("peak RSS: \(peak.map(Format.mib) ?? "unknown") | load: \(String(format: "%.2f", loadSeconds)) s")
         }
     }
 }

@@ -32,6 +32,11 @@ public protocol KernelBackend {
     static func arrangeVector(_ type: StorageType, _ x: UnsafePointer<Float>, _ n: Int, into input: ArrangedInput)
     /// y[r] = W[r,:]·x for r in `rows` (y indexed by absolute row), x arranged for `w.type`.
     static func matVec(_ w: TensorData, _ input: ArrangedInput, _ y: UnsafeMutablePointer<Float>, rows: Range<Int>)
+    /// `matVec(w, inputs[i], ys[i], rows: rows)` for every i (batched decoding: several
+    /// sequences' rows meeting the same weights), each result bit-identical to that call. A
+    /// backend may unpack each weight once for several inputs; the default loops over `matVec`.
+    static func matVecBatch(_ w: TensorData, _ inputs: UnsafeBufferPointer<ArrangedInput>,
+                            _ ys: UnsafeBufferPointer<UnsafeMutablePointer<Float>>, rows: Range<Int>)
     /// The x̂ the matrix-vector product of `type` rows really multiplies for x (its activation
     /// rounding), for tests and error bounds.
     static func roundedVectorInput(_ type: StorageType, _ x: [Float]) -> [Float]
@@ -94,4 +99,12 @@ public protocol KernelBackend {
     static func decayExp(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count n: Int)
     /// Rotary embedding of `heads` heads of `headDim` values in place (`Rope.apply`).
     static func rope(_ x: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, cos: UnsafePointer<Float>, sin: UnsafePointer<Float>)
+}
+
+extension KernelBackend {
+    public static func matVecBatch(_ w: TensorData, _ inputs: UnsafeBufferPointer<ArrangedInput>,
+                                   _ ys: UnsafeBufferPointer<UnsafeMutablePointer<Float>>, rows: Range<Int>) {
+        precondition(inputs.count == ys.count, "matVecBatch: \(inputs.count) inputs but \(ys.count) outputs")
+        for i in inputs.indices { matVec(w, inputs[i], ys[i], rows: rows) }
+    }
 }

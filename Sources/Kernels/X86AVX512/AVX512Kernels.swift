@@ -30,6 +30,15 @@ public enum AVX512Kernels: PortableKernelBackend {
         if integer(w.type) { IntegerMatVec.run(w, input, y, rows: rows) } else { MatVec.run(w, input, y, rows: rows) }
     }
 
+    public static func matVecBatch(_ w: TensorData, _ inputs: UnsafeBufferPointer<ArrangedInput>,
+                                   _ ys: UnsafeBufferPointer<UnsafeMutablePointer<Float>>, rows: Range<Int>) {
+        if integer(w.type) {
+            IntegerMatVec.runBatch(w, inputs, ys, rows: rows)
+        } else {
+            for i in inputs.indices { MatVec.run(w, inputs[i], ys[i], rows: rows) }
+        }
+    }
+
     public static func roundedVectorInput(_ type: StorageType, _ x: [Float]) -> [Float] {
         type == .q8 ? Int16Activations.dequantized(x) : MatVec.roundedInput(type, x)
     }

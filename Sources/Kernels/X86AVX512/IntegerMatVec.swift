@@ -232,12 +232,12 @@ enum IntegerMatVec {
     /// memory latency times the rate a thread consumes them, with room to spare (2 KiB ≈ 100 ns
     /// at 20 GB/s). Streamed 1536-wide rows, one thread (`matVecRate`): q4 33 → 35–37 G weights/s;
     /// q8 did not gain (22–25 either way), so its kernel does without.
-    private static let prefetchDistance = 2048
+    static let prefetchDistance = 2048
 
     /// Prefetches the cache lines of `bytes` bytes from `p` (a plain loop: a `stride` sequence
     /// was left as a call in the large callers, 8% of decoding).
     @inline(__always)
-    private static func prefetch(_ p: UnsafeRawPointer, bytes: Int) {
+    static func prefetch(_ p: UnsafeRawPointer, bytes: Int) {
         var o = 0
         while o < bytes {
             hymba_prefetch(p + o)
@@ -273,7 +273,7 @@ enum IntegerMatVec {
     /// The lanes of `v` that a mask of `bytes` leading bytes keeps (a load that cannot fault
     /// past the end of a row: a partial last group may end anywhere in the mapping).
     @inline(__always)
-    private static func byteMask(_ bytes: Int) -> UInt64 { bytes >= 64 ? ~0 : (1 << UInt64(bytes)) &- 1 }
+    static func byteMask(_ bytes: Int) -> UInt64 { bytes >= 64 ? ~0 : (1 << UInt64(bytes)) &- 1 }
 
     /// A q4 group's 16 entries as 32-bit lanes of sc and of mn (lane j: sub-block j; lanes
     /// j ≥ k are 0). Reads only the group's own bytes (`k` sub-blocks: a short last group may
@@ -300,7 +300,7 @@ enum IntegerMatVec {
 
     /// A q4 group's d and dmin (both halves converted by one `vcvtph2ps`).
     @inline(__always)
-    private static func q4SuperScales(_ group: UnsafeRawPointer) -> (d: Float, dmin: Float) {
+    static func q4SuperScales(_ group: UnsafeRawPointer) -> (d: Float, dmin: Float) {
         let both = _mm_cvtph_ps(_mm_cvtsi32_si128(group.load(unalignedAt: 0, as: Int32.self)))
         return (both[0], both[1])
     }
@@ -328,7 +328,7 @@ enum IntegerMatVec {
     /// group g: the scaled code sums as 16 lanes added to `acc`, and the mins term as 16 lanes
     /// added to `mins` (both summed up by the caller).
     @inline(__always)
-    private static func q4Group(_ group: UnsafeRawPointer, subBlocks k: Int, index g: Int, _ input: ArrangedInput,
+    static func q4Group(_ group: UnsafeRawPointer, subBlocks k: Int, index g: Int, _ input: ArrangedInput,
                                 _ constants: Q4Constants, acc: inout __m512, mins: inout __m512) {
         let a = UnsafeRawPointer(input.packedScales).load(unalignedAt: 64 * g, as: __m512.self)
         let t = UnsafeRawPointer(input.packedSums).load(unalignedAt: 64 * g, as: __m512.self)
@@ -402,6 +402,12 @@ enum IntegerMatVec {
     /// d_b·a_b of up to 16 blocks from `blocks` (the rest 0), into `out`.
     @inline(__always)
     private static func q8Scales(_ blocks: UnsafeRawPointer, count: Int, a: __m512, into out: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(out).storeBytes(of: _mm512_mul_ps(q8BlockScales(blocks, count: count), a), as: __m512.self)
+    }
+
+    /// d_b of up to 16 blocks from `blocks` (the rest 0), converted from f16 in one go.
+    @inline(__always)
+    static func q8BlockScales(_ blocks: UnsafeRawPointer, count: Int) -> __m512 {
         @inline(__always) func h(_ j: Int) -> UInt16 { blocks.load(unalignedAt: 34 * j, as: UInt16.self) }
         var halves = SIMD16<UInt16>()
         if count == 16 {
@@ -409,8 +415,7 @@ enum IntegerMatVec {
         } else {
             for j in 0..<count { halves[j] = h(j) }
         }
-        let d = _mm512_cvtph_ps(unsafeBitCast(halves, to: __m256i.self))
-        UnsafeMutableRawPointer(out).storeBytes(of: _mm512_mul_ps(d, a), as: __m512.self)
+        return _mm512_cvtph_ps(unsafeBitCast(halves, to: __m256i.self))
     }
 
     /// One q8 row of `n` elements · x̂.
