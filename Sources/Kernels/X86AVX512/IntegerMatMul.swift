@@ -9,9 +9,9 @@ import HymbaFormat
 /// does, and the operands take half the bytes; portable SIMD code cannot express it, so this
 /// file uses the compiler's x86 intrinsics. Everywhere else `MatMul`'s fp32 kernel runs.
 ///
-/// Numbers. Per token and depth block of 512 elements g (one q4 group, sixteen q8 blocks), the
-/// input becomes codes c = round(x/a) with a = max|x|/8191 over the block. Weight rows become
-/// integer codes w' with one float scale D per row and block:
+/// Numbers. The input is arranged as `Int16MatrixInput` says (16-bit codes per token and
+/// depth block of 512 elements g, a = max|x|/8191). Weight rows become integer codes w' with
+/// one float scale D per row and block:
 /// - q4: w' = sc·q (6-bit sub-block scale × 4-bit code ≤ 945), D = d; the mins part
 ///   −dmin·mn·Σx̂ = a·Σ_j (dmin·mn_j)·(−Σc over sub-block j) is added per block in fp32, 16
 ///   sub-blocks in one vector;
@@ -20,37 +20,9 @@ import HymbaFormat
 ///   weight, ≤ 1/16382 of the block's largest weight scale × 128).
 /// Then y += D·a·Σ w'·c. Each 32-bit lane sums 32 products of at most 8191² (< 2³¹), so the
 /// integer sums cannot overflow; lanes are converted to fp32 before they are added together.
-///
-/// Layout of an arranged row (`Layout`): int16 codes, block g at element 512g; within a block
-/// each pair of 32-element sub-blocks (s0, s1) is [s0 0…15 | s1 0…15 | s0 16…31 | s1 16…31],
-/// the order in which a q4 pair's 32 code bytes widen to 16-bit lanes (low nibbles: elements
-/// 0…15, high nibbles: 16…31). Then one float a per block, then per block 16 floats −Σc of its
-/// sub-blocks (for the q4 mins). Missing elements are zero.
 enum IntegerMatMul {
-    static let codeLimit: Float = 8191
-
-    /// Where the parts of an arranged row of `n` elements lie.
-    struct Layout {
-        let n: Int
-        let groups: Int
-        /// int16 codes in the row (a multiple of 64: whole sub-block pairs).
-        let codeCount: Int
-
-        init(_ n: Int) {
-            self.n = n
-            let nsub = (n + 31) / 32
-            groups = (nsub + 15) / 16
-            let lastPairs = (nsub - 16 * (groups - 1) + 1) / 2
-            codeCount = groups == 0 ? 0 : 512 * (groups - 1) + 64 * lastPairs
-        }
-
-        /// Sub-blocks of block g (16 except in a row's last block).
-        @inline(__always) func subBlocks(_ g: Int) -> Int { min(16, (n + 31) / 32 - 16 * g) }
-        /// Floats from the row's start to the block scales, the sub-block sums, and the end.
-        var scalesOffset: Int { codeCount / 2 }
-        var sumsOffset: Int { scalesOffset + groups }
-        var floats: Int { sumsOffset + 16 * groups }
-    }
+    static let codeLimit = Int16MatrixInput.codeLimit
+    typealias Layout = Int16MatrixInput
 
     /// Rows of weights decoded at once into the thread's panel.
     static let panelRows = 32
