@@ -84,7 +84,7 @@ struct ThroughputTests {
                 best.integer = min(best.integer, Date().timeIntervalSince(t))
                 t = Date()
                 AVX2Kernels.arrangeFloats(type, x, ldx: n, tokens: tokens, n: n, into: &arranged, ldo: lda)
-                AVX2Kernels.matMulFloats(w.data, arranged: arranged, ldxa: lda, tokens: tokens, y: &y, ldy: rows, rows: 0..<rows, scratch: &tile)
+                AVX2Kernels.floatMatMul(w.data, arranged: arranged, ldxa: lda, tokens: tokens, y: &y, ldy: rows, rows: 0..<rows, scratch: &tile)
                 best.fp32 = min(best.fp32, Date().timeIntervalSince(t))
             }
             let rate = { (s: Double) in String(format: "%.1f", Double(rows * n * tokens) / s / 1e9) }

@@ -1,3 +1,5 @@
+import HymbaFormat
+
 /// The arranged input rows of the x86-64 backends' q4 and q8 matrix-matrix products (prefill):
 /// `IntegerMatMul` on AVX-512 VNNI and `IntegerMatMulAVX2` on AVX2 fill and read the same
 /// layout with the same rounding, so one description, one size and one error bound cover both.
@@ -40,4 +42,26 @@ public struct Int16MatrixInput {
     /// The int16 element where sub-block s (0…15) of block g starts (its elements 16…31 lie 32
     /// elements further).
     @inlinable @inline(__always) public static func slot(group g: Int, subBlock s: Int) -> Int { 512 * g + 64 * (s / 2) + 16 * (s % 2) }
+}
+
+/// The weights' side of the same products: q8 rows re-expressed on one scale per block of 512
+/// elements, w' = round(q·d_b/D) with D = max_b|d_b|·128/8191, so |w'| ≤ 8191.
+public enum Int16Weights {
+    /// The f16 scale d_b of the q8 block b of a run of blocks at p.
+    @inlinable @inline(__always)
+    public static func q8BlockScale(_ p: UnsafeRawPointer, _ b: Int) -> Float {
+        HalfFloat.f16ToFloat(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: b * Q8Layout.blockBytes, as: UInt16.self)))
+    }
+
+    /// D of the `k` q8 blocks at p: 0 if every scale is 0, NaN if one is not finite.
+    @inlinable @inline(__always)
+    public static func q8GroupScale(_ p: UnsafeRawPointer, blocks k: Int) -> Float {
+        var largest: Float = 0, finite = true
+        for b in 0..<k {
+            let d = q8BlockScale(p, b)
+            finite = finite && d.isFinite
+            largest = max(largest, abs(d))
+        }
+        return finite ? largest * 128 / Int16MatrixInput.codeLimit : .nan
+    }
 }

@@ -32,15 +32,8 @@ enum IntegerMatMulAVX2 {
 
     // MARK: Activations
 
-    /// Arranges `tokens` rows of `n` inputs (`ldx` apart) into `out` (rows `ldo` ≥
-    /// `Int16MatrixInput(n).floats` apart).
-    static func arrangeRows(_ x: UnsafePointer<Float>, ldx: Int, tokens: Int, n: Int,
-                            into out: UnsafeMutablePointer<Float>, ldo: Int) {
-        let layout = Layout(n)
-        for t in 0..<tokens { arrangeRow(x + t * ldx, layout, into: out + t * ldo) }
-    }
-
-    private static func arrangeRow(_ x: UnsafePointer<Float>, _ layout: Layout, into out: UnsafeMutablePointer<Float>) {
+    /// Arranges one token's `layout.n` inputs at x into `out` (`layout.floats`).
+    static func arrangeRow(_ x: UnsafePointer<Float>, _ layout: Layout, into out: UnsafeMutablePointer<Float>) {
         let codes = UnsafeMutableRawPointer(out)
         for g in 0..<layout.groups {
             let k = layout.subBlocks(g), span = 2 * ((k + 1) / 2)
@@ -130,21 +123,12 @@ enum IntegerMatMulAVX2 {
     /// Sixteen (or k) q8 blocks: w' = round(q·d_b/D) on one scale D.
     @inline(__always)
     private static func decodeQ8(_ p: UnsafeRawPointer, _ k: Int, _ pairs: Int, _ tile: UnsafeMutableRawPointer) -> Float {
-        @inline(__always) func scale(_ b: Int) -> Float {
-            HalfFloat.f16ToFloat(UInt16(littleEndian: p.load(unalignedAt: b * Q8Layout.blockBytes, as: UInt16.self)))
-        }
-        var largest: Float = 0, finite = true
-        for b in 0..<k {
-            let d = scale(b)
-            finite = finite && d.isFinite
-            largest = max(largest, abs(d))
-        }
-        let D: Float = finite ? largest * 128 / Layout.codeLimit : .nan
+        let D = Int16Weights.q8GroupScale(p, blocks: k)
         for s in 0..<(2 * pairs) {
             let slot = 2 * Layout.slot(group: 0, subBlock: s)
             var lo = _mm256_setzero_si256(), hi = lo
-            if s < k && finite && largest > 0 {
-                let f = _mm256_set1_ps(scale(s) / D)
+            if s < k && D > 0 {  // not for a NaN D: codes 0
+                let f = _mm256_set1_ps(Int16Weights.q8BlockScale(p, s) / D)
                 let blk = p + s * Q8Layout.blockBytes + 2
                 @inline(__always) func eight(_ o: Int) -> __m256i {
                     let q = _mm256_cvtepi8_epi32(_mm_loadl_epi64(UnsafeRawPointer(blk + o).assumingMemoryBound(to: __m128i.self)))
@@ -170,7 +154,7 @@ enum IntegerMatMulAVX2 {
     private static let panelMinsOffset = panelRows * tileRowBytes
     private static let panelScalesOffset = panelMinsOffset + 64 * panelRows
 
-    /// y[t·ldy + r] = W[r,:]·x̂_t for r in `rows`, from inputs arranged by `arrangeRows`;
+    /// y[t·ldy + r] = W[r,:]·x̂_t for r in `rows`, from inputs arranged by `arrangeRow`;
     /// `tile` (`panelFloats`) private to the calling thread.
     static func run(_ w: TensorData, arranged xa: UnsafePointer<Float>, ldxa: Int, tokens: Int,
                     y: UnsafeMutablePointer<Float>, ldy: Int, rows: Range<Int>, tile: UnsafeMutablePointer<Float>) {
