@@ -22,7 +22,11 @@ struct KernelTests {
 
     static func encode(_ type: StorageType, rows: Int, length n: Int, seed: UInt64) -> Encoded {
         var rng = SyntheticModels.Random(seed: seed)
-        let values = rng.normals(rows * n, std: 1)
+        return encode(type, values: rng.normals(rows * n, std: 1), rows: rows, length: n)
+    }
+
+    /// `rows` rows of `n` of `values` stored as `type`.
+    static func encode(_ type: StorageType, values: [Float], rows: Int, length n: Int) -> Encoded {
         let rb = type.rowBytes(length: n)
         let buf = UnsafeMutableRawPointer.allocate(byteCount: max(1, rows * rb), alignment: 64)
         values.withUnsafeBufferPointer { v in
@@ -142,9 +146,10 @@ struct KernelTests {
 
     @Test("fp32 matmul equals matvec per token (row tiles, depth blocks, tails, strided rows)", arguments: types)
     func matMul(type: StorageType) {
-        // Every backend whose matmul for `type` is the fp32 one (the AVX-512 backend's q4 and
-        // q8 products are checked by `integerMatMul`).
-        for k in TestBackends.runnable where !(k.name == .avx512 && (type == .q4 || type == .q8)) {
+        // Every backend whose matmul for `type` is the fp32 one (the AVX-512 and AVX2 backends'
+        // q4 and q8 products are checked by `integerMatMul`).
+        let integer = type == .q4 || type == .q8
+        for k in TestBackends.runnable where !(integer && TestBackends.packedInteger.contains { $0.name == k.name }) {
         for (rows, n, tokens) in Self.matMulShapes {
             let w = Self.encode(type, rows: rows, length: n, seed: 17)
             defer { w.storage.deallocate() }
@@ -180,18 +185,22 @@ struct KernelTests {
     /// a/2, a = max|x|/8191 over the block) and, for q8, the weights re-expressed on one scale
     /// per 512 (|w − w'| ≤ D/2, D = max|w|·128/(127·8191)). The error against W·x is bounded by
     /// those roundings; a wrong layout or scale would be off by the size of the products.
-    @Test("integer matmul (AVX-512 VNNI) equals W·x within its 16-bit roundings; row splits agree bitwise",
-          .enabled(if: TestBackends.avx512 != nil), arguments: [StorageType.q8, .q4])
+    /// On every backend with the packed integer products (AVX-512 VNNI and AVX2: the same
+    /// `Int16MatrixInput` rounding), over shapes with row counts off their register tiles and
+    /// panels, depths off whole blocks and pairs of sub-blocks, and 1 to 9 tokens.
+    @Test("integer matmul (AVX-512 VNNI, AVX2) equals W·x within its 16-bit roundings; row splits agree bitwise",
+          .enabled(if: !TestBackends.packedInteger.isEmpty), arguments: [StorageType.q8, .q4])
     func integerMatMul(type: StorageType) {
-        for (rows, n, tokens) in Self.matMulShapes + [(5, 8320, 7), (8, 96, 4), (3, 600, 5), (11, 2048, 9)] {
+        for k in TestBackends.packedInteger {
+        for (rows, n, tokens) in Self.matMulShapes + [(5, 8320, 7), (8, 96, 4), (3, 600, 5), (11, 2048, 9), (6, 700, 1), (37, 1056, 3), (2, 64, 1)] {
             let w = Self.encode(type, rows: rows, length: n, seed: 23)
             defer { w.storage.deallocate() }
             let ldx = n + 3, ldy = rows + 2
             var rng = SyntheticModels.Random(seed: 5)
             let x = rng.normals(tokens * ldx, std: 2)
-            let y = Self.matMul(w, x: x, ldx: ldx, tokens: tokens, ldy: ldy, rows: [0..<rows], kernels: TestBackends.avx512!)
-            let split = Self.matMul(w, x: x, ldx: ldx, tokens: tokens, ldy: ldy, rows: [0..<min(3, rows), min(3, rows)..<rows], kernels: TestBackends.avx512!)
-            #expect(zip(y, split).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }, "\(type) \(rows)x\(n): row split changed the results")
+            let y = Self.matMul(w, x: x, ldx: ldx, tokens: tokens, ldy: ldy, rows: [0..<rows], kernels: k)
+            let split = Self.matMul(w, x: x, ldx: ldx, tokens: tokens, ldy: ldy, rows: [0..<min(3, rows), min(3, rows)..<rows], kernels: k)
+            #expect(zip(y, split).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }, "\(k.name): \(type) \(rows)x\(n): row split changed the results")
             for t in 0..<tokens {
                 for r in 0..<rows {
                     var ref: Double = 0, bound: Double = 0
@@ -205,7 +214,7 @@ struct KernelTests {
                             bound += abs(wi) * a / 2 + (type == .q8 ? (abs(xi) + a) * D / 2 : 0) + 1e-5 * abs(wi * xi)
                         }
                     }
-                    #expect(abs(Double(y[t * ldy + r]) - ref) <= bound * 1.001 + 1e-6, "\(type) \(rows)x\(n) token \(t) row \(r): \(y[t * ldy + r]) vs \(ref) (bound \(bound))")
+                    #expect(abs(Double(y[t * ldy + r]) - ref) <= bound * 1.001 + 1e-6, "\(k.name): \(type) \(rows)x\(n) token \(t) row \(r): \(y[t * ldy + r]) vs \(ref) (bound \(bound))")
                 }
                 #expect(y[t * ldy + rows].isNaN && y[t * ldy + rows + 1].isNaN)
             }
@@ -213,9 +222,34 @@ struct KernelTests {
             for bad in [Float.nan, .infinity] where tokens > 1 {
                 var xb = x
                 xb[ldx + n - 1] = bad
-                let yb = Self.matMul(w, x: xb, ldx: ldx, tokens: tokens, ldy: ldy, rows: [0..<rows], kernels: TestBackends.avx512!)
-                #expect((0..<rows).allSatisfy { yb[ldy + $0].isNaN }, "\(type) \(rows)x\(n): \(bad) input")
-                #expect((0..<rows).allSatisfy { yb[$0] == y[$0] }, "\(type) \(rows)x\(n): \(bad) leaked into another token")
+                let yb = Self.matMul(w, x: xb, ldx: ldx, tokens: tokens, ldy: ldy, rows: [0..<rows], kernels: k)
+                #expect((0..<rows).allSatisfy { yb[ldy + $0].isNaN }, "\(k.name): \(type) \(rows)x\(n): \(bad) input")
+                #expect((0..<rows).allSatisfy { yb[$0] == y[$0] }, "\(k.name): \(type) \(rows)x\(n): \(bad) leaked into another token")
+            }
+        }
+        }
+    }
+
+    /// The largest products the rounding allows, all of one sign (every input equal, so every
+    /// activation code is 8191; q8 weights all equal, so every w' is the largest; q4 weights 0
+    /// and 1, so the codes are 0 and 15 at scale 63): the 32-bit integer sums must not wrap.
+    @Test("integer matmul (AVX-512 VNNI, AVX2) of the largest codes does not overflow",
+          .enabled(if: !TestBackends.packedInteger.isEmpty), arguments: [StorageType.q8, .q4])
+    func integerMatMulExtremes(type: StorageType) {
+        for k in TestBackends.packedInteger {
+            let rows = 5, n = 1024, tokens = 3
+            for sign: Float in [1, -1] {
+                let values = (0..<(rows * n)).map { type == .q8 || $0 % 2 == 0 ? Float(1) : 0 }
+                let w = Self.encode(type, values: values, rows: rows, length: n)
+                defer { w.storage.deallocate() }
+                let x = [Float](repeating: 3 * sign, count: tokens * n)
+                let y = Self.matMul(w, x: x, ldx: n, tokens: tokens, ldy: rows, rows: [0..<rows], kernels: k)
+                for t in 0..<tokens {
+                    for r in 0..<rows {
+                        let ref = (0..<n).reduce(0.0) { $0 + Double(w.decoded[r * n + $1]) * Double(x[t * n + $1]) }
+                        #expect(abs(Double(y[t * rows + r]) - ref) <= 1e-3 * abs(ref), "\(k.name): \(type) token \(t) row \(r): \(y[t * rows + r]) vs \(ref)")
+                    }
+                }
             }
         }
     }

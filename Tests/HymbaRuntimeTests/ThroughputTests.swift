@@ -3,6 +3,9 @@ import HymbaFormat
 import HymbaKernels
 import Testing
 @testable import HymbaRuntime
+#if arch(x86_64)
+@testable import HymbaKernelsX86AVX2
+#endif
 
 /// Single-thread speed of the efficient path on a random model of the full Hymba-125M shape
 /// (24 layers, d 512, vocabulary 32001). Off unless HYMBA_BENCH is set; run with
@@ -56,6 +59,40 @@ struct ThroughputTests {
             #expect(best > 0)
         }
     }
+
+    #if arch(x86_64)
+    /// The AVX2 backend's q4 and q8 prefill product (`IntegerMatMulAVX2`) against the fp32
+    /// register tile it replaced there (`MatMulTileAVX2`, still its kernel for the other types),
+    /// alternated round by round in one process so that a busy machine slows both alike.
+    @Test("AVX2 integer matmul against the AVX2 fp32 tile, alternating",
+          .enabled(if: ProcessInfo.processInfo.environment["HYMBA_BENCH"] != nil && TestBackends.runnable.contains { $0.name == .avx2 }))
+    func avx2MatMulAB() {
+        for type in [StorageType.q8, .q4] {
+            let rows = 2048, n = 1536, tokens = 128
+            let w = KernelTests.encode(type, rows: rows, length: n, seed: 1)
+            defer { w.storage.deallocate() }
+            var rng = SyntheticModels.Random(seed: 2)
+            let x = rng.normals(tokens * n, std: 1)
+            let lda = AVX2Kernels.matrixInputRowFloats(n)
+            var arranged = [Float](repeating: 0, count: tokens * lda), y = [Float](repeating: 0, count: tokens * rows)
+            var tile = [Float](repeating: 0, count: AVX2Kernels.matMulScratchFloats)
+            var best = (integer: Double.infinity, fp32: Double.infinity)
+            for _ in 0..<7 {
+                var t = Date()
+                AVX2Kernels.arrangeMatrix(type, x, ldx: n, tokens: tokens, n: n, into: &arranged, ldo: lda)
+                AVX2Kernels.matMul(w.data, arranged: arranged, ldxa: lda, tokens: tokens, y: &y, ldy: rows, rows: 0..<rows, scratch: &tile)
+                best.integer = min(best.integer, Date().timeIntervalSince(t))
+                t = Date()
+                AVX2Kernels.arrangeFloats(type, x, ldx: n, tokens: tokens, n: n, into: &arranged, ldo: lda)
+                AVX2Kernels.floatMatMul(w.data, arranged: arranged, ldxa: lda, tokens: tokens, y: &y, ldy: rows, rows: 0..<rows, scratch: &tile)
+                best.fp32 = min(best.fp32, Date().timeIntervalSince(t))
+            }
+            let rate = { (s: Double) in String(format: "%.1f", Double(rows * n * tokens) / s / 1e9) }
+            print("[throughput] \(type) matmul \(rows)x\(n) x \(tokens) tokens, avx2, 1 thread, best of 7 alternating: integer \(rate(best.integer)) GMAC/s, fp32 tile \(rate(best.fp32)) GMAC/s, ratio \(String(format: "%.2f", best.fp32 / best.integer))x")
+            #expect(best.integer > 0 && best.fp32 > 0)
+        }
+    }
+    #endif
 
     /// Matrix-vector products one thread reads per second: a matrix that stays in the cache
     /// (the kernel's own speed) and 24 matrices of 128 MiB in all (weights streamed from

@@ -6,45 +6,47 @@ import HymbaKernelsPortable
 /// this target is compiled for `haswell` (Package.swift), so the portable kernels it inherits
 /// run on 256-bit registers with fused multiply-adds. Entries with an AVX2 kernel of their own
 /// are implemented here and replace the inherited ones.
-public enum AVX2Kernels: PortableKernelBackend {
+public enum AVX2Kernels: PackedIntegerKernelBackend {
     public typealias Vectors = PortableVectorUnit<AVX2Kernels>
     public static var name: KernelBackendName { .avx2 }
 
     // q4 and q8 decoding on 256-bit integer products (`Q4MatVecAVX2`, `Q8MatVecAVX2`), in the
-    // AVX-512 backend's packed layout and rounding; the fp32 matmul with a register tile sized
-    // for 16 registers of 8 lanes (`MatMulTileAVX2`).
+    // AVX-512 backend's packed layout and rounding; q4 and q8 prefill on 16-bit integer
+    // products (`IntegerMatMulAVX2`, the AVX-512 backend's `Int16MatrixInput` layout and
+    // rounding); the fp32 matmul of the other types with a register tile sized for 16
+    // registers of 8 lanes (`MatMulTileAVX2`). `PackedIntegerKernelBackend` routes each type.
 
-    @inline(__always)
-    static func integer(_ type: StorageType) -> Bool { type == .q4 || type == .q8 }
-
-    public static func vectorInputFloats(capacity: Int) -> Int {
-        ArrangedInput.portableFloats(capacity: capacity) + ArrangedInput.packedFloats(capacity: capacity)
+    public static func arrangePacked(_ type: StorageType, _ x: UnsafePointer<Float>, _ n: Int, into input: ArrangedInput) {
+        if type == .q4 { Q4MatVecAVX2.arrange(x, n, into: input) } else { Q8MatVecAVX2.arrange(x, n, into: input) }
     }
 
-    public static func arrangeVector(_ type: StorageType, _ x: UnsafePointer<Float>, _ n: Int, into input: ArrangedInput) {
-        precondition(n <= input.capacity, "input of \(n) elements exceeds the arranged buffer (\(input.capacity))")
-        switch type {
-        case .q4: Q4MatVecAVX2.arrange(x, n, into: input)
-        case .q8: Q8MatVecAVX2.arrange(x, n, into: input)
-        case .f32, .f16, .bf16: input.arrangePortable(type, x, n)
-        }
+    public static func packedMatVec(_ w: TensorData, _ input: ArrangedInput, _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
+        if w.type == .q4 { Q4MatVecAVX2.run(w, input, y, rows: rows) } else { Q8MatVecAVX2.run(w, input, y, rows: rows) }
     }
 
-    public static func matVec(_ w: TensorData, _ input: ArrangedInput, _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
-        switch w.type {
-        case .q4: Q4MatVecAVX2.run(w, input, y, rows: rows)
-        case .q8: Q8MatVecAVX2.run(w, input, y, rows: rows)
-        case .f32, .f16, .bf16: MatVec.run(w, input, y, rows: rows)
-        }
+    public static var packedMatMulScratchFloats: Int { IntegerMatMulAVX2.panelFloats }
+
+    public static func arrangePackedRow(_ x: UnsafePointer<Float>, _ layout: Int16MatrixInput, into out: UnsafeMutablePointer<Float>) {
+        IntegerMatMulAVX2.arrangeRow(x, layout, into: out)
     }
 
-    public static func roundedVectorInput(_ type: StorageType, _ x: [Float]) -> [Float] {
-        type == .q8 ? Int16Activations.dequantized(x) : MatVec.roundedInput(type, x)
+    public static func packedMatMul(_ w: TensorData, arranged xa: UnsafePointer<Float>, ldxa: Int, tokens: Int,
+                                    y: UnsafeMutablePointer<Float>, ldy: Int, rows: Range<Int>, scratch: UnsafeMutablePointer<Float>) {
+        IntegerMatMulAVX2.run(w, arranged: xa, ldxa: ldxa, tokens: tokens, y: y, ldy: ldy, rows: rows, tile: scratch)
     }
 
-    public static func matMul(_ w: TensorData, arranged xa: UnsafePointer<Float>, ldxa: Int, tokens: Int,
-                              y: UnsafeMutablePointer<Float>, ldy: Int, rows: Range<Int>, scratch: UnsafeMutablePointer<Float>) {
+    /// The fp32 product with the AVX2 register tile (every type's but q4 and q8; for q4 and q8
+    /// too in `ThroughputTests`' speed comparison).
+    public static func floatMatMul(_ w: TensorData, arranged xa: UnsafePointer<Float>, ldxa: Int, tokens: Int,
+                                   y: UnsafeMutablePointer<Float>, ldy: Int, rows: Range<Int>, scratch: UnsafeMutablePointer<Float>) {
         MatMul.run(w, arranged: xa, ldxa: ldxa, tokens: tokens, y: y, ldy: ldy, rows: rows, tile: scratch,
                    kernel: MatMulTileAVX2.kernel4x4)
+    }
+
+    /// The fp32 product's input arrangement for any type (`ThroughputTests`' speed comparison),
+    /// compiled here for this backend's instruction set.
+    static func arrangeFloats(_ type: StorageType, _ x: UnsafePointer<Float>, ldx: Int, tokens: Int, n: Int,
+                              into out: UnsafeMutablePointer<Float>, ldo: Int) {
+        MatMul.arrangeRows(type, x, ldx: ldx, tokens: tokens, n: n, into: out, ldo: ldo)
     }
 }

@@ -6,62 +6,35 @@ import HymbaKernelsPortable
 /// AMD from Zen 4): q4 and q8 products on integer dot-product instructions (`IntegerMatVec`,
 /// `IntegerMatMul`), the scan's 16-wide states in one register (`ScanAVX512`), and the
 /// portable kernels compiled for this instruction set with `AVX512Vectors` for the rest.
-public enum AVX512Kernels: PortableKernelBackend {
+public enum AVX512Kernels: PackedIntegerKernelBackend {
     public typealias Vectors = AVX512Vectors
     public static var name: KernelBackendName { .avx512 }
 
-    @inline(__always)
-    static func integer(_ type: StorageType) -> Bool { type == .q4 || type == .q8 }
-
-    public static func vectorInputFloats(capacity: Int) -> Int {
-        ArrangedInput.portableFloats(capacity: capacity) + ArrangedInput.packedFloats(capacity: capacity)
+    public static func arrangePacked(_ type: StorageType, _ x: UnsafePointer<Float>, _ n: Int, into input: ArrangedInput) {
+        if type == .q4 { IntegerMatVec.arrangeQ4(x, n, into: input) } else { IntegerMatVec.arrangeQ8(x, n, into: input) }
     }
 
-    public static func arrangeVector(_ type: StorageType, _ x: UnsafePointer<Float>, _ n: Int, into input: ArrangedInput) {
-        precondition(n <= input.capacity, "input of \(n) elements exceeds the arranged buffer (\(input.capacity))")
-        switch type {
-        case .q4: IntegerMatVec.arrangeQ4(x, n, into: input)
-        case .q8: IntegerMatVec.arrangeQ8(x, n, into: input)
-        case .f32, .f16, .bf16: input.arrangePortable(type, x, n)
-        }
+    public static func packedMatVec(_ w: TensorData, _ input: ArrangedInput, _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
+        IntegerMatVec.run(w, input, y, rows: rows)
     }
 
-    public static func matVec(_ w: TensorData, _ input: ArrangedInput, _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
-        if integer(w.type) { IntegerMatVec.run(w, input, y, rows: rows) } else { MatVec.run(w, input, y, rows: rows) }
+    public static var packedMatMulScratchFloats: Int { IntegerMatMul.panelFloats }
+
+    public static func arrangePackedRow(_ x: UnsafePointer<Float>, _ layout: Int16MatrixInput, into out: UnsafeMutablePointer<Float>) {
+        IntegerMatMul.arrangeRow(x, layout, into: out)
+    }
+
+    public static func packedMatMul(_ w: TensorData, arranged xa: UnsafePointer<Float>, ldxa: Int, tokens: Int,
+                                    y: UnsafeMutablePointer<Float>, ldy: Int, rows: Range<Int>, scratch: UnsafeMutablePointer<Float>) {
+        IntegerMatMul.run(w, arranged: xa, ldxa: ldxa, tokens: tokens, y: y, ldy: ldy, rows: rows, tile: scratch)
     }
 
     public static func matVecBatch(_ w: TensorData, _ inputs: UnsafeBufferPointer<ArrangedInput>,
                                    _ ys: UnsafeBufferPointer<UnsafeMutablePointer<Float>>, rows: Range<Int>) {
-        if integer(w.type) {
+        if packedInteger(w.type) {
             IntegerMatVec.runBatch(w, inputs, ys, rows: rows)
         } else {
             for i in inputs.indices { MatVec.run(w, inputs[i], ys[i], rows: rows) }
-        }
-    }
-
-    public static func roundedVectorInput(_ type: StorageType, _ x: [Float]) -> [Float] {
-        type == .q8 ? Int16Activations.dequantized(x) : MatVec.roundedInput(type, x)
-    }
-
-    public static func matrixInputRowFloats(_ n: Int) -> Int { max(MatMul.arrangedRowFloats(n), IntegerMatMul.rowFloats(n)) }
-
-    public static var matMulScratchFloats: Int { max(MatMul.tileFloats, IntegerMatMul.panelFloats) }
-
-    public static func arrangeMatrix(_ type: StorageType, _ x: UnsafePointer<Float>, ldx: Int, tokens: Int, n: Int,
-                                     into out: UnsafeMutablePointer<Float>, ldo: Int) {
-        if integer(type) {
-            IntegerMatMul.arrangeRows(x, ldx: ldx, tokens: tokens, n: n, into: out, ldo: ldo)
-        } else {
-            MatMul.arrangeRows(type, x, ldx: ldx, tokens: tokens, n: n, into: out, ldo: ldo)
-        }
-    }
-
-    public static func matMul(_ w: TensorData, arranged xa: UnsafePointer<Float>, ldxa: Int, tokens: Int,
-                              y: UnsafeMutablePointer<Float>, ldy: Int, rows: Range<Int>, scratch: UnsafeMutablePointer<Float>) {
-        if integer(w.type) {
-            IntegerMatMul.run(w, arranged: xa, ldxa: ldxa, tokens: tokens, y: y, ldy: ldy, rows: rows, tile: scratch)
-        } else {
-            MatMul.run(w, arranged: xa, ldxa: ldxa, tokens: tokens, y: y, ldy: ldy, rows: rows, tile: scratch)
         }
     }
 

@@ -9,9 +9,9 @@ import HymbaFormat
 /// does, and the operands take half the bytes; portable SIMD code cannot express it, so this
 /// file uses the compiler's x86 intrinsics. Everywhere else `MatMul`'s fp32 kernel runs.
 ///
-/// Numbers. Per token and depth block of 512 elements g (one q4 group, sixteen q8 blocks), the
-/// input becomes codes c = round(x/a) with a = max|x|/8191 over the block. Weight rows become
-/// integer codes w' with one float scale D per row and block:
+/// Numbers. The input is arranged as `Int16MatrixInput` says (16-bit codes per token and
+/// depth block of 512 elements g, a = max|x|/8191). Weight rows become integer codes w' with
+/// one float scale D per row and block:
 /// - q4: w' = sc·q (6-bit sub-block scale × 4-bit code ≤ 945), D = d; the mins part
 ///   −dmin·mn·Σx̂ = a·Σ_j (dmin·mn_j)·(−Σc over sub-block j) is added per block in fp32, 16
 ///   sub-blocks in one vector;
@@ -20,37 +20,9 @@ import HymbaFormat
 ///   weight, ≤ 1/16382 of the block's largest weight scale × 128).
 /// Then y += D·a·Σ w'·c. Each 32-bit lane sums 32 products of at most 8191² (< 2³¹), so the
 /// integer sums cannot overflow; lanes are converted to fp32 before they are added together.
-///
-/// Layout of an arranged row (`Layout`): int16 codes, block g at element 512g; within a block
-/// each pair of 32-element sub-blocks (s0, s1) is [s0 0…15 | s1 0…15 | s0 16…31 | s1 16…31],
-/// the order in which a q4 pair's 32 code bytes widen to 16-bit lanes (low nibbles: elements
-/// 0…15, high nibbles: 16…31). Then one float a per block, then per block 16 floats −Σc of its
-/// sub-blocks (for the q4 mins). Missing elements are zero.
 enum IntegerMatMul {
-    static let codeLimit: Float = 8191
-
-    /// Where the parts of an arranged row of `n` elements lie.
-    struct Layout {
-        let n: Int
-        let groups: Int
-        /// int16 codes in the row (a multiple of 64: whole sub-block pairs).
-        let codeCount: Int
-
-        init(_ n: Int) {
-            self.n = n
-            let nsub = (n + 31) / 32
-            groups = (nsub + 15) / 16
-            let lastPairs = (nsub - 16 * (groups - 1) + 1) / 2
-            codeCount = groups == 0 ? 0 : 512 * (groups - 1) + 64 * lastPairs
-        }
-
-        /// Sub-blocks of block g (16 except in a row's last block).
-        @inline(__always) func subBlocks(_ g: Int) -> Int { min(16, (n + 31) / 32 - 16 * g) }
-        /// Floats from the row's start to the block scales, the sub-block sums, and the end.
-        var scalesOffset: Int { codeCount / 2 }
-        var sumsOffset: Int { scalesOffset + groups }
-        var floats: Int { sumsOffset + 16 * groups }
-    }
+    static let codeLimit = Int16MatrixInput.codeLimit
+    typealias Layout = Int16MatrixInput
 
     /// Rows of weights decoded at once into the thread's panel.
     static let panelRows = 32
@@ -58,19 +30,10 @@ enum IntegerMatMul {
     /// mins and a float scale each).
     static let panelFloats = panelRows * (1024 + 64 + 4) / 4
 
-    /// Floats an arranged row of `n` elements needs.
-    static func rowFloats(_ n: Int) -> Int { Layout(n).floats }
-
     // MARK: Activations
 
-    /// Arranges `tokens` rows of `n` inputs (`ldx` apart) into `out` (rows `ldo` ≥ `rowFloats(n)` apart).
-    static func arrangeRows(_ x: UnsafePointer<Float>, ldx: Int, tokens: Int, n: Int,
-                                    into out: UnsafeMutablePointer<Float>, ldo: Int) {
-        let layout = Layout(n)
-        for t in 0..<tokens { arrangeRow(x + t * ldx, layout, into: out + t * ldo) }
-    }
-
-    private static func arrangeRow(_ x: UnsafePointer<Float>, _ layout: Layout, into out: UnsafeMutablePointer<Float>) {
+    /// Arranges one token's `layout.n` inputs at x into `out` (`layout.floats`).
+    static func arrangeRow(_ x: UnsafePointer<Float>, _ layout: Layout, into out: UnsafeMutablePointer<Float>) {
         let codes = UnsafeMutableRawPointer(out)
         for g in 0..<layout.groups {
             let k = layout.subBlocks(g), pairs = (k + 1) / 2
@@ -160,21 +123,12 @@ enum IntegerMatMul {
     /// Sixteen (or k) q8 blocks: w' = round(q·d_b/D) on one scale D.
     @inline(__always)
     private static func decodeQ8(_ p: UnsafeRawPointer, _ k: Int, _ pairs: Int, _ tile: UnsafeMutableRawPointer) -> Float {
-        @inline(__always) func scale(_ b: Int) -> Float {
-            HalfFloat.f16ToFloat(UInt16(littleEndian: p.load(unalignedAt: b * Q8Layout.blockBytes, as: UInt16.self)))
-        }
-        var largest: Float = 0, finite = true
-        for b in 0..<k {
-            let d = scale(b)
-            finite = finite && d.isFinite
-            largest = max(largest, abs(d))
-        }
-        let D: Float = finite ? largest * 128 / codeLimit : .nan
+        let D = Int16Weights.q8GroupScale(p, blocks: k)
         for s in 0..<(2 * pairs) {
             let slot = 2 * (64 * (s / 2) + 16 * (s % 2))
             var lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256()
-            if s < k && finite && largest > 0 {
-                let f = _mm512_set1_ps(scale(s) / D)
+            if s < k && D > 0 {  // not for a NaN D: codes 0
+                let f = _mm512_set1_ps(Int16Weights.q8BlockScale(p, s) / D)
                 let blk = p + s * Q8Layout.blockBytes + 2
                 @inline(__always) func codes(_ o: Int) -> __m256i {
                     let q = _mm512_cvtepi8_epi32(unsafeBitCast(blk.load(unalignedAt: o, as: SIMD16<Int8>.self), to: __m128i.self))
@@ -200,7 +154,7 @@ enum IntegerMatMul {
     private static let panelMinsOffset = panelRows * tileRowBytes
     private static let panelScalesOffset = panelMinsOffset + 64 * panelRows
 
-    /// y[t·ldy + r] = W[r,:]·x̂_t for r in `rows`, from inputs arranged by `arrangeRows`;
+    /// y[t·ldy + r] = W[r,:]·x̂_t for r in `rows`, from inputs arranged by `arrangeRow`;
     /// `tile` (`panelFloats`) private to the calling thread.
     static func run(_ w: TensorData, arranged xa: UnsafePointer<Float>, ldxa: Int, tokens: Int,
                             y: UnsafeMutablePointer<Float>, ldy: Int, rows: Range<Int>,
