@@ -116,7 +116,7 @@ public enum MatMul {
         var acc = SIMD16<Float>()
         var i = 0
         while i < depth {
-            acc = acc.addingProduct(ar.load(unalignedAt: 4 * i, as: SIMD16<Float>.self), br.load(unalignedAt: 4 * i, as: SIMD16<Float>.self))
+            acc = multiplyAdd(ar.load(unalignedAt: 4 * i, as: SIMD16<Float>.self), br.load(unalignedAt: 4 * i, as: SIMD16<Float>.self), acc)
             i += 16
         }
         return horizontalSum(acc)
@@ -141,13 +141,13 @@ public enum MatMul {
             let a2 = w2.load(unalignedAt: o, as: SIMD16<Float>.self)
             let a3 = w3.load(unalignedAt: o, as: SIMD16<Float>.self)
             let b0 = x0.load(unalignedAt: o, as: SIMD16<Float>.self)
-            c00 = c00.addingProduct(a0, b0); c10 = c10.addingProduct(a1, b0); c20 = c20.addingProduct(a2, b0); c30 = c30.addingProduct(a3, b0)
+            c00 = multiplyAdd(a0, b0, c00); c10 = multiplyAdd(a1, b0, c10); c20 = multiplyAdd(a2, b0, c20); c30 = multiplyAdd(a3, b0, c30)
             let b1 = x1.load(unalignedAt: o, as: SIMD16<Float>.self)
-            c01 = c01.addingProduct(a0, b1); c11 = c11.addingProduct(a1, b1); c21 = c21.addingProduct(a2, b1); c31 = c31.addingProduct(a3, b1)
+            c01 = multiplyAdd(a0, b1, c01); c11 = multiplyAdd(a1, b1, c11); c21 = multiplyAdd(a2, b1, c21); c31 = multiplyAdd(a3, b1, c31)
             let b2 = x2.load(unalignedAt: o, as: SIMD16<Float>.self)
-            c02 = c02.addingProduct(a0, b2); c12 = c12.addingProduct(a1, b2); c22 = c22.addingProduct(a2, b2); c32 = c32.addingProduct(a3, b2)
+            c02 = multiplyAdd(a0, b2, c02); c12 = multiplyAdd(a1, b2, c12); c22 = multiplyAdd(a2, b2, c22); c32 = multiplyAdd(a3, b2, c32)
             let b3 = x3.load(unalignedAt: o, as: SIMD16<Float>.self)
-            c03 = c03.addingProduct(a0, b3); c13 = c13.addingProduct(a1, b3); c23 = c23.addingProduct(a2, b3); c33 = c33.addingProduct(a3, b3)
+            c03 = multiplyAdd(a0, b3, c03); c13 = multiplyAdd(a1, b3, c13); c23 = multiplyAdd(a2, b3, c23); c33 = multiplyAdd(a3, b3, c33)
             o += 64
         }
         @inline(__always) func put(_ t: Int, _ i: Int, _ c: SIMD16<Float>) {
