@@ -41,7 +41,10 @@ let cpuSettings: [SwiftSetting] = targetCPU == "generic" ? [] :
 // build's baseline; their kernels are inlinable and compiled again inside each backend.
 let kernelCore: [Target.Dependency] = ["HymbaFormat", "HymbaKernels"]
 var kernelTargets: [Target] = [
-    .target(name: "HymbaKernels", dependencies: ["HymbaFormat"], path: "Sources/Kernels/Shared", swiftSettings: cpuSettings),
+    // The Builtin module gives the shared core LLVM's fmuladd: the kernels' multiply-add, fused
+    // only where the target has a fused multiply-add (Kernels/Shared/MultiplyAdd.swift).
+    .target(name: "HymbaKernels", dependencies: ["HymbaFormat"], path: "Sources/Kernels/Shared",
+            swiftSettings: cpuSettings + [.enableExperimentalFeature("BuiltinModule")]),
     .target(name: "HymbaKernelsPortable", dependencies: kernelCore, path: "Sources/Kernels/Portable", swiftSettings: cpuSettings),
 ]
 var kernelBackends: [Target.Dependency] = ["HymbaKernels", "HymbaKernelsPortable"]

@@ -359,8 +359,8 @@ public enum Attention {
         @inline(__always)
         @inlinable public func dot(_ x: UnsafePointer<Float>) -> Float {
             let r = UnsafeRawPointer(x)
-            let s0 = (a * r.load(unalignedAt: 0, as: SIMD16<Float>.self)).addingProduct(c, r.load(unalignedAt: 128, as: SIMD16<Float>.self))
-            let s1 = (b * r.load(unalignedAt: 64, as: SIMD16<Float>.self)).addingProduct(d, r.load(unalignedAt: 192, as: SIMD16<Float>.self))
+            let s0 = multiplyAdd(c, r.load(unalignedAt: 128, as: SIMD16<Float>.self), a * r.load(unalignedAt: 0, as: SIMD16<Float>.self))
+            let s1 = multiplyAdd(d, r.load(unalignedAt: 192, as: SIMD16<Float>.self), b * r.load(unalignedAt: 64, as: SIMD16<Float>.self))
             return horizontalSum(s0 + s1)
         }
 
@@ -368,20 +368,20 @@ public enum Attention {
         @inline(__always)
         @inlinable public mutating func add(_ w: Float, _ v: UnsafeRawPointer) {
             let s = SIMD16<Float>(repeating: w)
-            a = a.addingProduct(s, v.load(unalignedAt: 0, as: SIMD16<Float>.self))
-            b = b.addingProduct(s, v.load(unalignedAt: 64, as: SIMD16<Float>.self))
-            c = c.addingProduct(s, v.load(unalignedAt: 128, as: SIMD16<Float>.self))
-            d = d.addingProduct(s, v.load(unalignedAt: 192, as: SIMD16<Float>.self))
+            a = multiplyAdd(s, v.load(unalignedAt: 0, as: SIMD16<Float>.self), a)
+            b = multiplyAdd(s, v.load(unalignedAt: 64, as: SIMD16<Float>.self), b)
+            c = multiplyAdd(s, v.load(unalignedAt: 128, as: SIMD16<Float>.self), c)
+            d = multiplyAdd(s, v.load(unalignedAt: 192, as: SIMD16<Float>.self), d)
         }
 
         /// self += w·v.
         @inline(__always)
         @inlinable public mutating func add(_ w: Float, _ v: Vector64) {
             let s = SIMD16<Float>(repeating: w)
-            a = a.addingProduct(s, v.a)
-            b = b.addingProduct(s, v.b)
-            c = c.addingProduct(s, v.c)
-            d = d.addingProduct(s, v.d)
+            a = multiplyAdd(s, v.a, a)
+            b = multiplyAdd(s, v.b, b)
+            c = multiplyAdd(s, v.c, c)
+            d = multiplyAdd(s, v.d, d)
         }
 
         /// The 64 floats to y.
@@ -408,10 +408,10 @@ public enum Attention {
         @inline(__always)
         @inlinable public func scaled(_ w: Float, addedTo y: UnsafeMutablePointer<Float>) {
             let r = UnsafeMutableRawPointer(y), s = SIMD16<Float>(repeating: w)
-            r.storeBytes(of: r.load(unalignedAt: 0, as: SIMD16<Float>.self).addingProduct(s, a), as: SIMD16<Float>.self)
-            r.storeBytes(of: r.load(unalignedAt: 64, as: SIMD16<Float>.self).addingProduct(s, b), toByteOffset: 64, as: SIMD16<Float>.self)
-            r.storeBytes(of: r.load(unalignedAt: 128, as: SIMD16<Float>.self).addingProduct(s, c), toByteOffset: 128, as: SIMD16<Float>.self)
-            r.storeBytes(of: r.load(unalignedAt: 192, as: SIMD16<Float>.self).addingProduct(s, d), toByteOffset: 192, as: SIMD16<Float>.self)
+            r.storeBytes(of: multiplyAdd(s, a, r.load(unalignedAt: 0, as: SIMD16<Float>.self)), as: SIMD16<Float>.self)
+            r.storeBytes(of: multiplyAdd(s, b, r.load(unalignedAt: 64, as: SIMD16<Float>.self)), toByteOffset: 64, as: SIMD16<Float>.self)
+            r.storeBytes(of: multiplyAdd(s, c, r.load(unalignedAt: 128, as: SIMD16<Float>.self)), toByteOffset: 128, as: SIMD16<Float>.self)
+            r.storeBytes(of: multiplyAdd(s, d, r.load(unalignedAt: 192, as: SIMD16<Float>.self)), toByteOffset: 192, as: SIMD16<Float>.self)
         }
     }
 
@@ -468,7 +468,7 @@ public enum Attention {
         let av = SIMD16<Float>(repeating: a)
         var i = 0
         while i + 16 <= n {
-            let s = yr.load(unalignedAt: 4 * i, as: SIMD16<Float>.self).addingProduct(av, vr.load(unalignedAt: 4 * i, as: SIMD16<Float>.self))
+            let s = multiplyAdd(av, vr.load(unalignedAt: 4 * i, as: SIMD16<Float>.self), yr.load(unalignedAt: 4 * i, as: SIMD16<Float>.self))
             yr.storeBytes(of: s, toByteOffset: 4 * i, as: SIMD16<Float>.self)
             i += 16
         }

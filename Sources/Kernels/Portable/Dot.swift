@@ -13,12 +13,12 @@ public enum Dot {
         var a0 = SIMD16<Float>(), a1 = SIMD16<Float>()
         var i = 0
         while i + 32 <= n {
-            a0 = a0.addingProduct(w.load(unalignedAt: 4 * i, as: SIMD16<Float>.self), xr.load(unalignedAt: 4 * i, as: SIMD16<Float>.self))
-            a1 = a1.addingProduct(w.load(unalignedAt: 4 * i + 64, as: SIMD16<Float>.self), xr.load(unalignedAt: 4 * i + 64, as: SIMD16<Float>.self))
+            a0 = multiplyAdd(w.load(unalignedAt: 4 * i, as: SIMD16<Float>.self), xr.load(unalignedAt: 4 * i, as: SIMD16<Float>.self), a0)
+            a1 = multiplyAdd(w.load(unalignedAt: 4 * i + 64, as: SIMD16<Float>.self), xr.load(unalignedAt: 4 * i + 64, as: SIMD16<Float>.self), a1)
             i += 32
         }
         if i + 16 <= n {
-            a0 = a0.addingProduct(w.load(unalignedAt: 4 * i, as: SIMD16<Float>.self), xr.load(unalignedAt: 4 * i, as: SIMD16<Float>.self))
+            a0 = multiplyAdd(w.load(unalignedAt: 4 * i, as: SIMD16<Float>.self), xr.load(unalignedAt: 4 * i, as: SIMD16<Float>.self), a0)
             i += 16
         }
         var s = horizontalSum(a0 + a1)
@@ -34,12 +34,12 @@ public enum Dot {
         while i + 16 <= n {
             let h0 = w.load(unalignedAt: 2 * i, as: SIMD8<UInt16>.self)
             let h1 = w.load(unalignedAt: 2 * i + 16, as: SIMD8<UInt16>.self)
-            a0 = a0.addingProduct(VectorMath.bf16ToFloat(h0), xr.load(unalignedAt: 4 * i, as: SIMD8<Float>.self))
-            a1 = a1.addingProduct(VectorMath.bf16ToFloat(h1), xr.load(unalignedAt: 4 * i + 32, as: SIMD8<Float>.self))
+            a0 = multiplyAdd(VectorMath.bf16ToFloat(h0), xr.load(unalignedAt: 4 * i, as: SIMD8<Float>.self), a0)
+            a1 = multiplyAdd(VectorMath.bf16ToFloat(h1), xr.load(unalignedAt: 4 * i + 32, as: SIMD8<Float>.self), a1)
             i += 16
         }
         if i + 8 <= n {
-            a0 = a0.addingProduct(VectorMath.bf16ToFloat(w.load(unalignedAt: 2 * i, as: SIMD8<UInt16>.self)), xr.load(unalignedAt: 4 * i, as: SIMD8<Float>.self))
+            a0 = multiplyAdd(VectorMath.bf16ToFloat(w.load(unalignedAt: 2 * i, as: SIMD8<UInt16>.self)), xr.load(unalignedAt: 4 * i, as: SIMD8<Float>.self), a0)
             i += 8
         }
         var s = horizontalSum(a0 + a1)
@@ -55,12 +55,12 @@ public enum Dot {
         while i + 16 <= n {
             let h0 = w.load(unalignedAt: 2 * i, as: SIMD8<UInt16>.self)
             let h1 = w.load(unalignedAt: 2 * i + 16, as: SIMD8<UInt16>.self)
-            a0 = a0.addingProduct(VectorMath.f16ToFloat(h0), xr.load(unalignedAt: 4 * i, as: SIMD8<Float>.self))
-            a1 = a1.addingProduct(VectorMath.f16ToFloat(h1), xr.load(unalignedAt: 4 * i + 32, as: SIMD8<Float>.self))
+            a0 = multiplyAdd(VectorMath.f16ToFloat(h0), xr.load(unalignedAt: 4 * i, as: SIMD8<Float>.self), a0)
+            a1 = multiplyAdd(VectorMath.f16ToFloat(h1), xr.load(unalignedAt: 4 * i + 32, as: SIMD8<Float>.self), a1)
             i += 16
         }
         if i + 8 <= n {
-            a0 = a0.addingProduct(VectorMath.f16ToFloat(w.load(unalignedAt: 2 * i, as: SIMD8<UInt16>.self)), xr.load(unalignedAt: 4 * i, as: SIMD8<Float>.self))
+            a0 = multiplyAdd(VectorMath.f16ToFloat(w.load(unalignedAt: 2 * i, as: SIMD8<UInt16>.self)), xr.load(unalignedAt: 4 * i, as: SIMD8<Float>.self), a0)
             i += 8
         }
         var s = horizontalSum(a0 + a1)

@@ -116,7 +116,7 @@ public enum MatMul {
         var acc = SIMD16<Float>()
         var i = 0
         while i < depth {
-            acc = acc.addingProduct(ar.load(unalignedAt: 4 * i, as: SIMD16<Float>.self), br.load(unalignedAt: 4 * i, as: SIMD16<Float>.self))
+            acc = multiplyAdd(ar.load(unalignedAt: 4 * i, as: SIMD16<Float>.self), br.load(unalignedAt: 4 * i, as: SIMD16<Float>.self), acc)
             i += 16
         }
         return horizontalSum(acc)
@@ -141,13 +141,13 @@ public enum MatMul {
             let a2 = w2.load(unalignedAt: o, as: SIMD16<Float>.self)
             let a3 = w3.load(unalignedAt: o, as: SIMD16<Float>.self)
             let b0 = x0.load(unalignedAt: o, as: SIMD16<Float>.self)
-            c00 = c00.addingProduct(a0, b0); c10 = c10.addingProduct(a1, b0); c20 = c20.addingProduct(a2, b0); c30 = c30.addingProduct(a3, b0)
+            c00 = multiplyAdd(a0, b0, c00); c10 = multiplyAdd(a1, b0, c10); c20 = multiplyAdd(a2, b0, c20); c30 = multiplyAdd(a3, b0, c30)
             let b1 = x1.load(unalignedAt: o, as: SIMD16<Float>.self)
-            c01 = c01.addingProduct(a0, b1); c11 = c11.addingProduct(a1, b1); c21 = c21.addingProduct(a2, b1); c31 = c31.addingProduct(a3, b1)
+            c01 = multiplyAdd(a0, b1, c01); c11 = multiplyAdd(a1, b1, c11); c21 = multiplyAdd(a2, b1, c21); c31 = multiplyAdd(a3, b1, c31)
             let b2 = x2.load(unalignedAt: o, as: SIMD16<Float>.self)
-            c02 = c02.addingProduct(a0, b2); c12 = c12.addingProduct(a1, b2); c22 = c22.addingProduct(a2, b2); c32 = c32.addingProduct(a3, b2)
+            c02 = multiplyAdd(a0, b2, c02); c12 = multiplyAdd(a1, b2, c12); c22 = multiplyAdd(a2, b2, c22); c32 = multiplyAdd(a3, b2, c32)
             let b3 = x3.load(unalignedAt: o, as: SIMD16<Float>.self)
-            c03 = c03.addingProduct(a0, b3); c13 = c13.addingProduct(a1, b3); c23 = c23.addingProduct(a2, b3); c33 = c33.addingProduct(a3, b3)
+            c03 = multiplyAdd(a0, b3, c03); c13 = multiplyAdd(a1, b3, c13); c23 = multiplyAdd(a2, b3, c23); c33 = multiplyAdd(a3, b3, c33)
             o += 64
         }
         @inline(__always) func put(_ t: Int, _ i: Int, _ c: SIMD16<Float>) {
@@ -159,6 +159,50 @@ public enum MatMul {
         put(1, 0, c01); put(1, 1, c11); put(1, 2, c21); put(1, 3, c31)
         put(2, 0, c02); put(2, 1, c12); put(2, 2, c22); put(2, 3, c32)
         put(3, 0, c03); put(3, 1, c13); put(3, 2, c23); put(3, 3, c33)
+    }
+
+    /// `kernel4x4`'s contract for vector units of 128-bit registers, the portable backend's tile
+    /// (the x86-64 baseline has 16 of them, arm64 NEON 32). `kernel4x4`'s 16 accumulators of 16
+    /// lanes are 64 such registers: compiled for the baseline, nearly all lived on the stack,
+    /// each multiply-add between a reload and a store (perf annotate, 125m q4 prefill). Here the
+    /// tile is two passes of 4 rows × 2 tokens with 4-lane accumulators: 8 accumulators, 4 weight
+    /// and 1 input register, 6 loads per 8 multiply-adds; the weight rows (8 KiB) are read twice
+    /// from L1 (the AVX2 backend's `MatMulTileAVX2` in portable vectors).
+    @inline(__always)
+    @inlinable public static func kernel4x4Narrow(_ w: UnsafePointer<Float>, _ x: UnsafePointer<Float>, ldx: Int, depth: Int,
+                                                  y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
+        narrowPass(w, x, ldx: ldx, depth: depth, y: y, ldy: ldy, accumulate: accumulate)
+        narrowPass(w, x + 2 * ldx, ldx: ldx, depth: depth, y: y + 2 * ldy, ldy: ldy, accumulate: accumulate)
+    }
+
+    /// 4 rows × tokens x and x + ldx, in 4 lanes.
+    @inline(__always)
+    @inlinable static func narrowPass(_ w: UnsafePointer<Float>, _ x: UnsafePointer<Float>, ldx: Int, depth: Int,
+                                      y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
+        let w0 = UnsafeRawPointer(w), w1 = UnsafeRawPointer(w + depthBlock), w2 = UnsafeRawPointer(w + 2 * depthBlock), w3 = UnsafeRawPointer(w + 3 * depthBlock)
+        let x0 = UnsafeRawPointer(x), x1 = UnsafeRawPointer(x + ldx)
+        var c00 = SIMD4<Float>(), c10 = SIMD4<Float>(), c20 = SIMD4<Float>(), c30 = SIMD4<Float>()
+        var c01 = SIMD4<Float>(), c11 = SIMD4<Float>(), c21 = SIMD4<Float>(), c31 = SIMD4<Float>()
+        var o = 0
+        let end = 4 * depth
+        while o < end {
+            let a0 = w0.load(unalignedAt: o, as: SIMD4<Float>.self)
+            let a1 = w1.load(unalignedAt: o, as: SIMD4<Float>.self)
+            let a2 = w2.load(unalignedAt: o, as: SIMD4<Float>.self)
+            let a3 = w3.load(unalignedAt: o, as: SIMD4<Float>.self)
+            let b0 = x0.load(unalignedAt: o, as: SIMD4<Float>.self)
+            c00 = multiplyAdd(a0, b0, c00); c10 = multiplyAdd(a1, b0, c10); c20 = multiplyAdd(a2, b0, c20); c30 = multiplyAdd(a3, b0, c30)
+            let b1 = x1.load(unalignedAt: o, as: SIMD4<Float>.self)
+            c01 = multiplyAdd(a0, b1, c01); c11 = multiplyAdd(a1, b1, c11); c21 = multiplyAdd(a2, b1, c21); c31 = multiplyAdd(a3, b1, c31)
+            o += 16
+        }
+        @inline(__always) func put(_ t: Int, _ i: Int, _ c: SIMD4<Float>) {
+            let out = y + t * ldy + i
+            let v = horizontalSum(c)
+            out.pointee = accumulate ? out.pointee + v : v
+        }
+        put(0, 0, c00); put(0, 1, c10); put(0, 2, c20); put(0, 3, c30)
+        put(1, 0, c01); put(1, 1, c11); put(1, 2, c21); put(1, 3, c31)
     }
 }
 

@@ -123,4 +123,14 @@ extension PortableKernelBackend {
 public enum PortableKernels: PortableKernelBackend {
     public typealias Vectors = PortableVectors
     public static var name: KernelBackendName { .portable }
+
+    /// The matrix-matrix product with the tile for 128-bit vector registers
+    /// (`MatMul.kernel4x4Narrow`): the registers of every CPU this backend serves (x86-64
+    /// without AVX2, arm64 NEON).
+    @inlinable @inline(__always)
+    public static func matMul(_ w: TensorData, arranged xa: UnsafePointer<Float>, ldxa: Int, tokens: Int,
+                              y: UnsafeMutablePointer<Float>, ldy: Int, rows: Range<Int>, scratch: UnsafeMutablePointer<Float>) {
+        MatMul.run(w, arranged: xa, ldxa: ldxa, tokens: tokens, y: y, ldy: ldy, rows: rows, tile: scratch,
+                   kernel: MatMul.kernel4x4Narrow)
+    }
 }

@@ -95,16 +95,16 @@ public enum Q4Rows {
                 let x = ActivationRun(UnsafeRawPointer(input.codes) + 256 * r)
                 let scales = input.runScale(r), sums = input.runSum(r)
                 let (scA, mnA) = runEntries(ga, run: j / 4), (scB, mnB) = runEntries(gb, run: j / 4)
-                scaledA = scaledA.addingProduct(scA * scales, runProducts(ga.codes + 16 * j, x))
-                scaledB = scaledB.addingProduct(scB * scales, runProducts(gb.codes + 16 * j, x))
-                minsA = minsA.addingProduct(mnA, sums)
-                minsB = minsB.addingProduct(mnB, sums)
+                scaledA = multiplyAdd(scA * scales, runProducts(ga.codes + 16 * j, x), scaledA)
+                scaledB = multiplyAdd(scB * scales, runProducts(gb.codes + 16 * j, x), scaledB)
+                minsA = multiplyAdd(mnA, sums, minsA)
+                minsB = multiplyAdd(mnB, sums, minsB)
                 j += 4
             }
-            accA = accA.addingProduct(ga.d, scaledA)
-            accA = accA.addingProduct(-ga.dmin, minsA)
-            accB = accB.addingProduct(gb.d, scaledB)
-            accB = accB.addingProduct(-gb.dmin, minsB)
+            accA = multiplyAdd(ga.d, scaledA, accA)
+            accA = multiplyAdd(-ga.dmin, minsA, accA)
+            accB = multiplyAdd(gb.d, scaledB, accB)
+            accB = multiplyAdd(-gb.dmin, minsB, accB)
             if j < k {
                 restA += leftovers(ga, from: j, to: k, firstSubBlock: sub, input)
                 restB += leftovers(gb, from: j, to: k, firstSubBlock: sub, input)
@@ -127,8 +127,8 @@ public enum Q4Rows {
             let xo = 128 * (sub + j)
             var t = SIMD4<Float>()
             for nib in 0..<8 {
-                t = t.addingProduct(codesToFloat(v, shift: UInt32(4 * nib), mask: 0xF, bias: bias),
-                                    xr.load(unalignedAt: xo + 16 * nib, as: SIMD4<Float>.self))
+                t = multiplyAdd(codesToFloat(v, shift: UInt32(4 * nib), mask: 0xF, bias: bias),
+                                xr.load(unalignedAt: xo + 16 * nib, as: SIMD4<Float>.self), t)
             }
             let (scale, minv) = g.scaleAndMin(j)
             rest += scale * horizontalSum(t) - minv * input.sums[sub + j]
@@ -203,10 +203,10 @@ public enum Q8Rows {
             let v = pairCodes(blk)
             let xo = 128 * b
             var t = codesToFloat(v, shift: 0, mask: 0xFF, bias: bias) * xr.load(unalignedAt: xo, as: SIMD16<Float>.self)
-            t = t.addingProduct(codesToFloat(v, shift: 8, mask: 0xFF, bias: bias), xr.load(unalignedAt: xo + 64, as: SIMD16<Float>.self))
-            t = t.addingProduct(codesToFloat(v, shift: 16, mask: 0xFF, bias: bias), xr.load(unalignedAt: xo + 128, as: SIMD16<Float>.self))
-            t = t.addingProduct(codesToFloat(v, shift: 24, mask: 0xFF, bias: bias), xr.load(unalignedAt: xo + 192, as: SIMD16<Float>.self))
-            acc = acc.addingProduct(pairScales(blk), t)
+            t = multiplyAdd(codesToFloat(v, shift: 8, mask: 0xFF, bias: bias), xr.load(unalignedAt: xo + 64, as: SIMD16<Float>.self), t)
+            t = multiplyAdd(codesToFloat(v, shift: 16, mask: 0xFF, bias: bias), xr.load(unalignedAt: xo + 128, as: SIMD16<Float>.self), t)
+            t = multiplyAdd(codesToFloat(v, shift: 24, mask: 0xFF, bias: bias), xr.load(unalignedAt: xo + 192, as: SIMD16<Float>.self), t)
+            acc = multiplyAdd(pairScales(blk), t, acc)
             b += 2
         }
         var total = horizontalSum(acc)
@@ -216,8 +216,8 @@ public enum Q8Rows {
             let xo = 128 * b
             var t = SIMD8<Float>()
             for byte in 0..<4 {
-                t = t.addingProduct(codesToFloat(v, shift: UInt32(8 * byte), mask: 0xFF, bias: bias),
-                                    xr.load(unalignedAt: xo + 32 * byte, as: SIMD8<Float>.self))
+                t = multiplyAdd(codesToFloat(v, shift: UInt32(8 * byte), mask: 0xFF, bias: bias),
+                                xr.load(unalignedAt: xo + 32 * byte, as: SIMD8<Float>.self), t)
             }
             total += half(blk) * horizontalSum(t)
         }

@@ -104,7 +104,7 @@ public enum SSMKernels {
                 let sv = decay * sr.load(unalignedAt: 4 * n, as: SIMD8<Float>.self)
                     + du * Br.load(unalignedAt: 4 * n, as: SIMD8<Float>.self)
                 sr.storeBytes(of: sv, toByteOffset: 4 * n, as: SIMD8<Float>.self)
-                accv = accv.addingProduct(sv, Cr.load(unalignedAt: 4 * n, as: SIMD8<Float>.self))
+                accv = multiplyAdd(sv, Cr.load(unalignedAt: 4 * n, as: SIMD8<Float>.self), accv)
                 n += 8
             }
             var acc = horizontalSum(accv)
