@@ -144,7 +144,7 @@ let package = Package(
                 "HymbaRuntime", "HymbaFormat", "HymbaTokenizer", "CommandLineSupport", "CEditLine", "HymbaServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        // Test-only helpers shared by the test targets (GGML's Q4_0, the q4 yardstick).
+        // Test-only helpers shared by the test targets (GGML's Q4_0, the q4 yardstick, scratch directories).
         .target(name: "HymbaTestSupport", dependencies: ["HymbaFormat"], path: "Tests/HymbaTestSupport"),
         .testTarget(name: "HymbaFormatTests", dependencies: ["HymbaFormat", "HymbaTestSupport"]),
         // The command-line tests run the built executables, so the tests depend on them.
@@ -173,7 +173,7 @@ let package = Package(
         // example, the HymbaKit API. Depends on HymbaC so the library is built first.
         .testTarget(
             name: "LibHymbaTests",
-            dependencies: ["HymbaKit", "HymbaC", "CHymba", "HymbaRuntime", "HymbaFormat", "HymbaConverter"],
+            dependencies: ["HymbaKit", "HymbaC", "CHymba", "HymbaRuntime", "HymbaFormat", "HymbaConverter", "HymbaTestSupport"],
             exclude: ["C"]),
     ] + kernelTargets,
     swiftLanguageModes: [.v5]

@@ -1,4 +1,5 @@
 import Foundation
+import HymbaTestSupport
 import HymbaConverter
 import HymbaFormat
 
@@ -12,11 +13,7 @@ enum Fixtures {
     static var tinyCodeHymba: String { root + "/tiny-code-hymba" }
     static func config(_ size: String) -> String { root + "/configs/hymba-\(size)/config.json" }
 
-    static func temporaryDirectory() -> String {
-        let dir = NSTemporaryDirectory() + "hymba-convert-tests-\(getpid())-\(UUID().uuidString)"
-        try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        return dir
-    }
+    static func temporaryDirectory() -> String { ScratchDirectory.make("convert") }
 
     /// A writable copy of a fixture checkpoint (config, tokenizer files, weights).
     static func copy(_ fixture: String) throws -> String {

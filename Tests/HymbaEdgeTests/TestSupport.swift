@@ -14,11 +14,7 @@ enum Fixtures {
     static var tinyCode: String { root.appendingPathComponent("tiny-code-hymba").path }
     static func tinyCode(_ file: String) -> String { tinyCode + "/" + file }
 
-    static let temporaryDirectory: String = {
-        let dir = NSTemporaryDirectory() + "hymba-edge-tests-\(getpid())-\(UUID().uuidString)"
-        try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        return dir
-    }()
+    static let temporaryDirectory = ScratchDirectory.make("edge")
 
     private static let lock = NSLock()
     nonisolated(unsafe) private static var converted: [StorageType: String] = [:]

@@ -1,4 +1,5 @@
 import Foundation
+import HymbaTestSupport
 import HymbaFormat
 
 /// Paths and helpers shared by the format tests.
@@ -9,11 +10,7 @@ enum TestPaths {
     }()
 
     /// A fresh temporary directory for one test.
-    static func temporaryDirectory() -> String {
-        let dir = NSTemporaryDirectory() + "hymba-tests-\(getpid())-\(UUID().uuidString)"
-        try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        return dir
-    }
+    static func temporaryDirectory() -> String { ScratchDirectory.make("format") }
 }
 
 /// Deterministic pseudo-random floats for tests (SplitMix64).

@@ -1,4 +1,5 @@
 import Foundation
+import HymbaTestSupport
 import HymbaConverter
 import HymbaFormat
 @testable import HymbaRuntime
@@ -21,11 +22,7 @@ enum HostileFiles {
     /// The ids every run evaluates (inside the nano vocabulary of 24).
     static let ids = [1, 5, 9, 13, 17, 21, 3]
 
-    static let temporaryDirectory: String = {
-        let dir = NSTemporaryDirectory() + "hymba-hostile-\(getpid())-\(UUID().uuidString)"
-        try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        return dir
-    }()
+    static let temporaryDirectory = ScratchDirectory.make("hostile")
 
     /// A synthesized nano model file (with the 20-token tokenizer of the tokenizer-edge fixture),
     /// as bytes. `keep` overrides the storage type per tensor pattern.

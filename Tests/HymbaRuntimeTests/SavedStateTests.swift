@@ -1,4 +1,5 @@
 import Foundation
+import HymbaTestSupport
 import HymbaFormat
 import Testing
 @testable import HymbaRuntime
@@ -42,11 +43,7 @@ struct SavedStateTests {
         HymbaOptions(contextLength: c.fixture == "tiny-hymba-untied" ? 128 : 256, kvType: c.kv, prefillChunk: chunk, threads: 2)
     }
 
-    static let directory: String = {
-        let dir = NSTemporaryDirectory() + "hymba-state-tests-\(getpid())-\(UUID().uuidString)"
-        try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        return dir
-    }()
+    static let directory = ScratchDirectory.make("state")
 
     /// A session's last logits, copied while the session (which owns the buffer) is alive.
     static func lastLogits(_ s: HymbaSession) -> [Float] { Array(s.logits) }

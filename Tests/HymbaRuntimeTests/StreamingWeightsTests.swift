@@ -1,4 +1,5 @@
 import Foundation
+import HymbaTestSupport
 import HymbaConverter
 import HymbaFormat
 import Testing
@@ -9,11 +10,7 @@ import Testing
 /// results, on the fixtures converted to `.hymba` files.
 @Suite("Streamed weights")
 struct StreamingWeightsTests {
-    static let directory: String = {
-        let dir = NSTemporaryDirectory() + "hymba-streaming-tests-\(getpid())-\(UUID().uuidString)"
-        try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        return dir
-    }()
+    static let directory = ScratchDirectory.make("streaming")
 
     /// `fixture` converted with its matrices in `type`; zstd files use 4 KiB chunks so that a
     /// layer's tensors have several chunks, compressed and stored ones mixed.

@@ -1,4 +1,5 @@
 import Foundation
+import HymbaTestSupport
 import HymbaConverter
 import HymbaFormat
 import HymbaKit
@@ -35,11 +36,7 @@ enum LibHymba {
         return path
     }
 
-    static let temporaryDirectory: String = {
-        let dir = NSTemporaryDirectory() + "libhymba-tests-\(getpid())-\(UUID().uuidString)"
-        try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        return dir
-    }()
+    static let temporaryDirectory = ScratchDirectory.make("libhymba")
 
     struct Failure: Error, CustomStringConvertible {
         var description: String
