@@ -183,12 +183,14 @@ struct KernelTests {
 
     /// The integer kernel computes W'·x̂: x rounded to 16-bit codes per 512 elements (|x − x̂| ≤
     /// a/2, a = max|x|/8191 over the block) and, for q8, the weights re-expressed on one scale
-    /// per 512 (|w − w'| ≤ D/2, D = max|w|·128/(127·8191)). The error against W·x is bounded by
-    /// those roundings; a wrong layout or scale would be off by the size of the products.
-    /// On every backend with the packed integer products (AVX-512 VNNI and AVX2: the same
-    /// `Int16MatrixInput` rounding), over shapes with row counts off their register tiles and
-    /// panels, depths off whole blocks and pairs of sub-blocks, and 1 to 9 tokens.
-    @Test("integer matmul (AVX-512 VNNI, AVX2) equals W·x within its 16-bit roundings; row splits agree bitwise",
+    /// per 512 (|w − w'| ≤ D/2, D = max|w|·128/(127·8191)). The AVX-512 backend's q4 product
+    /// rounds x as decoding does instead: 8-bit codes per sub-block of 32 (a = max|x|/127 over
+    /// the sub-block). The error against W·x is bounded by those roundings; a wrong layout or
+    /// scale would be off by the size of the products.
+    /// On every backend with the packed integer products (AVX-512 VNNI and AVX2), over shapes
+    /// with row counts off their register tiles and panels, depths off whole blocks and pairs of
+    /// sub-blocks, and 1 to 9 tokens.
+    @Test("integer matmul (AVX-512 VNNI, AVX2) equals W·x within its input roundings; row splits agree bitwise",
           .enabled(if: !TestBackends.packedInteger.isEmpty), arguments: [StorageType.q8, .q4])
     func integerMatMul(type: StorageType) {
         for k in TestBackends.packedInteger {
@@ -201,15 +203,18 @@ struct KernelTests {
             let y = Self.matMul(w, x: x, ldx: ldx, tokens: tokens, ldy: ldy, rows: [0..<rows], kernels: k)
             let split = Self.matMul(w, x: x, ldx: ldx, tokens: tokens, ldy: ldy, rows: [0..<min(3, rows), min(3, rows)..<rows], kernels: k)
             #expect(zip(y, split).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }, "\(k.name): \(type) \(rows)x\(n): row split changed the results")
+            let perSubBlock = k.name == .avx512 && type == .q4
             for t in 0..<tokens {
                 for r in 0..<rows {
                     var ref: Double = 0, bound: Double = 0
                     for g in 0..<((n + 511) / 512) {
                         let block = (512 * g)..<min(n, 512 * g + 512)
-                        let a = Double(block.map { abs(x[t * ldx + $0]) }.max()!) / 8191
+                        let blockMax = Double(block.map { abs(x[t * ldx + $0]) }.max()!)
                         let D = Double(block.map { abs(w.decoded[r * n + $0]) }.max()!) * 128 / (127 * 8191)
                         for i in block {
                             let wi = Double(w.decoded[r * n + i]), xi = Double(x[t * ldx + i])
+                            let s = i / 32 * 32
+                            let a = perSubBlock ? Double(x[(t * ldx + s)..<(t * ldx + min(n, s + 32))].map(abs).max()!) / 127 : blockMax / 8191
                             ref += wi * xi
                             bound += abs(wi) * a / 2 + (type == .q8 ? (abs(xi) + a) * D / 2 : 0) + 1e-5 * abs(wi * xi)
                         }

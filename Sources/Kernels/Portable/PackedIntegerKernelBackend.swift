@@ -3,7 +3,7 @@ import HymbaKernels
 
 /// A backend whose q4 and q8 products run on packed integer inputs (the x86-64 backends:
 /// `AVX2Kernels`, `AVX512Kernels`): decoding on `ArrangedInput`'s packed buffers with the
-/// `Int16Activations`/`Q8Activations` rounding, prefill on `Int16MatrixInput` rows, and every
+/// `Int16Activations`/`Q8Activations` rounding, prefill on rows arranged as the backend says, and every
 /// other type on the portable kernels. The backend supplies its integer kernels; this extension
 /// sizes the inputs for both layouts and sends each weight type to its kernel, so that the
 /// backends do not each repeat that routing. Inlinable, as `PortableKernelBackend`'s entries,
@@ -16,8 +16,11 @@ public protocol PackedIntegerKernelBackend: PortableKernelBackend {
     static func packedMatVec(_ w: TensorData, _ input: ArrangedInput, _ y: UnsafeMutablePointer<Float>, rows: Range<Int>)
     /// Per-thread scratch floats `packedMatMul` needs.
     static var packedMatMulScratchFloats: Int { get }
-    /// Arranges one token's inputs (`layout.n` of them) as an `Int16MatrixInput` row.
-    static func arrangePackedRow(_ x: UnsafePointer<Float>, _ layout: Int16MatrixInput, into out: UnsafeMutablePointer<Float>)
+    /// Floats of one token's arranged row of n inputs for the q4 and q8 products (the larger
+    /// of the two layouts where they differ).
+    static func packedMatrixRowFloats(_ n: Int) -> Int
+    /// Arranges one token's n inputs for the q4 or q8 (`type`) matrix-matrix product.
+    static func arrangePackedRow(_ type: StorageType, _ x: UnsafePointer<Float>, _ n: Int, into out: UnsafeMutablePointer<Float>)
     /// The q4 or q8 matrix-matrix product on rows arranged by `arrangePackedRow`.
     static func packedMatMul(_ w: TensorData, arranged xa: UnsafePointer<Float>, ldxa: Int, tokens: Int,
                              y: UnsafeMutablePointer<Float>, ldy: Int, rows: Range<Int>, scratch: UnsafeMutablePointer<Float>)
@@ -64,7 +67,7 @@ extension PackedIntegerKernelBackend {
     // MARK: Matrix-matrix products
 
     @inlinable
-    public static func matrixInputRowFloats(_ n: Int) -> Int { max(MatMul.arrangedRowFloats(n), Int16MatrixInput(n).floats) }
+    public static func matrixInputRowFloats(_ n: Int) -> Int { max(MatMul.arrangedRowFloats(n), packedMatrixRowFloats(n)) }
 
     @inlinable
     public static var matMulScratchFloats: Int { max(MatMul.tileFloats, packedMatMulScratchFloats) }
@@ -73,8 +76,7 @@ extension PackedIntegerKernelBackend {
     public static func arrangeMatrix(_ type: StorageType, _ x: UnsafePointer<Float>, ldx: Int, tokens: Int, n: Int,
                                      into out: UnsafeMutablePointer<Float>, ldo: Int) {
         if packedInteger(type) {
-            let layout = Int16MatrixInput(n)
-            for t in 0..<tokens { arrangePackedRow(x + t * ldx, layout, into: out + t * ldo) }
+            for t in 0..<tokens { arrangePackedRow(type, x + t * ldx, n, into: out + t * ldo) }
         } else {
             MatMul.arrangeRows(type, x, ldx: ldx, tokens: tokens, n: n, into: out, ldo: ldo)
         }

@@ -26,8 +26,10 @@ public enum AVX2Kernels: PackedIntegerKernelBackend {
 
     public static var packedMatMulScratchFloats: Int { IntegerMatMulAVX2.panelFloats }
 
-    public static func arrangePackedRow(_ x: UnsafePointer<Float>, _ layout: Int16MatrixInput, into out: UnsafeMutablePointer<Float>) {
-        IntegerMatMulAVX2.arrangeRow(x, layout, into: out)
+    public static func packedMatrixRowFloats(_ n: Int) -> Int { Int16MatrixInput(n).floats }
+
+    public static func arrangePackedRow(_ type: StorageType, _ x: UnsafePointer<Float>, _ n: Int, into out: UnsafeMutablePointer<Float>) {
+        IntegerMatMulAVX2.arrangeRow(x, Int16MatrixInput(n), into: out)
     }
 
     public static func packedMatMul(_ w: TensorData, arranged xa: UnsafePointer<Float>, ldxa: Int, tokens: Int,

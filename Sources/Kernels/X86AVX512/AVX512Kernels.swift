@@ -4,7 +4,7 @@ import HymbaKernelsPortable
 
 /// The AVX-512 backend, for x86-64 CPUs with AVX-512 VNNI, BW and VL (Intel from Cascade Lake,
 /// AMD from Zen 4): q4 and q8 products on integer dot-product instructions (`IntegerMatVec`,
-/// `IntegerMatMul`), the scan's 16-wide states in one register (`ScanAVX512`), and the
+/// `IntegerMatVecBatch`, `Q4MatMul`, `IntegerMatMul`), the scan's 16-wide states in one register (`ScanAVX512`), and the
 /// portable kernels compiled for this instruction set with `AVX512Vectors` for the rest.
 public enum AVX512Kernels: PackedIntegerKernelBackend {
     public typealias Vectors = AVX512Vectors
@@ -18,15 +18,24 @@ public enum AVX512Kernels: PackedIntegerKernelBackend {
         IntegerMatVec.run(w, input, y, rows: rows)
     }
 
-    public static var packedMatMulScratchFloats: Int { IntegerMatMul.panelFloats }
+    // Prefill: q4 on byte products with one sub-block per lane (`Q4MatMul`), q8 on 16-bit
+    // products (`IntegerMatMul`); each has its own input layout.
 
-    public static func arrangePackedRow(_ x: UnsafePointer<Float>, _ layout: Int16MatrixInput, into out: UnsafeMutablePointer<Float>) {
-        IntegerMatMul.arrangeRow(x, layout, into: out)
+    public static var packedMatMulScratchFloats: Int { max(IntegerMatMul.panelFloats, Q4MatMul.panelFloats) }
+
+    public static func packedMatrixRowFloats(_ n: Int) -> Int { max(Int16MatrixInput(n).floats, Q4MatMul.Layout(n).floats) }
+
+    public static func arrangePackedRow(_ type: StorageType, _ x: UnsafePointer<Float>, _ n: Int, into out: UnsafeMutablePointer<Float>) {
+        if type == .q4 { Q4MatMul.arrangeRow(x, Q4MatMul.Layout(n), into: out) } else { IntegerMatMul.arrangeRow(x, Int16MatrixInput(n), into: out) }
     }
 
     public static func packedMatMul(_ w: TensorData, arranged xa: UnsafePointer<Float>, ldxa: Int, tokens: Int,
                                     y: UnsafeMutablePointer<Float>, ldy: Int, rows: Range<Int>, scratch: UnsafeMutablePointer<Float>) {
-        IntegerMatMul.run(w, arranged: xa, ldxa: ldxa, tokens: tokens, y: y, ldy: ldy, rows: rows, tile: scratch)
+        if w.type == .q4 {
+            Q4MatMul.run(w, arranged: xa, ldxa: ldxa, tokens: tokens, y: y, ldy: ldy, rows: rows, tile: scratch)
+        } else {
+            IntegerMatMul.run(w, arranged: xa, ldxa: ldxa, tokens: tokens, y: y, ldy: ldy, rows: rows, tile: scratch)
+        }
     }
 
     public static func matVecBatch(_ w: TensorData, _ inputs: UnsafeBufferPointer<ArrangedInput>,

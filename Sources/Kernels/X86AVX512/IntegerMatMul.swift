@@ -3,32 +3,29 @@ import HymbaKernels
 import HymbaKernelsPortable
 import HymbaFormat
 
-/// The q4 and q8 matrix-matrix product (prefill) on 16-bit integers, for x86-64 CPUs with
-/// AVX-512 VNNI (the AVX-512 backend's `matMul` for q4 and q8 rows).
+/// The q8 matrix-matrix product (prefill) on 16-bit integers, for x86-64 CPUs with AVX-512
+/// VNNI (the AVX-512 backend's `matMul` for q8 rows; q4 rows take `Q4MatMul`).
 /// `vpdpwssd` does 32 multiply-adds of 16-bit integers per instruction, twice what an fp32 FMA
 /// does, and the operands take half the bytes; portable SIMD code cannot express it, so this
-/// file uses the compiler's x86 intrinsics. Everywhere else `MatMul`'s fp32 kernel runs.
+/// file uses the compiler's x86 intrinsics.
 ///
 /// Numbers. The input is arranged as `Int16MatrixInput` says (16-bit codes per token and
 /// depth block of 512 elements g, a = max|x|/8191). Weight rows become integer codes w' with
-/// one float scale D per row and block:
-/// - q4: w' = sc·q (6-bit sub-block scale × 4-bit code ≤ 945), D = d; the mins part
-///   −dmin·mn·Σx̂ = a·Σ_j (dmin·mn_j)·(−Σc over sub-block j) is added per block in fp32, 16
-///   sub-blocks in one vector;
-/// - q8: w' = round(q·d_b/D) with D = max_b|d_b|·128/8191, so |w'| ≤ 8191 — the stored block
-///   scales re-expressed on one scale per 512 elements (an extra rounding of at most D/2 per
-///   weight, ≤ 1/16382 of the block's largest weight scale × 128).
+/// one float scale D per row and block: w' = round(q·d_b/D) with D = max_b|d_b|·128/8191, so
+/// |w'| ≤ 8191 — the stored block scales re-expressed on one scale per 512 elements (an extra
+/// rounding of at most D/2 per weight, ≤ 1/16382 of the block's largest weight scale × 128).
 /// Then y += D·a·Σ w'·c. Each 32-bit lane sums 32 products of at most 8191² (< 2³¹), so the
 /// integer sums cannot overflow; lanes are converted to fp32 before they are added together.
+/// (The layout's per-sub-block sums serve the AVX2 backend's q4 product; q8 does not read them.)
 enum IntegerMatMul {
     static let codeLimit = Int16MatrixInput.codeLimit
     typealias Layout = Int16MatrixInput
 
     /// Rows of weights decoded at once into the thread's panel.
     static let panelRows = 32
-    /// Floats of per-thread scratch `run` needs: the panel (32 rows of 512 int16, 16 float
-    /// mins and a float scale each).
-    static let panelFloats = panelRows * (1024 + 64 + 4) / 4
+    /// Floats of per-thread scratch `run` needs: the panel (32 rows of 512 int16 and a float
+    /// scale each).
+    static let panelFloats = panelRows * (1024 + 4) / 4
 
     // MARK: Activations
 
@@ -67,7 +64,7 @@ enum IntegerMatMul {
             }
             if pairs == 8 {
                 // A whole block: the 16 sums by one transpose tree, not one horizontal sum each
-                // (arrangeRow was 1.8-7% of a 125m q4 prefill's samples, varying between profiles).
+                // (one horizontal sum per sub-block showed in prefill profiles).
                 let t = Reductions512.sixteenSums(subBlock(0), subBlock(1), subBlock(2), subBlock(3), subBlock(4), subBlock(5),
                                     subBlock(6), subBlock(7), subBlock(8), subBlock(9), subBlock(10), subBlock(11),
                                     subBlock(12), subBlock(13), subBlock(14), subBlock(15))
@@ -82,42 +79,13 @@ enum IntegerMatMul {
 
     // MARK: Weights
 
-    /// Row `r`'s block g as int16 codes (`2·pairs` sub-blocks, the pair order) into `tile`, and
-    /// for q4 its 16 mins as floats (dmin·mn_j, 0 for j ≥ k) into `mins`; returns D.
+    /// Row `r`'s block g (k q8 blocks, `2·pairs` sub-blocks in the pair order) as int16 codes
+    /// into `tile`; returns D.
     @inline(__always)
     private static func decode(_ w: TensorData, row r: Int, group g: Int, subBlocks k: Int, pairs: Int,
-                               into tile: UnsafeMutableRawPointer, mins: UnsafeMutableRawPointer) -> Float {
-        switch w.type {
-        case .q4: return decodeQ4(w.row(r) + g * Q4Layout.groupBytes(subBlocks: Q4Layout.subBlocksPerGroup), k, pairs, tile, mins)
-        case .q8: return decodeQ8(w.row(r) + 16 * g * Q8Layout.blockBytes, k, pairs, tile)
-        default: preconditionFailure("integer matmul of \(w.type) rows")
-        }
-    }
-
-    /// A q4 group: w' = sc·q, D = d, and the mins dmin·mn_j. The 16 entries are unpacked at once
-    /// (`IntegerMatVec.q4Entries`); each pair of sub-blocks picks its two scales with a permute.
-    @inline(__always)
-    private static func decodeQ4(_ p: UnsafeRawPointer, _ k: Int, _ pairs: Int, _ tile: UnsafeMutableRawPointer,
-                                 _ mins: UnsafeMutableRawPointer) -> Float {
-        let g = Q4Layout.Group(at: p, subBlocks: k)
-        let low = _mm512_set1_epi16(15)
-        let (sc, mn) = IntegerMatVec.q4Entries(p, subBlocks: k, IntegerMatVec.Q4Constants())
-        mins.storeBytes(of: _mm512_mul_ps(_mm512_cvtepi32_ps(mn), _mm512_set1_ps(g.dmin)), as: __m512.self)
-        // Words 0…15 take sub-block 2q's scale (the low half of 32-bit lane 2q), words 16…31
-        // sub-block 2q+1's; lanes past the group's sub-blocks are 0.
-        let pairWords = unsafeBitCast(SIMD32<Int16>(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                                     2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2), to: __m512i.self)
-        for q in 0..<pairs {
-            let second = 2 * q + 1 < k
-            // The pair's 32 code bytes (16 and zeros for a lone last sub-block: never read past the group).
-            let first16 = g.codes.load(unalignedAt: 32 * q, as: SIMD16<UInt8>.self)
-            let next16 = second ? g.codes.load(unalignedAt: 32 * q + 16, as: SIMD16<UInt8>.self) : SIMD16<UInt8>()
-            let v = _mm512_cvtepu8_epi16(unsafeBitCast((first16, next16), to: __m256i.self))
-            let scales = _mm512_permutexvar_epi16(_mm512_add_epi16(pairWords, _mm512_set1_epi16(Int16(4 * q))), sc)
-            tile.storeBytes(of: _mm512_mullo_epi16(_mm512_and_si512(v, low), scales), toByteOffset: 128 * q, as: __m512i.self)
-            tile.storeBytes(of: _mm512_mullo_epi16(_mm512_srli_epi16(v, 4), scales), toByteOffset: 128 * q + 64, as: __m512i.self)
-        }
-        return g.d
+                               into tile: UnsafeMutableRawPointer) -> Float {
+        precondition(w.type == .q8, "integer matmul of \(w.type) rows")
+        return decodeQ8(w.row(r) + 16 * g * Q8Layout.blockBytes, k, pairs, tile)
     }
 
     /// Sixteen (or k) q8 blocks: w' = round(q·d_b/D) on one scale D.
@@ -146,13 +114,11 @@ enum IntegerMatMul {
     // MARK: The product
 
     /// The weight panel (`panelRows` rows of one block, in the thread's tile buffer):
-    /// int16 rows 1024 bytes apart; then each row's 16 q4 mins (dmin·mn of the block's
-    /// sub-blocks, 0 past the last) as floats; then each row's D. A panel of 32 rows (34 KiB)
+    /// int16 rows 1024 bytes apart; then each row's D. A panel of 32 rows (34 KiB)
     /// and a tile of 4 tokens' codes (4 KiB) stay in L1 while every token tile meets every row
     /// tile of the panel: each loaded input vector serves 32 rows, not 4.
     private static let tileRowBytes = 1024
-    private static let panelMinsOffset = panelRows * tileRowBytes
-    private static let panelScalesOffset = panelMinsOffset + 64 * panelRows
+    private static let panelScalesOffset = panelRows * tileRowBytes
 
     /// y[t·ldy + r] = W[r,:]·x̂_t for r in `rows`, from inputs arranged by `arrangeRow`;
     /// `tile` (`panelFloats`) private to the calling thread.
@@ -169,12 +135,11 @@ enum IntegerMatMul {
                 let rowTiles = (panelRows + 3) / 4
                 let scales = (tileRaw + panelScalesOffset).assumingMemoryBound(to: Float.self)
                 for i in 0..<(4 * rowTiles) {
-                    let dst = tileRaw + i * tileRowBytes, mins = tileRaw + panelMinsOffset + 64 * i
+                    let dst = tileRaw + i * tileRowBytes
                     if i < panelRows {
-                        scales[i] = decode(w, row: p + i, group: g, subBlocks: k, pairs: pairs, into: dst, mins: mins)
+                        scales[i] = decode(w, row: p + i, group: g, subBlocks: k, pairs: pairs, into: dst)
                     } else {
                         dst.initializeMemory(as: UInt8.self, repeating: 0, count: 128 * pairs)
-                        mins.initializeMemory(as: UInt8.self, repeating: 0, count: 64)
                         scales[i] = 0
                     }
                 }
@@ -188,16 +153,11 @@ enum IntegerMatMul {
                     let a2 = x2[layout.scalesOffset + g], a3 = x3[layout.scalesOffset + g]
                     let tokenScales = SIMD16<Float>(a0, a0, a0, a0, a1, a1, a1, a1, a2, a2, a2, a2, a3, a3, a3, a3)
                     @inline(__always) func codes(_ x: UnsafePointer<Float>) -> UnsafeRawPointer { UnsafeRawPointer(x) + 1024 * g }
-                    @inline(__always) func sums(_ x: UnsafePointer<Float>) -> UnsafeRawPointer { UnsafeRawPointer(x + layout.sumsOffset + 16 * g) }
                     for q in 0..<rowTiles {
                         let r = p + 4 * q, tileRows = min(4, panelRows - 4 * q)
                         let wt = UnsafeRawPointer(tileRaw + 4 * q * tileRowBytes)
                         let D = UnsafeRawPointer(scales + 4 * q).load(unalignedAt: 0, as: SIMD4<Float>.self)
-                        let products = w.type == .q4
-                            ? kernel(wt, codes(x0), codes(x1), codes(x2), codes(x3), steps: 2 * pairs, D: D,
-                                     mins: (UnsafeRawPointer(tileRaw + panelMinsOffset + 256 * q), sums(x0), sums(x1), sums(x2), sums(x3)))
-                            : kernel(wt, codes(x0), codes(x1), codes(x2), codes(x3), steps: 2 * pairs, D: D, mins: nil)
-                        let v = products * tokenScales
+                        let v = kernel(wt, codes(x0), codes(x1), codes(x2), codes(x3), steps: 2 * pairs, D: D) * tokenScales
                         for i in 0..<tokenCount {
                             let out = y + (t + i) * ldy + r
                             if tileRows == 4 {
@@ -218,13 +178,10 @@ enum IntegerMatMul {
     }
 
     /// 4 weight rows (`tile`, 1024 bytes apart) × 4 tokens over `steps` × 32 int16 codes, each
-    /// integer dot product times its row's D, plus (q4) the row's mins times the token's −Σc
-    /// (`mins`: the 4 rows' 16 mins, then the 4 tokens' 16 sums): lane 4t + r, still to be
-    /// multiplied by token t's a.
+    /// integer dot product times its row's D: lane 4t + r, still to be multiplied by token t's a.
     @inline(__always)
     private static func kernel(_ tile: UnsafeRawPointer, _ x0: UnsafeRawPointer, _ x1: UnsafeRawPointer,
-                               _ x2: UnsafeRawPointer, _ x3: UnsafeRawPointer, steps: Int, D: SIMD4<Float>,
-                               mins: (UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer)?) -> SIMD16<Float> {
+                               _ x2: UnsafeRawPointer, _ x3: UnsafeRawPointer, steps: Int, D: SIMD4<Float>) -> SIMD16<Float> {
         let w0 = tile, w1 = tile + tileRowBytes, w2 = tile + 2 * tileRowBytes, w3 = tile + 3 * tileRowBytes
         var c00 = _mm512_setzero_si512(), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00, c13 = c00
         var c20 = c00, c21 = c00, c22 = c00, c23 = c00, c30 = c00, c31 = c00, c32 = c00, c33 = c00
@@ -248,19 +205,6 @@ enum IntegerMatMul {
             o += 64
         }
         let d0 = _mm512_set1_ps(D[0]), d1 = _mm512_set1_ps(D[1]), d2 = _mm512_set1_ps(D[2]), d3 = _mm512_set1_ps(D[3])
-        if let (mr, s0, s1, s2, s3) = mins {
-            let m0 = mr.load(unalignedAt: 0, as: __m512.self), m1 = mr.load(unalignedAt: 64, as: __m512.self)
-            let m2 = mr.load(unalignedAt: 128, as: __m512.self), m3 = mr.load(unalignedAt: 192, as: __m512.self)
-            @inline(__always) func f(_ c: __m512i, _ d: __m512, _ m: __m512, _ s: __m512) -> __m512 {
-                _mm512_fmadd_ps(_mm512_cvtepi32_ps(c), d, _mm512_mul_ps(m, s))
-            }
-            let t0 = s0.load(unalignedAt: 0, as: __m512.self), t1 = s1.load(unalignedAt: 0, as: __m512.self)
-            let t2 = s2.load(unalignedAt: 0, as: __m512.self), t3 = s3.load(unalignedAt: 0, as: __m512.self)
-            return Reductions512.sixteenSums(f(c00, d0, m0, t0), f(c01, d1, m1, t0), f(c02, d2, m2, t0), f(c03, d3, m3, t0),
-                               f(c10, d0, m0, t1), f(c11, d1, m1, t1), f(c12, d2, m2, t1), f(c13, d3, m3, t1),
-                               f(c20, d0, m0, t2), f(c21, d1, m1, t2), f(c22, d2, m2, t2), f(c23, d3, m3, t2),
-                               f(c30, d0, m0, t3), f(c31, d1, m1, t3), f(c32, d2, m2, t3), f(c33, d3, m3, t3))
-        }
         @inline(__always) func f(_ c: __m512i, _ d: __m512) -> __m512 { _mm512_mul_ps(_mm512_cvtepi32_ps(c), d) }
         return Reductions512.sixteenSums(f(c00, d0), f(c01, d1), f(c02, d2), f(c03, d3), f(c10, d0), f(c11, d1), f(c12, d2), f(c13, d3),
                            f(c20, d0), f(c21, d1), f(c22, d2), f(c23, d3), f(c30, d0), f(c31, d1), f(c32, d2), f(c33, d3))

@@ -1,0 +1,285 @@
+import _Builtin_intrinsics.intel
+import HymbaKernels
+import HymbaKernelsPortable
+import HymbaFormat
+
+/// The q4 matrix-matrix product (prefill) on `vpdpbusd`, for x86-64 CPUs with AVX-512 VNNI
+/// (the AVX-512 backend's `matMul` for q4 rows; q8 rows take `IntegerMatMul`).
+///
+/// `vpdpbusd` multiplies 64 unsigned by signed bytes per instruction, twice the products of
+/// the 16-bit `vpdpwssd`. q4's 4-bit codes fit its unsigned operand as they are, but each
+/// sub-block of 32 weights has its own scale, and a lane that mixed sub-blocks could not be
+/// scaled. So the weights and the inputs are laid out with one sub-block per 32-bit lane: in
+/// each of a group's 8 vectors, lane j holds 4 consecutive elements of sub-block j, and a lane
+/// sums all 32 products of its sub-block over the 8 vectors. Per row, token and group that is
+/// 8 `vpdpbusd` and then 4 float operations on 16 lanes at once (convert, the two scales, the
+/// mins), where the 16-bit product needs 16 `vpdpwssd`.
+///
+/// Numbers: the inputs are rounded as decoding rounds them (`Q8Activations`, as
+/// `IntegerMatVec.arrangeQ4` packs them: int8 codes c per sub-block s with
+/// a_s = max|x|/127), so prefill and decoding compute W·x̂ for the same x̂:
+///   Σ_s d·sc_s·a_s·Σ_i q_i·c_i − dmin·Σ_s mn_s·(a_s·Σ_i c_i).
+/// A lane sums 32 products of at most 15·127: no overflow.
+enum Q4MatMul {
+    /// An arranged row of n inputs: per group g of 512 elements, 512 bytes of int8 codes, byte
+    /// 64v + 4j + i holding element 4v + i of sub-block j (vector v = 0…7, lane j = 0…15, i =
+    /// 0…3); then 16 floats a_s per group; then 16 floats a_s·Σc per group. Sub-blocks past the
+    /// row's end have codes, scales and sums 0; a sub-block with a non-finite element has codes
+    /// 0 and a NaN scale and sum, so its token's products come out NaN.
+    ///
+    /// A row's last group may have fewer sub-blocks (k): with one lane each, most lanes would
+    /// multiply zeros (a third of the work for rows of 768, a quarter for 1600). There, each
+    /// sub-block takes 16/w lanes, w = k rounded up to a power of two, and the group takes w/2
+    /// vectors (one for w ≤ 2): word s (elements 4s…4s+3) of sub-block j lies in vector s mod
+    /// (w/2), lane j + w·⌊s/(w/2)⌋ (`wordPosition`). Every lane of sub-block j holds a_j; only
+    /// lane j holds a_j·Σc, so the mins count once.
+    struct Layout {
+        let n: Int
+        let groups: Int
+
+        @inline(__always)
+        init(_ n: Int) {
+            self.n = n
+            groups = (n + 511) / 512
+        }
+
+        /// Sub-blocks of group g (16 except in a row's last group).
+        @inline(__always) func subBlocks(_ g: Int) -> Int { min(16, (n + 31) / 32 - 16 * g) }
+        /// w: k sub-blocks rounded up to a power of two.
+        @inline(__always) static func width(_ k: Int) -> Int { k <= 1 ? 1 : k <= 2 ? 2 : k <= 4 ? 4 : k <= 8 ? 8 : 16 }
+        /// Vectors of a group of k sub-blocks.
+        @inline(__always) static func vectors(_ k: Int) -> Int { max(1, width(k) / 2) }
+        /// Byte offset, from the group's start, of word s (0…7) of sub-block j in a group of k.
+        @inline(__always) static func wordPosition(_ s: Int, subBlock j: Int, of k: Int) -> Int {
+            let w = width(k), n = vectors(k)
+            return 64 * (s % n) + 4 * (j + w * (s / n))
+        }
+        var scalesOffset: Int { 128 * groups }
+        var sumsOffset: Int { 144 * groups }
+        var floats: Int { 160 * groups }
+    }
+
+    // MARK: Activations
+
+    /// Arranges one token's `layout.n` inputs at x into `out` (`layout.floats`).
+    static func arrangeRow(_ x: UnsafePointer<Float>, _ layout: Layout, into out: UnsafeMutablePointer<Float>) {
+        let codes = UnsafeMutableRawPointer(out)
+        for g in 0..<layout.groups {
+            let k = layout.subBlocks(g), group = codes + 512 * g
+            let scales = out + layout.scalesOffset + 16 * g, sums = out + layout.sumsOffset + 16 * g
+            // Only the words of present sub-blocks are written below.
+            group.initializeMemory(as: UInt8.self, repeating: 0, count: 512)
+            for j in 0..<16 {
+                scales[j] = 0
+                sums[j] = 0
+            }
+            for j in 0..<k {
+                let s = 16 * g + j
+                let count = min(32, layout.n - 32 * s)
+                let lo = unsafeBitCast(AVX512Vectors.load(x + 32 * s, count: min(16, count)), to: __m512.self)
+                let hi = unsafeBitCast(AVX512Vectors.load(x + 32 * s + 16, count: max(0, count - 16)), to: __m512.self)
+                let poison = _mm512_add_ps(_mm512_mul_ps(lo, _mm512_setzero_ps()), _mm512_mul_ps(hi, _mm512_setzero_ps()))
+                let largest = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)))
+                if _mm512_reduce_add_ps(poison).isNaN {
+                    // Codes 0 and a NaN scale (the maximum cannot tell a NaN next to zeros: the poison sum does).
+                    scales[j] = .nan
+                    sums[j] = .nan
+                    continue
+                }
+                if largest == 0 { continue }
+                // The codes, scale and sum of `IntegerMatVec.arrangeQ4` (vcvtps2dq rounds half to even).
+                let inv = _mm512_set1_ps(127 / largest)
+                let cl = _mm512_cvtps_epi32(_mm512_mul_ps(lo, inv)), ch = _mm512_cvtps_epi32(_mm512_mul_ps(hi, inv))
+                let low = unsafeBitCast(_mm512_cvtepi32_epi8(cl), to: SIMD4<UInt32>.self)
+                let high = unsafeBitCast(_mm512_cvtepi32_epi8(ch), to: SIMD4<UInt32>.self)
+                for v in 0..<4 {
+                    group.storeBytes(of: low[v], toByteOffset: Layout.wordPosition(v, subBlock: j, of: k), as: UInt32.self)
+                    group.storeBytes(of: high[v], toByteOffset: Layout.wordPosition(v + 4, subBlock: j, of: k), as: UInt32.self)
+                }
+                let a = largest / 127
+                scales[j] = a
+                sums[j] = a * Float(_mm512_reduce_add_epi32(_mm512_add_epi32(cl, ch)))
+            }
+            // A short group: every lane of sub-block j carries a_j.
+            let w = Layout.width(k)
+            for lane in w..<16 { scales[lane] = scales[lane % w] }
+        }
+    }
+
+    // MARK: Weights
+
+    /// Rows of weights decoded at once into the thread's panel.
+    static let panelRows = 32
+    /// A panel row: the group's 4-bit codes as bytes in the arranged rows' lane order (512),
+    /// then 16 floats d·sc_j, then 16 floats −dmin·mn_j (0 for sub-blocks past the row's end).
+    private static let panelRowBytes = 512 + 64 + 64
+    /// Floats of per-thread scratch `run` needs.
+    static let panelFloats = panelRows * panelRowBytes / 4
+
+    /// Word indices for `_mm512_permutex2var_epi32`: from two vectors of a group's code words
+    /// (sub-blocks 4u…4u+7), word v of sub-blocks 0…7 in lanes 0…7 and word v+1 in lanes 8…15.
+    struct Shuffles {
+        let words01: __m512i, words23: __m512i, firstHalves: __m512i, secondHalves: __m512i
+
+        @inline(__always)
+        init() {
+            // Word v of sub-block j (of the pair of vectors) is word 4j + v.
+            words01 = unsafeBitCast(SIMD16<Int32>(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29), to: __m512i.self)
+            words23 = unsafeBitCast(SIMD16<Int32>(2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31), to: __m512i.self)
+            firstHalves = unsafeBitCast(SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23), to: __m512i.self)
+            secondHalves = unsafeBitCast(SIMD16<Int32>(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31), to: __m512i.self)
+        }
+    }
+
+    /// Row group at p (`k` sub-blocks) into the panel row at `dst`. Byte b of sub-block j holds
+    /// elements b (low nibble) and b+16 (high nibble); word v of sub-block j (bytes 4v…4v+3)
+    /// therefore gives vector v (low nibbles) and vector v+4 (high nibbles) of lane j.
+    @inline(__always)
+    private static func decode(_ p: UnsafeRawPointer, subBlocks k: Int, into dst: UnsafeMutableRawPointer,
+                               _ entries: IntegerMatVec.Q4Constants, _ shuffles: Shuffles) {
+        let group = Q4Layout.Group(at: p, subBlocks: k)
+        let (sc, mn) = IntegerMatVec.q4Entries(p, subBlocks: k, entries)
+        dst.storeBytes(of: _mm512_mul_ps(_mm512_cvtepi32_ps(sc), _mm512_set1_ps(group.d)), toByteOffset: 512, as: __m512.self)
+        dst.storeBytes(of: _mm512_mul_ps(_mm512_cvtepi32_ps(mn), _mm512_set1_ps(-group.dmin)), toByteOffset: 576, as: __m512.self)
+        // The codes of sub-blocks 4u…4u+3 (a short group's missing ones read as 0, never past its end).
+        @inline(__always) func words(_ u: Int) -> __m512i {
+            if k == 16 { return group.codes.load(unalignedAt: 64 * u, as: __m512i.self) }
+            let present = max(0, min(16, 4 * k - 16 * u))
+            return _mm512_maskz_loadu_epi32(UInt16(truncatingIfNeeded: (1 << present) - 1), group.codes + 64 * u)
+        }
+        let r0 = words(0), r1 = words(1), r2 = words(2), r3 = words(3)
+        let a01 = _mm512_permutex2var_epi32(r0, shuffles.words01, r1), a23 = _mm512_permutex2var_epi32(r0, shuffles.words23, r1)
+        let b01 = _mm512_permutex2var_epi32(r2, shuffles.words01, r3), b23 = _mm512_permutex2var_epi32(r2, shuffles.words23, r3)
+        let nibble = _mm512_set1_epi8(15)
+        // A whole group's vectors go straight to the panel; a short group's through `staged`,
+        // from where its words move to their places in the short layout.
+        var staged = (SIMD64<UInt8>(), SIMD64<UInt8>(), SIMD64<UInt8>(), SIMD64<UInt8>(),
+                      SIMD64<UInt8>(), SIMD64<UInt8>(), SIMD64<UInt8>(), SIMD64<UInt8>())
+        withUnsafeMutableBytes(of: &staged) { buffer in
+            let out = k == 16 ? dst : buffer.baseAddress!
+            @inline(__always) func store(_ v: Int, _ w: __m512i) {
+                out.storeBytes(of: _mm512_and_si512(w, nibble), toByteOffset: 64 * v, as: __m512i.self)
+                out.storeBytes(of: _mm512_and_si512(_mm512_srli_epi16(w, 4), nibble), toByteOffset: 64 * (v + 4), as: __m512i.self)
+            }
+            store(0, _mm512_permutex2var_epi32(a01, shuffles.firstHalves, b01))
+            store(1, _mm512_permutex2var_epi32(a01, shuffles.secondHalves, b01))
+            store(2, _mm512_permutex2var_epi32(a23, shuffles.firstHalves, b23))
+            store(3, _mm512_permutex2var_epi32(a23, shuffles.secondHalves, b23))
+            if k < 16 {
+                dst.initializeMemory(as: UInt8.self, repeating: 0, count: 64 * Layout.vectors(k))
+                for j in 0..<k {
+                    for s in 0..<8 {
+                        dst.storeBytes(of: out.load(fromByteOffset: 64 * s + 4 * j, as: UInt32.self),
+                                       toByteOffset: Layout.wordPosition(s, subBlock: j, of: k), as: UInt32.self)
+                    }
+                }
+                // Every lane of sub-block j carries d·sc_j (the mins stay in lane j alone).
+                let w = Layout.width(k)
+                let lanes = unsafeBitCast(SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) & Int32(w - 1), to: __m512i.self)
+                let scales = dst.load(fromByteOffset: 512, as: __m512.self)
+                dst.storeBytes(of: _mm512_permutexvar_ps(lanes, scales), toByteOffset: 512, as: __m512.self)
+            }
+        }
+    }
+
+    // MARK: The product
+
+    /// y[t·ldy + r] = W[r,:]·x̂_t for r in `rows`, from inputs arranged by `arrangeRow`;
+    /// `tile` (`panelFloats`) private to the calling thread. A panel of 32 decoded rows (20 KiB)
+    /// and 4 tokens' codes (2 KiB) stay in L1 while every token tile meets every row tile.
+    static func run(_ w: TensorData, arranged xa: UnsafePointer<Float>, ldxa: Int, tokens: Int,
+                    y: UnsafeMutablePointer<Float>, ldy: Int, rows: Range<Int>, tile: UnsafeMutablePointer<Float>) {
+        precondition(w.type == .q4, "q4 matmul of \(w.type) rows")
+        let layout = Layout(w.rowLength)
+        let panel = UnsafeMutableRawPointer(tile)
+        let entries = IntegerMatVec.Q4Constants(), shuffles = Shuffles()
+        let groupBytes = Q4Layout.groupBytes(subBlocks: Q4Layout.subBlocksPerGroup)
+        for g in 0..<layout.groups {
+            let k = layout.subBlocks(g), vectors = Layout.vectors(k)
+            var p = rows.lowerBound
+            while p < rows.upperBound {
+                let panelRows = min(panelRows, rows.upperBound - p)
+                let rowTiles = (panelRows + 3) / 4
+                for i in 0..<(4 * rowTiles) {
+                    let dst = panel + i * panelRowBytes
+                    if i < panelRows {
+                        decode(w.row(p + i) + g * groupBytes, subBlocks: k, into: dst, entries, shuffles)
+                    } else {
+                        dst.initializeMemory(as: UInt8.self, repeating: 0, count: panelRowBytes)
+                    }
+                }
+                var t = 0
+                while t < tokens {
+                    let tokenCount = min(4, tokens - t)
+                    // A short last tile repeats its first token; those lanes are not stored.
+                    @inline(__always) func token(_ i: Int) -> UnsafeRawPointer { UnsafeRawPointer(xa + (t + (i < tokenCount ? i : 0)) * ldxa) }
+                    let x0 = token(0), x1 = token(1), x2 = token(2), x3 = token(3)
+                    for q in 0..<rowTiles {
+                        let r = p + 4 * q, tileRows = min(4, panelRows - 4 * q)
+                        let v = kernel(UnsafeRawPointer(panel + 4 * q * panelRowBytes), x0, x1, x2, x3, group: g, vectors: vectors, layout)
+                        for i in 0..<tokenCount {
+                            let out = y + (t + i) * ldy + r
+                            if tileRows == 4 {
+                                let lanes = unsafeBitCast(v, to: (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>).self)
+                                let part = i == 0 ? lanes.0 : i == 1 ? lanes.1 : i == 2 ? lanes.2 : lanes.3
+                                let raw = UnsafeMutableRawPointer(out)
+                                raw.storeBytes(of: g > 0 ? raw.load(unalignedAt: 0, as: SIMD4<Float>.self) + part : part, as: SIMD4<Float>.self)
+                            } else {
+                                for j in 0..<tileRows { out[j] = g > 0 ? out[j] + v[4 * i + j] : v[4 * i + j] }
+                            }
+                        }
+                    }
+                    t += 4
+                }
+                p += panelRows
+            }
+        }
+    }
+
+    /// 4 panel rows (`rows`, `panelRowBytes` apart) × 4 tokens (arranged rows) over group g
+    /// (`vectors` of it): lane 4t + r of the result is row r's product with token t.
+    @inline(__always)
+    private static func kernel(_ rows: UnsafeRawPointer, _ x0: UnsafeRawPointer, _ x1: UnsafeRawPointer,
+                               _ x2: UnsafeRawPointer, _ x3: UnsafeRawPointer, group g: Int, vectors: Int, _ layout: Layout) -> SIMD16<Float> {
+        let w0 = rows, w1 = rows + panelRowBytes, w2 = rows + 2 * panelRowBytes, w3 = rows + 3 * panelRowBytes
+        let codes = 512 * g
+        var c00 = _mm512_setzero_si512(), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00, c13 = c00
+        var c20 = c00, c21 = c00, c22 = c00, c23 = c00, c30 = c00, c31 = c00, c32 = c00, c33 = c00
+        var o = 0
+        let end = 64 * vectors
+        while o < end {
+            let a0 = w0.load(unalignedAt: o, as: __m512i.self), a1 = w1.load(unalignedAt: o, as: __m512i.self)
+            let a2 = w2.load(unalignedAt: o, as: __m512i.self), a3 = w3.load(unalignedAt: o, as: __m512i.self)
+            let b0 = x0.load(unalignedAt: codes + o, as: __m512i.self)
+            c00 = _mm512_dpbusd_epi32(c00, a0, b0); c01 = _mm512_dpbusd_epi32(c01, a1, b0)
+            c02 = _mm512_dpbusd_epi32(c02, a2, b0); c03 = _mm512_dpbusd_epi32(c03, a3, b0)
+            let b1 = x1.load(unalignedAt: codes + o, as: __m512i.self)
+            c10 = _mm512_dpbusd_epi32(c10, a0, b1); c11 = _mm512_dpbusd_epi32(c11, a1, b1)
+            c12 = _mm512_dpbusd_epi32(c12, a2, b1); c13 = _mm512_dpbusd_epi32(c13, a3, b1)
+            let b2 = x2.load(unalignedAt: codes + o, as: __m512i.self)
+            c20 = _mm512_dpbusd_epi32(c20, a0, b2); c21 = _mm512_dpbusd_epi32(c21, a1, b2)
+            c22 = _mm512_dpbusd_epi32(c22, a2, b2); c23 = _mm512_dpbusd_epi32(c23, a3, b2)
+            let b3 = x3.load(unalignedAt: codes + o, as: __m512i.self)
+            c30 = _mm512_dpbusd_epi32(c30, a0, b3); c31 = _mm512_dpbusd_epi32(c31, a1, b3)
+            c32 = _mm512_dpbusd_epi32(c32, a2, b3); c33 = _mm512_dpbusd_epi32(c33, a3, b3)
+            o += 64
+        }
+        // Per lane (sub-block): Σq·c · d·sc · a_s − dmin·mn · a_s·Σc.
+        @inline(__always) func rowScales(_ w: UnsafeRawPointer) -> (__m512, __m512) {
+            (w.load(unalignedAt: 512, as: __m512.self), w.load(unalignedAt: 576, as: __m512.self))
+        }
+        @inline(__always) func tokenScales(_ x: UnsafeRawPointer) -> (__m512, __m512) {
+            (x.load(unalignedAt: 4 * (layout.scalesOffset + 16 * g), as: __m512.self),
+             x.load(unalignedAt: 4 * (layout.sumsOffset + 16 * g), as: __m512.self))
+        }
+        let s0 = rowScales(w0), s1 = rowScales(w1), s2 = rowScales(w2), s3 = rowScales(w3)
+        let t0 = tokenScales(x0), t1 = tokenScales(x1), t2 = tokenScales(x2), t3 = tokenScales(x3)
+        @inline(__always) func f(_ c: __m512i, _ row: (__m512, __m512), _ token: (__m512, __m512)) -> __m512 {
+            _mm512_fmadd_ps(_mm512_cvtepi32_ps(c), _mm512_mul_ps(row.0, token.0), _mm512_mul_ps(row.1, token.1))
+        }
+        return Reductions512.sixteenSums(f(c00, s0, t0), f(c01, s1, t0), f(c02, s2, t0), f(c03, s3, t0),
+                                         f(c10, s0, t1), f(c11, s1, t1), f(c12, s2, t1), f(c13, s3, t1),
+                                         f(c20, s0, t2), f(c21, s1, t2), f(c22, s2, t2), f(c23, s3, t2),
+                                         f(c30, s0, t3), f(c31, s1, t3), f(c32, s2, t3), f(c33, s3, t3))
+    }
+}
