@@ -131,15 +131,40 @@ enum Q4MatMul {
         }
     }
 
+    /// Where a group of k ≤ 8 sub-blocks (all within its first two code vectors) takes its
+    /// words from, per vector of the short layout: lane ℓ holds word s of sub-block j (see
+    /// `Layout`), the low nibbles of code word 4j + s for s < 4, the high nibbles of code word
+    /// 4j + s − 4 otherwise. Lanes with no word read a code word of a missing sub-block (0).
+    struct ShortGroup {
+        var words = [__m512i](), highNibbles = [UInt16]()
+
+        init(subBlocks k: Int) {
+            precondition(k <= 8)
+            let w = Layout.width(k), n = Layout.vectors(k)
+            for v in 0..<n {
+                var index = SIMD16<Int32>(repeating: 31), high: UInt16 = 0
+                for lane in 0..<16 {
+                    let j = lane % w, s = (lane / w) * n + v
+                    guard s < 8 else { continue }
+                    index[lane] = Int32(4 * j + s % 4)
+                    if s >= 4 { high |= 1 << UInt16(lane) }
+                }
+                words.append(unsafeBitCast(index, to: __m512i.self))
+                highNibbles.append(high)
+            }
+        }
+    }
+
     /// Row group at p (`k` sub-blocks) into the panel row at `dst`. Byte b of sub-block j holds
     /// elements b (low nibble) and b+16 (high nibble); word v of sub-block j (bytes 4v…4v+3)
     /// therefore gives vector v (low nibbles) and vector v+4 (high nibbles) of lane j.
+    /// `short` is the layout of a group of k ≤ 8 sub-blocks (nil otherwise).
     @inline(__always)
     private static func decode(_ p: UnsafeRawPointer, subBlocks k: Int, into dst: UnsafeMutableRawPointer,
-                               _ entries: IntegerMatVec.Q4Constants, _ shuffles: Shuffles) {
+                               _ entries: IntegerMatVec.Q4Constants, _ shuffles: Shuffles, short: ShortGroup?) {
         let group = Q4Layout.Group(at: p, subBlocks: k)
         let (sc, mn) = IntegerMatVec.q4Entries(p, subBlocks: k, entries)
-        dst.storeBytes(of: _mm512_mul_ps(_mm512_cvtepi32_ps(sc), _mm512_set1_ps(group.d)), toByteOffset: 512, as: __m512.self)
+        let rowScales = _mm512_mul_ps(_mm512_cvtepi32_ps(sc), _mm512_set1_ps(group.d))
         dst.storeBytes(of: _mm512_mul_ps(_mm512_cvtepi32_ps(mn), _mm512_set1_ps(-group.dmin)), toByteOffset: 576, as: __m512.self)
         // The codes of sub-blocks 4u…4u+3 (a short group's missing ones read as 0, never past its end).
         @inline(__always) func words(_ u: Int) -> __m512i {
@@ -147,39 +172,34 @@ enum Q4MatMul {
             let present = max(0, min(16, 4 * k - 16 * u))
             return _mm512_maskz_loadu_epi32(UInt16(truncatingIfNeeded: (1 << present) - 1), group.codes + 64 * u)
         }
-        let r0 = words(0), r1 = words(1), r2 = words(2), r3 = words(3)
+        let nibble = _mm512_set1_epi8(15)
+        let r0 = words(0), r1 = words(1)
+        if let short {
+            // Each vector's words picked from the first 8 sub-blocks, low or high nibbles per lane;
+            // every lane of sub-block j carries d·sc_j (the mins stay in lane j alone).
+            for v in 0..<short.words.count {
+                let picked = _mm512_permutex2var_epi32(r0, short.words[v], r1)
+                let codes = _mm512_mask_blend_epi32(short.highNibbles[v], _mm512_and_si512(picked, nibble),
+                                                    _mm512_and_si512(_mm512_srli_epi16(picked, 4), nibble))
+                dst.storeBytes(of: codes, toByteOffset: 64 * v, as: __m512i.self)
+            }
+            let w = Int32(Layout.width(k))
+            let lanes = unsafeBitCast(SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) & (w - 1), to: __m512i.self)
+            dst.storeBytes(of: _mm512_permutexvar_ps(lanes, rowScales), toByteOffset: 512, as: __m512.self)
+            return
+        }
+        dst.storeBytes(of: rowScales, toByteOffset: 512, as: __m512.self)
+        let r2 = words(2), r3 = words(3)
         let a01 = _mm512_permutex2var_epi32(r0, shuffles.words01, r1), a23 = _mm512_permutex2var_epi32(r0, shuffles.words23, r1)
         let b01 = _mm512_permutex2var_epi32(r2, shuffles.words01, r3), b23 = _mm512_permutex2var_epi32(r2, shuffles.words23, r3)
-        let nibble = _mm512_set1_epi8(15)
-        // A whole group's vectors go straight to the panel; a short group's through `staged`,
-        // from where its words move to their places in the short layout.
-        var staged = (SIMD64<UInt8>(), SIMD64<UInt8>(), SIMD64<UInt8>(), SIMD64<UInt8>(),
-                      SIMD64<UInt8>(), SIMD64<UInt8>(), SIMD64<UInt8>(), SIMD64<UInt8>())
-        withUnsafeMutableBytes(of: &staged) { buffer in
-            let out = k == 16 ? dst : buffer.baseAddress!
-            @inline(__always) func store(_ v: Int, _ w: __m512i) {
-                out.storeBytes(of: _mm512_and_si512(w, nibble), toByteOffset: 64 * v, as: __m512i.self)
-                out.storeBytes(of: _mm512_and_si512(_mm512_srli_epi16(w, 4), nibble), toByteOffset: 64 * (v + 4), as: __m512i.self)
-            }
-            store(0, _mm512_permutex2var_epi32(a01, shuffles.firstHalves, b01))
-            store(1, _mm512_permutex2var_epi32(a01, shuffles.secondHalves, b01))
-            store(2, _mm512_permutex2var_epi32(a23, shuffles.firstHalves, b23))
-            store(3, _mm512_permutex2var_epi32(a23, shuffles.secondHalves, b23))
-            if k < 16 {
-                dst.initializeMemory(as: UInt8.self, repeating: 0, count: 64 * Layout.vectors(k))
-                for j in 0..<k {
-                    for s in 0..<8 {
-                        dst.storeBytes(of: out.load(fromByteOffset: 64 * s + 4 * j, as: UInt32.self),
-                                       toByteOffset: Layout.wordPosition(s, subBlock: j, of: k), as: UInt32.self)
-                    }
-                }
-                // Every lane of sub-block j carries d·sc_j (the mins stay in lane j alone).
-                let w = Layout.width(k)
-                let lanes = unsafeBitCast(SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) & Int32(w - 1), to: __m512i.self)
-                let scales = dst.load(fromByteOffset: 512, as: __m512.self)
-                dst.storeBytes(of: _mm512_permutexvar_ps(lanes, scales), toByteOffset: 512, as: __m512.self)
-            }
+        @inline(__always) func store(_ v: Int, _ w: __m512i) {
+            dst.storeBytes(of: _mm512_and_si512(w, nibble), toByteOffset: 64 * v, as: __m512i.self)
+            dst.storeBytes(of: _mm512_and_si512(_mm512_srli_epi16(w, 4), nibble), toByteOffset: 64 * (v + 4), as: __m512i.self)
         }
+        store(0, _mm512_permutex2var_epi32(a01, shuffles.firstHalves, b01))
+        store(1, _mm512_permutex2var_epi32(a01, shuffles.secondHalves, b01))
+        store(2, _mm512_permutex2var_epi32(a23, shuffles.firstHalves, b23))
+        store(3, _mm512_permutex2var_epi32(a23, shuffles.secondHalves, b23))
     }
 
     // MARK: The product
@@ -196,6 +216,7 @@ enum Q4MatMul {
         let groupBytes = Q4Layout.groupBytes(subBlocks: Q4Layout.subBlocksPerGroup)
         for g in 0..<layout.groups {
             let k = layout.subBlocks(g), vectors = Layout.vectors(k)
+            let short = k <= 8 ? ShortGroup(subBlocks: k) : nil
             var p = rows.lowerBound
             while p < rows.upperBound {
                 let panelRows = min(panelRows, rows.upperBound - p)
@@ -203,13 +224,24 @@ enum Q4MatMul {
                 for i in 0..<(4 * rowTiles) {
                     let dst = panel + i * panelRowBytes
                     if i < panelRows {
-                        decode(w.row(p + i) + g * groupBytes, subBlocks: k, into: dst, entries, shuffles)
+                        decode(w.row(p + i) + g * groupBytes, subBlocks: k, into: dst, entries, shuffles, short: short)
                     } else {
                         dst.initializeMemory(as: UInt8.self, repeating: 0, count: panelRowBytes)
                     }
                 }
-                var t = 0
+                // The rows the next panel decodes (in this group or the next) are asked for while
+                // this panel's products run, one row per token tile: read once per group and a
+                // row apart, they come from memory, and the hardware prefetchers do not follow.
+                let (nextGroup, nextRow) = p + panelRows < rows.upperBound ? (g, p + panelRows) : (g + 1, rows.lowerBound)
+                let nextRows = nextGroup < layout.groups ? min(Self.panelRows, rows.upperBound - nextRow) : 0
+                let nextBytes = nextGroup < layout.groups ? Q4Layout.groupBytes(subBlocks: layout.subBlocks(nextGroup)) : 0
+                @inline(__always) func prefetchRow(_ i: Int) {
+                    if i < nextRows { IntegerMatVec.prefetch(w.row(nextRow + i) + nextGroup * groupBytes, bytes: nextBytes) }
+                }
+                var t = 0, tileIndex = 0
                 while t < tokens {
+                    prefetchRow(tileIndex)
+                    tileIndex += 1
                     let tokenCount = min(4, tokens - t)
                     // A short last tile repeats its first token; those lanes are not stored.
                     @inline(__always) func token(_ i: Int) -> UnsafeRawPointer { UnsafeRawPointer(xa + (t + (i < tokenCount ? i : 0)) * ldxa) }
@@ -231,6 +263,7 @@ enum Q4MatMul {
                     }
                     t += 4
                 }
+                for i in tileIndex..<max(tileIndex, nextRows) { prefetchRow(i) }
                 p += panelRows
             }
         }
