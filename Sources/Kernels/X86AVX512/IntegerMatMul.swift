@@ -143,8 +143,13 @@ enum IntegerMatMul {
                         scales[i] = 0
                     }
                 }
-                var t = 0
+                let next = NextPanelPrefetch(w, rows: rows, panel: p, panelRows: panelRows, panelSize: Self.panelRows, group: g, groups: layout.groups) {
+                    (16 * $0 * Q8Layout.blockBytes, layout.subBlocks($0) * Q8Layout.blockBytes)
+                }
+                var t = 0, tileIndex = 0
                 while t < tokens {
+                    next.row(tileIndex)
+                    tileIndex += 1
                     let tokenCount = min(4, tokens - t)
                     // A short last tile repeats its first token; those lanes are not stored.
                     @inline(__always) func token(_ i: Int) -> UnsafePointer<Float> { xa + (t + (i < tokenCount ? i : 0)) * ldxa }
@@ -172,6 +177,7 @@ enum IntegerMatMul {
                     }
                     t += 4
                 }
+                next.rows(from: tileIndex)
                 p += panelRows
             }
         }

@@ -229,18 +229,12 @@ enum Q4MatMul {
                         dst.initializeMemory(as: UInt8.self, repeating: 0, count: panelRowBytes)
                     }
                 }
-                // The rows the next panel decodes (in this group or the next) are asked for while
-                // this panel's products run, one row per token tile: read once per group and a
-                // row apart, they come from memory, and the hardware prefetchers do not follow.
-                let (nextGroup, nextRow) = p + panelRows < rows.upperBound ? (g, p + panelRows) : (g + 1, rows.lowerBound)
-                let nextRows = nextGroup < layout.groups ? min(Self.panelRows, rows.upperBound - nextRow) : 0
-                let nextBytes = nextGroup < layout.groups ? Q4Layout.groupBytes(subBlocks: layout.subBlocks(nextGroup)) : 0
-                @inline(__always) func prefetchRow(_ i: Int) {
-                    if i < nextRows { IntegerMatVec.prefetch(w.row(nextRow + i) + nextGroup * groupBytes, bytes: nextBytes) }
+                let next = NextPanelPrefetch(w, rows: rows, panel: p, panelRows: panelRows, panelSize: Self.panelRows, group: g, groups: layout.groups) {
+                    ($0 * groupBytes, Q4Layout.groupBytes(subBlocks: layout.subBlocks($0)))
                 }
                 var t = 0, tileIndex = 0
                 while t < tokens {
-                    prefetchRow(tileIndex)
+                    next.row(tileIndex)
                     tileIndex += 1
                     let tokenCount = min(4, tokens - t)
                     // A short last tile repeats its first token; those lanes are not stored.
@@ -263,7 +257,7 @@ enum Q4MatMul {
                     }
                     t += 4
                 }
-                for i in tileIndex..<max(tileIndex, nextRows) { prefetchRow(i) }
+                next.rows(from: tileIndex)
                 p += panelRows
             }
         }
