@@ -205,6 +205,16 @@ struct KernelTests {
             #expect(zip(y, split).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }, "\(k.name): \(type) \(rows)x\(n): row split changed the results")
             let perSubBlock = k.name == .avx512 && type == .q4
             for t in 0..<tokens {
+                if perSubBlock {
+                    // The same x̂ as decoding: the two products differ only in summation order.
+                    var yv = [Float](repeating: 0, count: rows)
+                    let xt = Array(x[(t * ldx)..<(t * ldx + n)]), xr = k.roundedVectorInput(type, xt)
+                    xt.withUnsafeBufferPointer { k.matVec(w.data, $0.baseAddress!, &yv) }
+                    for r in 0..<rows {
+                        let mag = (0..<n).reduce(Float(0)) { $0 + abs(w.decoded[r * n + $1] * xr[$1]) }
+                        #expect(abs(y[t * ldy + r] - yv[r]) <= 1e-5 * mag + 1e-6, "\(k.name): q4 \(rows)x\(n) token \(t) row \(r): prefill \(y[t * ldy + r]) vs decode \(yv[r])")
+                    }
+                }
                 for r in 0..<rows {
                     var ref: Double = 0, bound: Double = 0
                     for g in 0..<((n + 511) / 512) {

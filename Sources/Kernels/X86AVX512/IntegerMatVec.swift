@@ -83,7 +83,7 @@ enum IntegerMatVec {
     /// max|x| of each of the 16 blocks of 32 elements from `x` (512, all present), by one
     /// transpose tree; nil when an element is not finite.
     @inline(__always)
-    private static func blockMaxima(_ x: UnsafeRawPointer) -> SIMD16<Float>? {
+    static func blockMaxima(_ x: UnsafeRawPointer) -> SIMD16<Float>? {
         var poison = _mm512_setzero_ps()
         @inline(__always) func largest(_ b: Int) -> __m512 {
             let lo = x.load(unalignedAt: 128 * b, as: __m512.self), hi = x.load(unalignedAt: 128 * b + 64, as: __m512.self)

@@ -64,9 +64,12 @@ enum Q4MatMul {
     /// Arranges one token's `layout.n` inputs at x into `out` (`layout.floats`).
     static func arrangeRow(_ x: UnsafePointer<Float>, _ layout: Layout, into out: UnsafeMutablePointer<Float>) {
         let codes = UnsafeMutableRawPointer(out)
+        let shuffles = Shuffles()
         for g in 0..<layout.groups {
             let k = layout.subBlocks(g), group = codes + 512 * g
             let scales = out + layout.scalesOffset + 16 * g, sums = out + layout.sumsOffset + 16 * g
+            if 512 * g + 512 <= layout.n
+                && arrangeWholeGroup(UnsafeRawPointer(x + 512 * g), into: group, scales: scales, sums: sums, shuffles) { continue }
             // Only the words of present sub-blocks are written below.
             group.initializeMemory(as: UInt8.self, repeating: 0, count: 512)
             for j in 0..<16 {
@@ -104,6 +107,48 @@ enum Q4MatMul {
             let w = Layout.width(k)
             for lane in w..<16 { scales[lane] = scales[lane % w] }
         }
+    }
+
+    /// A group of 512 inputs, all present, as `arrangeRow` arranges it one sub-block at a time
+    /// (the same codes, scales and sums), with the 16 maxima and the 16 code sums each taken by
+    /// one transpose tree and the words put in their lanes by `subBlockLanes`. Returns false,
+    /// having written nothing, when an element is not finite.
+    @inline(__always)
+    private static func arrangeWholeGroup(_ x: UnsafeRawPointer, into group: UnsafeMutableRawPointer,
+                                          scales: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>,
+                                          _ shuffles: Shuffles) -> Bool {
+        guard let m = IntegerMatVec.blockMaxima(x) else { return false }
+        var inv = 127 / m
+        inv.replace(with: 0, where: m .== 0)  // an all-zero sub-block: codes, scale and sum 0
+        let a = m / 127
+        // Sub-block j's low and high 16 codes at bytes 16j and 256 + 16j: vector u of each half
+        // then holds sub-blocks 4u…4u+3, as `subBlockLanes` takes them.
+        var staged = (SIMD64<UInt8>(), SIMD64<UInt8>(), SIMD64<UInt8>(), SIMD64<UInt8>(),
+                      SIMD64<UInt8>(), SIMD64<UInt8>(), SIMD64<UInt8>(), SIMD64<UInt8>())
+        withUnsafeMutableBytes(of: &staged) { buffer in
+            let stage = buffer.baseAddress!
+            @inline(__always) func codes(_ j: Int) -> __m512 {
+                let scale = _mm512_permutexvar_ps(_mm512_set1_epi32(Int32(j)), inv)
+                let lo = x.load(unalignedAt: 128 * j, as: __m512.self), hi = x.load(unalignedAt: 128 * j + 64, as: __m512.self)
+                let cl = _mm512_cvtps_epi32(_mm512_mul_ps(lo, scale)), ch = _mm512_cvtps_epi32(_mm512_mul_ps(hi, scale))
+                stage.storeBytes(of: _mm512_cvtepi32_epi8(cl), toByteOffset: 16 * j, as: __m128i.self)
+                stage.storeBytes(of: _mm512_cvtepi32_epi8(ch), toByteOffset: 256 + 16 * j, as: __m128i.self)
+                return _mm512_cvtepi32_ps(_mm512_add_epi32(cl, ch))
+            }
+            let total = Reductions512.sixteenSums(codes(0), codes(1), codes(2), codes(3), codes(4), codes(5), codes(6), codes(7),
+                                                  codes(8), codes(9), codes(10), codes(11), codes(12), codes(13), codes(14), codes(15))
+            UnsafeMutableRawPointer(scales).storeBytes(of: a, as: SIMD16<Float>.self)
+            UnsafeMutableRawPointer(sums).storeBytes(of: a * total, as: SIMD16<Float>.self)
+            for half in 0..<2 {
+                @inline(__always) func staged(_ u: Int) -> __m512i { stage.load(fromByteOffset: 256 * half + 64 * u, as: __m512i.self) }
+                let t = subBlockLanes(staged(0), staged(1), staged(2), staged(3), shuffles)
+                group.storeBytes(of: t.0, toByteOffset: 256 * half, as: __m512i.self)
+                group.storeBytes(of: t.1, toByteOffset: 256 * half + 64, as: __m512i.self)
+                group.storeBytes(of: t.2, toByteOffset: 256 * half + 128, as: __m512i.self)
+                group.storeBytes(of: t.3, toByteOffset: 256 * half + 192, as: __m512i.self)
+            }
+        }
+        return true
     }
 
     // MARK: Weights
@@ -155,6 +200,18 @@ enum Q4MatMul {
         }
     }
 
+    /// Four vectors of 16 words, vector u holding words 0…3 of sub-blocks 4u…4u+3 (word
+    /// 4(j mod 4) + s of vector ⌊j/4⌋ is word s of sub-block j), as four vectors of sub-block
+    /// lanes: vector s, lane j = word s of sub-block j.
+    @inline(__always)
+    static func subBlockLanes(_ r0: __m512i, _ r1: __m512i, _ r2: __m512i, _ r3: __m512i,
+                              _ shuffles: Shuffles) -> (__m512i, __m512i, __m512i, __m512i) {
+        let a01 = _mm512_permutex2var_epi32(r0, shuffles.words01, r1), a23 = _mm512_permutex2var_epi32(r0, shuffles.words23, r1)
+        let b01 = _mm512_permutex2var_epi32(r2, shuffles.words01, r3), b23 = _mm512_permutex2var_epi32(r2, shuffles.words23, r3)
+        return (_mm512_permutex2var_epi32(a01, shuffles.firstHalves, b01), _mm512_permutex2var_epi32(a01, shuffles.secondHalves, b01),
+                _mm512_permutex2var_epi32(a23, shuffles.firstHalves, b23), _mm512_permutex2var_epi32(a23, shuffles.secondHalves, b23))
+    }
+
     /// Row group at p (`k` sub-blocks) into the panel row at `dst`. Byte b of sub-block j holds
     /// elements b (low nibble) and b+16 (high nibble); word v of sub-block j (bytes 4v…4v+3)
     /// therefore gives vector v (low nibbles) and vector v+4 (high nibbles) of lane j.
@@ -189,17 +246,15 @@ enum Q4MatMul {
             return
         }
         dst.storeBytes(of: rowScales, toByteOffset: 512, as: __m512.self)
-        let r2 = words(2), r3 = words(3)
-        let a01 = _mm512_permutex2var_epi32(r0, shuffles.words01, r1), a23 = _mm512_permutex2var_epi32(r0, shuffles.words23, r1)
-        let b01 = _mm512_permutex2var_epi32(r2, shuffles.words01, r3), b23 = _mm512_permutex2var_epi32(r2, shuffles.words23, r3)
+        let t = subBlockLanes(r0, r1, words(2), words(3), shuffles)
         @inline(__always) func store(_ v: Int, _ w: __m512i) {
             dst.storeBytes(of: _mm512_and_si512(w, nibble), toByteOffset: 64 * v, as: __m512i.self)
             dst.storeBytes(of: _mm512_and_si512(_mm512_srli_epi16(w, 4), nibble), toByteOffset: 64 * (v + 4), as: __m512i.self)
         }
-        store(0, _mm512_permutex2var_epi32(a01, shuffles.firstHalves, b01))
-        store(1, _mm512_permutex2var_epi32(a01, shuffles.secondHalves, b01))
-        store(2, _mm512_permutex2var_epi32(a23, shuffles.firstHalves, b23))
-        store(3, _mm512_permutex2var_epi32(a23, shuffles.secondHalves, b23))
+        store(0, t.0)
+        store(1, t.1)
+        store(2, t.2)
+        store(3, t.3)
     }
 
     // MARK: The product
