@@ -39,8 +39,9 @@ public struct TensorData: @unchecked Sendable {
         self.segments = segments
     }
 
-    /// Start of row `r` (0 ≤ r < rows).
-    @inline(__always)
+    /// Start of row `r` (0 ≤ r < rows). Inlinable: the kernels (other modules) ask for rows
+    /// in their inner loops, where a call and the segments array's retain showed in profiles.
+    @inlinable @inline(__always)
     public func row(_ r: Int) -> UnsafeRawPointer {
         if segments.count == 1 { return segments[0].base + r * rowBytes }
         // Few segments (one per compressed chunk at most): a linear scan is fine.

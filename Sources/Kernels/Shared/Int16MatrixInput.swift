@@ -1,8 +1,10 @@
 import HymbaFormat
 
-/// The arranged input rows of the x86-64 backends' q4 and q8 matrix-matrix products (prefill):
-/// `IntegerMatMul` on AVX-512 VNNI and `IntegerMatMulAVX2` on AVX2 fill and read the same
-/// layout with the same rounding, so one description, one size and one error bound cover both.
+/// The arranged input rows of the 16-bit integer matrix-matrix products (prefill): the AVX2
+/// backend's q4 and q8 products (`IntegerMatMulAVX2`) and the AVX-512 backend's q8 product
+/// (`IntegerMatMul`) fill and read the same layout with the same rounding, so one description,
+/// one size and one error bound cover them. (The AVX-512 q4 product has a layout of its own,
+/// `Q4MatMul.Layout`.)
 ///
 /// Numbers. Per token and depth block of 512 elements g (one q4 group, sixteen q8 blocks), the
 /// input becomes codes c = round(x/a) (half to even) with a = max|x|/8191 over the block; a

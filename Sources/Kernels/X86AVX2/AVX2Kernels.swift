@@ -12,8 +12,8 @@ public enum AVX2Kernels: PackedIntegerKernelBackend {
 
     // q4 and q8 decoding on 256-bit integer products (`Q4MatVecAVX2`, `Q8MatVecAVX2`), in the
     // AVX-512 backend's packed layout and rounding; q4 and q8 prefill on 16-bit integer
-    // products (`IntegerMatMulAVX2`, the AVX-512 backend's `Int16MatrixInput` layout and
-    // rounding); the fp32 matmul of the other types with a register tile sized for 16
+    // products (`IntegerMatMulAVX2`, in the `Int16MatrixInput` layout and rounding of the AVX-512
+    // backend's q8 prefill); the fp32 matmul of the other types with a register tile sized for 16
     // registers of 8 lanes (`MatMulTileAVX2`). `PackedIntegerKernelBackend` routes each type.
 
     public static func arrangePacked(_ type: StorageType, _ x: UnsafePointer<Float>, _ n: Int, into input: ArrangedInput) {
