@@ -43,7 +43,7 @@ let kernelCore: [Target.Dependency] = ["HymbaFormat", "HymbaKernels"]
 var kernelTargets: [Target] = [
     // The Builtin module gives the shared core LLVM's fmuladd: the kernels' multiply-add, fused
     // only where the target has a fused multiply-add (Kernels/Shared/MultiplyAdd.swift).
-    .target(name: "HymbaKernels", dependencies: ["HymbaFormat"], path: "Sources/Kernels/Shared",
+    .target(name: "HymbaKernels", dependencies: ["HymbaFormat", "CPrefetch"], path: "Sources/Kernels/Shared",
             swiftSettings: cpuSettings + [.enableExperimentalFeature("BuiltinModule")]),
     .target(name: "HymbaKernelsPortable", dependencies: kernelCore, path: "Sources/Kernels/Portable", swiftSettings: cpuSettings),
 ]

@@ -183,9 +183,8 @@ struct KernelTests {
 
     /// The integer kernel computes W'·x̂: x rounded to 16-bit codes per 512 elements (|x − x̂| ≤
     /// a/2, a = max|x|/8191 over the block) and, for q8, the weights re-expressed on one scale
-    /// per 512 (|w − w'| ≤ D/2, D = max|w|·128/(127·8191)). The AVX-512 backend's q4 product
-    /// rounds x as decoding does instead: 8-bit codes per sub-block of 32 (a = max|x|/127 over
-    /// the sub-block). The error against W·x is bounded by those roundings; a wrong layout or
+    /// per 512 (|w − w'| ≤ D/2, D = max|w|·128/(127·8191)). The q4 products round x as decoding
+    /// does instead: 8-bit codes per sub-block of 32 (a = max|x|/127 over the sub-block). The error against W·x is bounded by those roundings; a wrong layout or
     /// scale would be off by the size of the products.
     /// On every backend with the packed integer products (AVX-512 VNNI and AVX2), over shapes
     /// with row counts off their register tiles and panels, depths off whole blocks and pairs of
@@ -203,7 +202,7 @@ struct KernelTests {
             let y = Self.matMul(w, x: x, ldx: ldx, tokens: tokens, ldy: ldy, rows: [0..<rows], kernels: k)
             let split = Self.matMul(w, x: x, ldx: ldx, tokens: tokens, ldy: ldy, rows: [0..<min(3, rows), min(3, rows)..<rows], kernels: k)
             #expect(zip(y, split).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }, "\(k.name): \(type) \(rows)x\(n): row split changed the results")
-            let perSubBlock = k.name == .avx512 && type == .q4
+            let perSubBlock = type == .q4
             for t in 0..<tokens {
                 if perSubBlock {
                     // The same x̂ as decoding: the two products differ only in summation order.

@@ -11,9 +11,10 @@ public enum AVX2Kernels: PackedIntegerKernelBackend {
     public static var name: KernelBackendName { .avx2 }
 
     // q4 and q8 decoding on 256-bit integer products (`Q4MatVecAVX2`, `Q8MatVecAVX2`), in the
-    // AVX-512 backend's packed layout and rounding; q4 and q8 prefill on 16-bit integer
-    // products (`IntegerMatMulAVX2`, in the `Int16MatrixInput` layout and rounding of the AVX-512
-    // backend's q8 prefill); the fp32 matmul of the other types with a register tile sized for 16
+    // AVX-512 backend's packed layout and rounding; q4 prefill on byte products one sub-block
+    // per lane (`Q4MatMulAVX2`, `SubBlockMatrixInput`: the AVX-512 q4 prefill's layout and
+    // rounding); q8 prefill on 16-bit integer products (`IntegerMatMulAVX2`, in the
+    // `Int16MatrixInput` layout and rounding of the AVX-512 backend's q8 prefill); the fp32 matmul of the other types with a register tile sized for 16
     // registers of 8 lanes (`MatMulTileAVX2`). `PackedIntegerKernelBackend` routes each type.
 
     public static func arrangePacked(_ type: StorageType, _ x: UnsafePointer<Float>, _ n: Int, into input: ArrangedInput) {
@@ -24,17 +25,25 @@ public enum AVX2Kernels: PackedIntegerKernelBackend {
         if w.type == .q4 { Q4MatVecAVX2.run(w, input, y, rows: rows) } else { Q8MatVecAVX2.run(w, input, y, rows: rows) }
     }
 
-    public static var packedMatMulScratchFloats: Int { IntegerMatMulAVX2.panelFloats }
+    public static var packedMatMulScratchFloats: Int { max(IntegerMatMulAVX2.panelFloats, Q4MatMulAVX2.panelFloats) }
 
-    public static func packedMatrixRowFloats(_ n: Int) -> Int { Int16MatrixInput(n).floats }
+    public static func packedMatrixRowFloats(_ n: Int) -> Int { max(Int16MatrixInput(n).floats, SubBlockMatrixInput(n).floats) }
 
     public static func arrangePackedRow(_ type: StorageType, _ x: UnsafePointer<Float>, _ n: Int, into out: UnsafeMutablePointer<Float>) {
-        IntegerMatMulAVX2.arrangeRow(x, Int16MatrixInput(n), into: out)
+        if type == .q4 {
+            Q4MatMulAVX2.arrangeRow(x, SubBlockMatrixInput(n), into: out)
+        } else {
+            IntegerMatMulAVX2.arrangeRow(x, Int16MatrixInput(n), into: out)
+        }
     }
 
     public static func packedMatMul(_ w: TensorData, arranged xa: UnsafePointer<Float>, ldxa: Int, tokens: Int,
                                     y: UnsafeMutablePointer<Float>, ldy: Int, rows: Range<Int>, scratch: UnsafeMutablePointer<Float>) {
-        IntegerMatMulAVX2.run(w, arranged: xa, ldxa: ldxa, tokens: tokens, y: y, ldy: ldy, rows: rows, tile: scratch)
+        if w.type == .q4 {
+            Q4MatMulAVX2.run(w, arranged: xa, ldxa: ldxa, tokens: tokens, y: y, ldy: ldy, rows: rows, tile: scratch)
+        } else {
+            IntegerMatMulAVX2.run(w, arranged: xa, ldxa: ldxa, tokens: tokens, y: y, ldy: ldy, rows: rows, tile: scratch)
+        }
     }
 
     /// The fp32 product with the AVX2 register tile (every type's but q4 and q8; for q4 and q8

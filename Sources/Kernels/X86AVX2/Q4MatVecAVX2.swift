@@ -100,7 +100,7 @@ enum Q4MatVecAVX2 {
 
     /// Entries j…j+7 (16 bytes from `bytes`, the first at byte 0) as 8 lanes of sc and mn.
     @inline(__always)
-    private static func entries(_ bytes: __m128i, _ c: Constants) -> (sc: __m256, mn: __m256) {
+    static func entries(_ bytes: __m128i, _ c: Constants) -> (sc: __m256, mn: __m256) {
         let e = _mm256_srlv_epi32(_mm256_shuffle_epi8(_mm256_broadcastsi128_si256(bytes), c.entryShuffle), c.entryShift)
         let six = _mm256_set1_epi32(63)
         return (_mm256_cvtepi32_ps(_mm256_and_si256(e, six)), _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32(e, 6), six)))

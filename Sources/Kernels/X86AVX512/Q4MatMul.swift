@@ -21,43 +21,7 @@ import HymbaFormat
 ///   Σ_s d·sc_s·a_s·Σ_i q_i·c_i − dmin·Σ_s mn_s·(a_s·Σ_i c_i).
 /// A lane sums 32 products of at most 15·127: no overflow.
 enum Q4MatMul {
-    /// An arranged row of n inputs: per group g of 512 elements, 512 bytes of int8 codes, byte
-    /// 64v + 4j + i holding element 4v + i of sub-block j (vector v = 0…7, lane j = 0…15, i =
-    /// 0…3); then 16 floats a_s per group; then 16 floats a_s·Σc per group. Sub-blocks past the
-    /// row's end have codes, scales and sums 0; a sub-block with a non-finite element has codes
-    /// 0 and a NaN scale and sum, so its token's products come out NaN.
-    ///
-    /// A row's last group may have fewer sub-blocks (k): with one lane each, most lanes would
-    /// multiply zeros (a third of the work for rows of 768, a quarter for 1600). There, each
-    /// sub-block takes 16/w lanes, w = k rounded up to a power of two, and the group takes w/2
-    /// vectors (one for w ≤ 2): word s (elements 4s…4s+3) of sub-block j lies in vector s mod
-    /// (w/2), lane j + w·⌊s/(w/2)⌋ (`wordPosition`). Every lane of sub-block j holds a_j; only
-    /// lane j holds a_j·Σc, so the mins count once.
-    struct Layout {
-        let n: Int
-        let groups: Int
-
-        @inline(__always)
-        init(_ n: Int) {
-            self.n = n
-            groups = (n + 511) / 512
-        }
-
-        /// Sub-blocks of group g (16 except in a row's last group).
-        @inline(__always) func subBlocks(_ g: Int) -> Int { min(16, (n + 31) / 32 - 16 * g) }
-        /// w: k sub-blocks rounded up to a power of two.
-        @inline(__always) static func width(_ k: Int) -> Int { k <= 1 ? 1 : k <= 2 ? 2 : k <= 4 ? 4 : k <= 8 ? 8 : 16 }
-        /// Vectors of a group of k sub-blocks.
-        @inline(__always) static func vectors(_ k: Int) -> Int { max(1, width(k) / 2) }
-        /// Byte offset, from the group's start, of word s (0…7) of sub-block j in a group of k.
-        @inline(__always) static func wordPosition(_ s: Int, subBlock j: Int, of k: Int) -> Int {
-            let w = width(k), n = vectors(k)
-            return 64 * (s % n) + 4 * (j + w * (s / n))
-        }
-        var scalesOffset: Int { 128 * groups }
-        var sumsOffset: Int { 144 * groups }
-        var floats: Int { 160 * groups }
-    }
+    typealias Layout = SubBlockMatrixInput
 
     // MARK: Activations
 

@@ -1,19 +1,20 @@
+import CPrefetch
 import HymbaFormat
 
 /// Asks for the weight bytes the next panel of a blocked matrix-matrix product (`Q4MatMul`,
-/// `IntegerMatMul`) will decode, one row at a time while the current panel's products run.
-/// A panel reads its rows' group g a row apart, once per group, so those bytes come from
+/// `IntegerMatMul`, `Q4MatMulAVX2`) will decode, one row at a time while the current panel's
+/// products run. A panel reads its rows' group g a row apart, once per group, so those bytes come from
 /// memory, and the hardware prefetchers do not follow that stride: in a 350m q4 prefill
 /// profile the panel decode was mostly waiting on its first loads.
-struct NextPanelPrefetch {
-    private let w: TensorData
-    private let first: Int, count: Int, offset: Int, bytes: Int
+public struct NextPanelPrefetch {
+    @usableFromInline let w: TensorData
+    @usableFromInline let first: Int, count: Int, offset: Int, bytes: Int
 
     /// For the panel of rows p ..< p + panelRows (panels of at most `panelSize` rows) in group
     /// g: the next panel is the following rows of group g, or the first rows of group g + 1.
     /// `span(g)` is group g's byte offset in a row and its length.
-    @inline(__always)
-    init(_ w: TensorData, rows: Range<Int>, panel p: Int, panelRows: Int, panelSize: Int, group g: Int, groups: Int,
+    @inlinable @inline(__always)
+    public init(_ w: TensorData, rows: Range<Int>, panel p: Int, panelRows: Int, panelSize: Int, group g: Int, groups: Int,
          span: (Int) -> (offset: Int, bytes: Int)) {
         self.w = w
         let (group, row) = p + panelRows < rows.upperBound ? (g, p + panelRows) : (g + 1, rows.lowerBound)
@@ -23,14 +24,20 @@ struct NextPanelPrefetch {
     }
 
     /// Asks for the next panel's row i (nothing past its rows).
-    @inline(__always)
-    func row(_ i: Int) {
-        if i < count { IntegerMatVec.prefetch(w.row(first + i) + offset, bytes: bytes) }
+    @inlinable @inline(__always)
+    public func row(_ i: Int) {
+        guard i < count else { return }
+        let p = w.row(first + i) + offset
+        var o = 0
+        while o < bytes {
+            hymba_prefetch(p + o)
+            o += 64
+        }
     }
 
     /// Asks for the next panel's rows from i on (those the token tiles did not reach).
-    @inline(__always)
-    func rows(from i: Int) {
+    @inlinable @inline(__always)
+    public func rows(from i: Int) {
         for r in i..<max(i, count) { row(r) }
     }
 }
