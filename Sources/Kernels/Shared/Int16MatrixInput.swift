@@ -1,21 +1,18 @@
 import HymbaFormat
 
-/// The arranged input rows of the 16-bit integer matrix-matrix products (prefill): the AVX2
-/// backend's q4 and q8 products (`IntegerMatMulAVX2`) and the AVX-512 backend's q8 product
-/// (`IntegerMatMul`) fill and read the same layout with the same rounding, so one description,
-/// one size and one error bound cover them. (The AVX-512 q4 product has a layout of its own,
-/// `Q4MatMul.Layout`.)
+/// The arranged input rows of the q8 matrix-matrix products (prefill) on 16-bit integers:
+/// `IntegerMatMul` on AVX-512 VNNI and `IntegerMatMulAVX2` on AVX2 fill and read the same
+/// layout with the same rounding, so one description, one size and one error bound cover both.
+/// (The q4 products have a layout of their own, `SubBlockMatrixInput`.)
 ///
-/// Numbers. Per token and depth block of 512 elements g (one q4 group, sixteen q8 blocks), the
+/// Numbers. Per token and depth block of 512 elements g (sixteen q8 blocks), the
 /// input becomes codes c = round(x/a) (half to even) with a = max|x|/8191 over the block; a
 /// block with a non-finite element gets codes 0 and a NaN scale, so its token's products come
 /// out NaN.
 ///
 /// Layout of an arranged row: int16 codes, block g at element 512g; within a block each pair of
-/// 32-element sub-blocks (s0, s1) is [s0 0…15 | s1 0…15 | s0 16…31 | s1 16…31], the order in
-/// which a q4 pair's 32 code bytes widen to 16-bit lanes (low nibbles: elements 0…15, high
-/// nibbles: 16…31). Then one float a per block, then per block 16 floats −Σc of its sub-blocks
-/// (for the q4 mins). Missing elements are zero.
+/// 32-element sub-blocks (s0, s1) is [s0 0…15 | s1 0…15 | s0 16…31 | s1 16…31] (the weights'
+/// panels use the same order). Then one float a per block. Missing elements are zero.
 public struct Int16MatrixInput {
     /// The largest code: 8191 keeps a 32-bit lane of 32 products of two codes below 2³¹.
     public static let codeLimit: Float = 8191
@@ -37,10 +34,9 @@ public struct Int16MatrixInput {
 
     /// Sub-blocks of block g (16 except in a row's last block).
     @inlinable @inline(__always) public func subBlocks(_ g: Int) -> Int { min(16, (n + 31) / 32 - 16 * g) }
-    /// Floats from the row's start to the block scales, the sub-block sums, and the end.
+    /// Floats from the row's start to the block scales, and to the end.
     @inlinable public var scalesOffset: Int { codeCount / 2 }
-    @inlinable public var sumsOffset: Int { scalesOffset + groups }
-    @inlinable public var floats: Int { sumsOffset + 16 * groups }
+    @inlinable public var floats: Int { scalesOffset + groups }
     /// The int16 element where sub-block s (0…15) of block g starts (its elements 16…31 lie 32
     /// elements further).
     @inlinable @inline(__always) public static func slot(group g: Int, subBlock s: Int) -> Int { 512 * g + 64 * (s / 2) + 16 * (s % 2) }

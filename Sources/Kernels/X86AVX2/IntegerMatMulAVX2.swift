@@ -3,20 +3,18 @@ import HymbaKernels
 import HymbaKernelsPortable
 import HymbaFormat
 
-/// The q4 and q8 matrix-matrix product (prefill) on 16-bit integers, for x86-64 CPUs with AVX2
-/// (the AVX2 backend's `matMul` for q4 and q8 rows); `IntegerMatMul`'s design and numbers on
-/// 256-bit registers. `vpmaddwd` multiplies 16 pairs of 16-bit integers and adds neighbours
-/// into 8 32-bit lanes; with the `vpaddd` that accumulates them that is 16 multiply-adds in two
-/// instructions that run on more ports than an FMA, on operands of half the bytes, and the
-/// weights are decoded once per tile instead of widened to floats.
+/// The q8 matrix-matrix product (prefill) on 16-bit integers, for x86-64 CPUs with AVX2 (the
+/// AVX2 backend's `matMul` for q8 rows; q4 rows take `Q4MatMulAVX2`); `IntegerMatMul`'s design
+/// and numbers on 256-bit registers. `vpmaddwd` multiplies 16 pairs of 16-bit integers and adds
+/// neighbours into 8 32-bit lanes; with the `vpaddd` that accumulates them that is 16
+/// multiply-adds in two instructions that run on more ports than an FMA, on operands of half
+/// the bytes, and the weights are decoded once per tile instead of widened to floats.
 ///
 /// Numbers: the input as `Int16MatrixInput` (codes c per token and block of 512, a =
-/// max|x|/8191), the weights as `IntegerMatMul` re-expresses them (q4: w' = sc·q, D = d, the
-/// mins added in fp32; q8: w' = round(q·d_b/D), D = max_b|d_b|·128/8191), so the same values
-/// and the same error bound as the AVX-512 kernel. A 32-bit lane here takes 2 of every 16
-/// products, 64 per block: for q4 (|w'| ≤ 945) at most 64·945·8191 < 2³¹, for q8 (|w'| ≤
-/// 8191) only half a block (32 products of at most 8191²) fits, so q8 lanes are converted to
-/// fp32 every 256 elements.
+/// max|x|/8191), the weights as `IntegerMatMul` re-expresses them (w' = round(q·d_b/D), D =
+/// max_b|d_b|·128/8191), so the same values and the same error bound as the AVX-512 kernel. A
+/// 32-bit lane here takes 2 of every 16 products: only half a block (32 products of at most
+/// 8191²) fits, so lanes are converted to fp32 every 256 elements.
 ///
 /// The register tile is 4 weight rows × 2 tokens: 8 accumulators, 4 weight registers, one
 /// input and one product register of the 16; 6 loads per 8 `vpmaddwd`.
@@ -26,9 +24,9 @@ enum IntegerMatMulAVX2 {
     /// Rows of weights decoded at once into the thread's panel: 16 rows of one block (16 KiB)
     /// stay in a 32 KiB L1 next to the tokens' codes while every token pair meets them.
     static let panelRows = 16
-    /// Floats of per-thread scratch `run` needs: the panel (rows of 512 int16, 16 float mins
-    /// and a float scale each).
-    static let panelFloats = panelRows * (tileRowBytes + 64 + 4) / 4
+    /// Floats of per-thread scratch `run` needs: the panel (rows of 512 int16 and a float scale
+    /// each).
+    static let panelFloats = panelRows * (tileRowBytes + 4) / 4
 
     // MARK: Activations
 
@@ -48,7 +46,6 @@ enum IntegerMatMulAVX2 {
                 finite = finite && b.isFinite
                 largest = max(largest, b.largest)
             }
-            let sums = out + layout.sumsOffset + 16 * g
             if finite {
                 let inv = largest > 0 ? Layout.codeLimit / largest : 0
                 for s in 0..<span {
@@ -56,7 +53,6 @@ enum IntegerMatMulAVX2 {
                     let slot = 2 * Layout.slot(group: g, subBlock: s)
                     codes.storeBytes(of: AVX2Block.int16(c), toByteOffset: slot, as: __m256i.self)
                     codes.storeBytes(of: AVX2Block.int16(c, high: true), toByteOffset: slot + 64, as: __m256i.self)
-                    sums[s] = -Float(AVX2Block.sum(c))
                 }
             } else {
                 // Non-finite input: codes 0 and a NaN scale, so the token's products come out NaN.
@@ -64,60 +60,18 @@ enum IntegerMatMulAVX2 {
                     let slot = 2 * Layout.slot(group: g, subBlock: s)
                     codes.storeBytes(of: _mm256_setzero_si256(), toByteOffset: slot, as: __m256i.self)
                     codes.storeBytes(of: _mm256_setzero_si256(), toByteOffset: slot + 64, as: __m256i.self)
-                    sums[s] = 0
                 }
             }
-            for s in span..<16 { sums[s] = 0 }
             out[layout.scalesOffset + g] = finite ? largest / Layout.codeLimit : .nan
         }
     }
 
     // MARK: Weights
 
-    /// The bytes of row `r`'s block g (`k` sub-blocks) and their count.
+    /// The bytes of row `r`'s block g (`k` q8 blocks) and their count.
     @inline(__always)
     private static func block(_ w: TensorData, row r: Int, group g: Int, subBlocks k: Int) -> (UnsafeRawPointer, Int) {
-        w.type == .q4 ? (w.row(r) + g * Q4Layout.groupBytes(subBlocks: Q4Layout.subBlocksPerGroup), Q4Layout.groupBytes(subBlocks: k))
-                      : (w.row(r) + 16 * g * Q8Layout.blockBytes, k * Q8Layout.blockBytes)
-    }
-
-    /// Row `r`'s block g as int16 codes (`2·pairs` sub-blocks, the pair order) into `tile`, and
-    /// for q4 its 16 mins as floats (dmin·mn_j, 0 for j ≥ k) into `mins`; returns D.
-    @inline(__always)
-    private static func decode(_ w: TensorData, row r: Int, group g: Int, subBlocks k: Int, pairs: Int,
-                               into tile: UnsafeMutableRawPointer, mins: UnsafeMutablePointer<Float>) -> Float {
-        let (bytes, _) = block(w, row: r, group: g, subBlocks: k)
-        switch w.type {
-        case .q4: return decodeQ4(bytes, k, pairs, tile, mins)
-        case .q8: return decodeQ8(bytes, k, pairs, tile)
-        default: preconditionFailure("integer matmul of \(w.type) rows")
-        }
-    }
-
-    /// A q4 group: w' = sc·q, D = d, and the mins dmin·mn_j. Sub-block s's 16 code bytes widen
-    /// to 16 words whose low nibbles are its elements 0…15 and high nibbles 16…31.
-    @inline(__always)
-    private static func decodeQ4(_ p: UnsafeRawPointer, _ k: Int, _ pairs: Int, _ tile: UnsafeMutableRawPointer,
-                                 _ mins: UnsafeMutablePointer<Float>) -> Float {
-        let group = Q4Layout.Group(at: p, subBlocks: k)
-        let low = _mm256_set1_epi16(15)
-        for s in 0..<(2 * pairs) {
-            let slot = 2 * Layout.slot(group: 0, subBlock: s)
-            guard s < k else {
-                // A lone last sub-block's partner: zero (never read past the group).
-                tile.storeBytes(of: _mm256_setzero_si256(), toByteOffset: slot, as: __m256i.self)
-                tile.storeBytes(of: _mm256_setzero_si256(), toByteOffset: slot + 64, as: __m256i.self)
-                continue
-            }
-            let (sc, mn) = Q4Layout.entry(group.entries, s)
-            mins[s] = group.dmin * Float(mn)
-            let v = _mm256_cvtepu8_epi16(group.codes.load(unalignedAt: 16 * s, as: __m128i.self))
-            let scale = _mm256_set1_epi16(Int16(sc))
-            tile.storeBytes(of: _mm256_mullo_epi16(_mm256_and_si256(v, low), scale), toByteOffset: slot, as: __m256i.self)
-            tile.storeBytes(of: _mm256_mullo_epi16(_mm256_srli_epi16(v, 4), scale), toByteOffset: slot + 64, as: __m256i.self)
-        }
-        for s in min(k, 16)..<16 { mins[s] = 0 }
-        return group.d
+        (w.row(r) + 16 * g * Q8Layout.blockBytes, k * Q8Layout.blockBytes)
     }
 
     /// Sixteen (or k) q8 blocks: w' = round(q·d_b/D) on one scale D.
@@ -147,24 +101,22 @@ enum IntegerMatMulAVX2 {
     // MARK: The product
 
     /// The weight panel (`panelRows` rows of one block, in the thread's scratch): int16 rows
-    /// 1024 bytes apart; then each row's 16 q4 mins as floats; then each row's D.
+    /// 1024 bytes apart; then each row's D.
     private static let tileRowBytes = 1024
     /// How many rows ahead of the one being decoded the weights are asked for.
     private static let prefetchRows = 4
-    private static let panelMinsOffset = panelRows * tileRowBytes
-    private static let panelScalesOffset = panelMinsOffset + 64 * panelRows
+    private static let panelScalesOffset = panelRows * tileRowBytes
 
     /// y[t·ldy + r] = W[r,:]·x̂_t for r in `rows`, from inputs arranged by `arrangeRow`;
     /// `tile` (`panelFloats`) private to the calling thread.
     static func run(_ w: TensorData, arranged xa: UnsafePointer<Float>, ldxa: Int, tokens: Int,
                     y: UnsafeMutablePointer<Float>, ldy: Int, rows: Range<Int>, tile: UnsafeMutablePointer<Float>) {
+        precondition(w.type == .q8, "integer matmul of \(w.type) rows")
         let layout = Layout(w.rowLength)
         let tileRaw = UnsafeMutableRawPointer(tile)
         let scales = (tileRaw + panelScalesOffset).assumingMemoryBound(to: Float.self)
-        let allMins = (tileRaw + panelMinsOffset).assumingMemoryBound(to: Float.self)
-        let q4 = w.type == .q4
         // Bytes of codes whose products a 32-bit lane can hold (see the type's description).
-        let chunkBytes = q4 ? 1024 : 512
+        let chunkBytes = 512
         for g in 0..<layout.groups {
             let k = layout.subBlocks(g), pairs = (k + 1) / 2, codeBytes = 128 * pairs
             var p = rows.lowerBound
@@ -172,7 +124,7 @@ enum IntegerMatMulAVX2 {
                 let panelRows = min(panelRows, rows.upperBound - p)
                 let rowTiles = (panelRows + 3) / 4
                 for i in 0..<(4 * rowTiles) {
-                    let dst = tileRaw + i * tileRowBytes, mins = allMins + 16 * i
+                    let dst = tileRaw + i * tileRowBytes
                     if p + i + prefetchRows < rows.upperBound {
                         // A block of a row lies a row's bytes from the previous row's: a stride
                         // the hardware prefetchers did not follow (the first load of each row
@@ -181,10 +133,10 @@ enum IntegerMatMulAVX2 {
                         AVX2Block.prefetch(ahead, bytes: count)
                     }
                     if i < panelRows {
-                        scales[i] = decode(w, row: p + i, group: g, subBlocks: k, pairs: pairs, into: dst, mins: mins)
+                        let (bytes, _) = block(w, row: p + i, group: g, subBlocks: k)
+                        scales[i] = decodeQ8(bytes, k, pairs, dst)
                     } else {
                         dst.initializeMemory(as: UInt8.self, repeating: 0, count: codeBytes)
-                        mins.initialize(repeating: 0, count: 16)
                         scales[i] = 0
                     }
                 }
@@ -206,12 +158,7 @@ enum IntegerMatMulAVX2 {
                             o += chunkBytes
                         }
                         let D = UnsafeRawPointer(scales + 4 * q).load(unalignedAt: 0, as: SIMD4<Float>.self)
-                        var v = _mm256_mul_ps(sums, unsafeBitCast((D, D), to: __m256.self))
-                        if q4 {
-                            v = _mm256_add_ps(v, minsTerm(UnsafeRawPointer(allMins + 64 * q),
-                                                          UnsafeRawPointer(x0 + layout.sumsOffset + 16 * g),
-                                                          UnsafeRawPointer(x1 + layout.sumsOffset + 16 * g)))
-                        }
+                        let v = _mm256_mul_ps(sums, unsafeBitCast((D, D), to: __m256.self))
                         let halves = unsafeBitCast(_mm256_mul_ps(v, tokenScales), to: (SIMD4<Float>, SIMD4<Float>).self)
                         for i in 0..<tokenCount {
                             let out = y + (t + i) * ldy + r, part = i == 0 ? halves.0 : halves.1
@@ -251,18 +198,5 @@ enum IntegerMatMulAVX2 {
         }
         @inline(__always) func f(_ c: __m256i) -> __m256 { _mm256_cvtepi32_ps(c) }
         return MatMulTileAVX2.eightSums(f(c00), f(c01), f(c02), f(c03), f(c10), f(c11), f(c12), f(c13))
-    }
-
-    /// The q4 mins part Σ_j (dmin·mn_j)·(−Σc_j) of 4 rows (`mins`: their 16 floats each, one
-    /// after another) × 2 tokens (`s0`, `s1`: their 16 sums), lanes as `products`.
-    @inline(__always)
-    private static func minsTerm(_ mins: UnsafeRawPointer, _ s0: UnsafeRawPointer, _ s1: UnsafeRawPointer) -> __m256 {
-        let t0 = (s0.load(unalignedAt: 0, as: __m256.self), s0.load(unalignedAt: 32, as: __m256.self))
-        let t1 = (s1.load(unalignedAt: 0, as: __m256.self), s1.load(unalignedAt: 32, as: __m256.self))
-        @inline(__always) func m(_ r: Int, _ t: (__m256, __m256)) -> __m256 {
-            _mm256_fmadd_ps(mins.load(unalignedAt: 64 * r, as: __m256.self), t.0,
-                            _mm256_mul_ps(mins.load(unalignedAt: 64 * r + 32, as: __m256.self), t.1))
-        }
-        return MatMulTileAVX2.eightSums(m(0, t0), m(1, t0), m(2, t0), m(3, t0), m(0, t1), m(1, t1), m(2, t1), m(3, t1))
     }
 }

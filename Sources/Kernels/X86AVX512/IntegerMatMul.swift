@@ -16,7 +16,6 @@ import HymbaFormat
 /// rounding of at most D/2 per weight, ≤ 1/16382 of the block's largest weight scale × 128).
 /// Then y += D·a·Σ w'·c. Each 32-bit lane sums 32 products of at most 8191² (< 2³¹), so the
 /// integer sums cannot overflow; lanes are converted to fp32 before they are added together.
-/// (The layout's per-sub-block sums serve the AVX2 backend's q4 product; q8 does not read them.)
 enum IntegerMatMul {
     static let codeLimit = Int16MatrixInput.codeLimit
     typealias Layout = Int16MatrixInput
@@ -51,27 +50,12 @@ enum IntegerMatMul {
             let a: Float = finite ? largest / codeLimit : .nan
             // Non-finite input: codes 0 and a NaN scale, so the products come out NaN.
             let inv = _mm512_set1_ps(finite && largest > 0 ? codeLimit / largest : 0)
-            let sums = out + layout.sumsOffset + 16 * g
-            // Sub-block s's codes, stored; returns their sum in lanes (as floats: exact, at most
-            // 32·8191 in all).
-            @inline(__always) func subBlock(_ s: Int) -> __m512 {
+            for s in 0..<(2 * pairs) {
                 let slot = 512 * g + 64 * (s / 2) + 16 * (s % 2)
                 let lo = _mm512_cvtps_epi32(_mm512_mul_ps(load16(32 * s), inv))
                 let hi = _mm512_cvtps_epi32(_mm512_mul_ps(load16(32 * s + 16), inv))
                 codes.storeBytes(of: _mm512_cvtepi32_epi16(lo), toByteOffset: 2 * slot, as: __m256i.self)
                 codes.storeBytes(of: _mm512_cvtepi32_epi16(hi), toByteOffset: 2 * (slot + 32), as: __m256i.self)
-                return _mm512_cvtepi32_ps(_mm512_add_epi32(lo, hi))
-            }
-            if pairs == 8 {
-                // A whole block: the 16 sums by one transpose tree, not one horizontal sum each
-                // (one horizontal sum per sub-block showed in prefill profiles).
-                let t = Reductions512.sixteenSums(subBlock(0), subBlock(1), subBlock(2), subBlock(3), subBlock(4), subBlock(5),
-                                    subBlock(6), subBlock(7), subBlock(8), subBlock(9), subBlock(10), subBlock(11),
-                                    subBlock(12), subBlock(13), subBlock(14), subBlock(15))
-                UnsafeMutableRawPointer(sums).storeBytes(of: -t, as: SIMD16<Float>.self)
-            } else {
-                for s in 0..<(2 * pairs) { sums[s] = -_mm512_reduce_add_ps(subBlock(s)) }
-                for s in (2 * pairs)..<16 { sums[s] = 0 }
             }
             out[layout.scalesOffset + g] = a
         }
