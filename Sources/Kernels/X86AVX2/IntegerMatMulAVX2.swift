@@ -159,16 +159,8 @@ enum IntegerMatMulAVX2 {
                         }
                         let D = UnsafeRawPointer(scales + 4 * q).load(unalignedAt: 0, as: SIMD4<Float>.self)
                         let v = _mm256_mul_ps(sums, unsafeBitCast((D, D), to: __m256.self))
-                        let halves = unsafeBitCast(_mm256_mul_ps(v, tokenScales), to: (SIMD4<Float>, SIMD4<Float>).self)
-                        for i in 0..<tokenCount {
-                            let out = y + (t + i) * ldy + r, part = i == 0 ? halves.0 : halves.1
-                            if tileRows == 4 {
-                                let raw = UnsafeMutableRawPointer(out)
-                                raw.storeBytes(of: g > 0 ? raw.load(unalignedAt: 0, as: SIMD4<Float>.self) + part : part, as: SIMD4<Float>.self)
-                            } else {
-                                for j in 0..<tileRows { out[j] = g > 0 ? out[j] + part[j] : part[j] }
-                            }
-                        }
+                        OutputTileAVX2.store(unsafeBitCast(_mm256_mul_ps(v, tokenScales), to: SIMD8<Float>.self), at: y + t * ldy + r,
+                                             ldy: ldy, tokens: tokenCount, rows: tileRows, accumulate: g > 0)
                     }
                     t += 2
                 }

@@ -193,16 +193,7 @@ enum Q4MatMulAVX2 {
                         let r = p + 4 * q, tileRows = min(4, panelRows - 4 * q)
                         let v = unsafeBitCast(kernel(UnsafeRawPointer(panel + 4 * q * panelRowBytes), x0, x1, group: g,
                                                      vectors: vectors, layout, c), to: SIMD8<Float>.self)
-                        for i in 0..<tokenCount {
-                            let out = y + (t + i) * ldy + r
-                            if tileRows == 4 {
-                                let part = i == 0 ? v.lowHalf : v.highHalf
-                                let raw = UnsafeMutableRawPointer(out)
-                                raw.storeBytes(of: g > 0 ? raw.load(unalignedAt: 0, as: SIMD4<Float>.self) + part : part, as: SIMD4<Float>.self)
-                            } else {
-                                for j in 0..<tileRows { out[j] = g > 0 ? out[j] + v[4 * i + j] : v[4 * i + j] }
-                            }
-                        }
+                        OutputTileAVX2.store(v, at: y + t * ldy + r, ldy: ldy, tokens: tokenCount, rows: tileRows, accumulate: g > 0)
                     }
                     t += 2
                 }

@@ -147,17 +147,7 @@ enum IntegerMatMul {
                         let wt = UnsafeRawPointer(tileRaw + 4 * q * tileRowBytes)
                         let D = UnsafeRawPointer(scales + 4 * q).load(unalignedAt: 0, as: SIMD4<Float>.self)
                         let v = kernel(wt, codes(x0), codes(x1), codes(x2), codes(x3), steps: 2 * pairs, D: D) * tokenScales
-                        for i in 0..<tokenCount {
-                            let out = y + (t + i) * ldy + r
-                            if tileRows == 4 {
-                                let lanes = unsafeBitCast(v, to: (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>).self)
-                                let part = i == 0 ? lanes.0 : i == 1 ? lanes.1 : i == 2 ? lanes.2 : lanes.3
-                                let raw = UnsafeMutableRawPointer(out)
-                                raw.storeBytes(of: g > 0 ? raw.load(unalignedAt: 0, as: SIMD4<Float>.self) + part : part, as: SIMD4<Float>.self)
-                            } else {
-                                for j in 0..<tileRows { out[j] = g > 0 ? out[j] + v[4 * i + j] : v[4 * i + j] }
-                            }
-                        }
+                        OutputTile.store(v, at: y + t * ldy + r, ldy: ldy, tokens: tokenCount, rows: tileRows, accumulate: g > 0)
                     }
                     t += 4
                 }

@@ -262,17 +262,7 @@ enum Q4MatMul {
                     for q in 0..<rowTiles {
                         let r = p + 4 * q, tileRows = min(4, panelRows - 4 * q)
                         let v = kernel(UnsafeRawPointer(panel + 4 * q * panelRowBytes), x0, x1, x2, x3, group: g, vectors: vectors, layout)
-                        for i in 0..<tokenCount {
-                            let out = y + (t + i) * ldy + r
-                            if tileRows == 4 {
-                                let lanes = unsafeBitCast(v, to: (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>).self)
-                                let part = i == 0 ? lanes.0 : i == 1 ? lanes.1 : i == 2 ? lanes.2 : lanes.3
-                                let raw = UnsafeMutableRawPointer(out)
-                                raw.storeBytes(of: g > 0 ? raw.load(unalignedAt: 0, as: SIMD4<Float>.self) + part : part, as: SIMD4<Float>.self)
-                            } else {
-                                for j in 0..<tileRows { out[j] = g > 0 ? out[j] + v[4 * i + j] : v[4 * i + j] }
-                            }
-                        }
+                        OutputTile.store(v, at: y + t * ldy + r, ldy: ldy, tokens: tokenCount, rows: tileRows, accumulate: g > 0)
                     }
                     t += 4
                 }
