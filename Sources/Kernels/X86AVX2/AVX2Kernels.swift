@@ -46,6 +46,15 @@ public enum AVX2Kernels: PackedIntegerKernelBackend {
         }
     }
 
+    public static func matVecBatch(_ w: TensorData, _ inputs: UnsafeBufferPointer<ArrangedInput>,
+                                   _ ys: UnsafeBufferPointer<UnsafeMutablePointer<Float>>, rows: Range<Int>) {
+        if w.type == .q4 {
+            Q4MatVecBatchAVX2.run(w, inputs, ys, rows: rows)
+        } else {
+            for i in inputs.indices { matVec(w, inputs[i], ys[i], rows: rows) }
+        }
+    }
+
     /// The fp32 product with the AVX2 register tile (every type's but q4 and q8; for q4 and q8
     /// too in `ThroughputTests`' speed comparison).
     public static func floatMatMul(_ w: TensorData, arranged xa: UnsafePointer<Float>, ldxa: Int, tokens: Int,

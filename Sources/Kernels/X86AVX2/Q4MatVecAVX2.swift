@@ -109,7 +109,7 @@ enum Q4MatVecAVX2 {
     /// Σ q·c over sub-blocks 2p and 2p+1 (32 code bytes `v`, activations `x` of the pair's low
     /// halves, the high halves 64 bytes on): 8 lanes, 4 per sub-block.
     @inline(__always)
-    private static func pair(_ v: __m256i, _ x: UnsafeRawPointer, _ c: Constants) -> __m256 {
+    static func pair(_ v: __m256i, _ x: UnsafeRawPointer, _ c: Constants) -> __m256 {
         let lo = _mm256_and_si256(v, c.nibble), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), c.nibble)
         let products = _mm256_add_epi16(_mm256_maddubs_epi16(lo, x.load(unalignedAt: 0, as: __m256i.self)),
                                         _mm256_maddubs_epi16(hi, x.load(unalignedAt: 64, as: __m256i.self)))
@@ -160,7 +160,7 @@ enum Q4MatVecAVX2 {
     }
 
     /// How far ahead of the bytes in use the kernel asks for weights (as `IntegerMatVec`).
-    private static let prefetchDistance = 2048
+    static let prefetchDistance = 2048
 
     /// One row of `n` elements · x̂.
     @inline(__always)
