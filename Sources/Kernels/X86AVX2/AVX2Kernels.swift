@@ -55,6 +55,17 @@ public enum AVX2Kernels: PackedIntegerKernelBackend {
         }
     }
 
+    public static func scanStep(state: UnsafeMutablePointer<Float>, A: UnsafePointer<Float>, u: UnsafePointer<Float>,
+                                delta: UnsafePointer<Float>, B: UnsafePointer<Float>, C: UnsafePointer<Float>, D: UnsafePointer<Float>,
+                                gate: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, stateSize: Int, range: Range<Int>) {
+        if stateSize == 16 {
+            ScanAVX2.states16(state: state, A: A, u: u, delta: delta, B: B, C: C, D: D, y: y, range: range)
+        } else {
+            SSMKernels.states(state: state, A: A, u: u, delta: delta, B: B, C: C, D: D, y: y, stateSize: stateSize, range: range)
+        }
+        SSMKernels.gate(y, by: gate, range: range)
+    }
+
     /// The fp32 product with the AVX2 register tile (every type's but q4 and q8; for q4 and q8
     /// too in `ThroughputTests`' speed comparison).
     public static func floatMatMul(_ w: TensorData, arranged xa: UnsafePointer<Float>, ldxa: Int, tokens: Int,
