@@ -58,7 +58,7 @@ func backendCPU(_ cpu: String, extra: [String] = []) -> [SwiftSetting] {
 }
 kernelTargets += [
     // x86-64-v3: AVX2, FMA, F16C (Haswell and later, AMD Zen 1 and later).
-    .target(name: "HymbaKernelsX86AVX2", dependencies: kernelCore + ["HymbaKernelsPortable", "CPrefetch"],
+    .target(name: "HymbaKernelsX86AVX2", dependencies: kernelCore + ["HymbaKernelsPortable"],
             path: "Sources/Kernels/X86AVX2", swiftSettings: backendCPU("haswell")),
     // AVX-512 F/CD/BW/DQ/VL + VNNI, nothing newer (Cascade Lake's set, so that Cascade Lake
     // and every later Intel and AMD Zen 4 CPU can run it). LLVM is also told that `vpdpwssd` is
@@ -67,7 +67,7 @@ kernelTargets += [
     // cycle). And not to prefer 256-bit vectors ("-prefer-256-bit", Cascade Lake's tuning): with
     // it, the 512-bit intrinsics were left as calls (`_mm512_mul_ps` ...) in the 16-lane exp and
     // softplus, and SIMD16 code was split into 256-bit halves.
-    .target(name: "HymbaKernelsX86AVX512", dependencies: kernelCore + ["HymbaKernelsPortable", "CPrefetch"],
+    .target(name: "HymbaKernelsX86AVX512", dependencies: kernelCore + ["HymbaKernelsPortable"],
             path: "Sources/Kernels/X86AVX512",
             swiftSettings: backendCPU("cascadelake", extra: clangFeature("+fast-dpwssd") + clangFeature("-prefer-256-bit"))),
 ]

@@ -1,4 +1,3 @@
-import CPrefetch
 import HymbaFormat
 
 /// Asks for the weight bytes the next panel of a blocked matrix-matrix product (`Q4MatMul`,
@@ -26,13 +25,7 @@ public struct NextPanelPrefetch {
     /// Asks for the next panel's row i (nothing past its rows).
     @inlinable @inline(__always)
     public func row(_ i: Int) {
-        guard i < count else { return }
-        let p = w.row(first + i) + offset
-        var o = 0
-        while o < bytes {
-            hymba_prefetch(p + o)
-            o += 64
-        }
+        if i < count { Prefetch.lines(w.row(first + i) + offset, bytes: bytes) }
     }
 
     /// Asks for the next panel's rows from i on (those the token tiles did not reach).

@@ -1,7 +1,6 @@
 import _Builtin_intrinsics.intel
 import HymbaKernels
 import HymbaKernelsPortable
-import CPrefetch
 
 /// One block of 32 activations in four 8-lane registers, and the steps the AVX2 kernels'
 /// activation packing takes on it (`Q4MatVecAVX2.arrange`, `Q8MatVecAVX2.arrange`): the
@@ -73,16 +72,5 @@ struct AVX2Block {
     static func sum(_ c: (__m256i, __m256i, __m256i, __m256i)) -> Int32 {
         let s = unsafeBitCast(_mm256_add_epi32(_mm256_add_epi32(c.0, c.1), _mm256_add_epi32(c.2, c.3)), to: SIMD8<Int32>.self)
         return (s[0] &+ s[1]) &+ (s[2] &+ s[3]) &+ ((s[4] &+ s[5]) &+ (s[6] &+ s[7]))
-    }
-
-    /// Prefetches the cache lines of `bytes` bytes from `p` (a plain loop: a `stride` sequence
-    /// was left as a call in the large callers).
-    @inline(__always)
-    static func prefetch(_ p: UnsafeRawPointer, bytes: Int) {
-        var o = 0
-        while o < bytes {
-            hymba_prefetch(p + o)
-            o += 64
-        }
     }
 }

@@ -130,7 +130,7 @@ enum IntegerMatMulAVX2 {
                         // the hardware prefetchers did not follow (the first load of each row
                         // took half of `decode`'s samples in a 350m q8 prefill profile).
                         let (ahead, count) = block(w, row: p + i + prefetchRows, group: g, subBlocks: k)
-                        AVX2Block.prefetch(ahead, bytes: count)
+                        Prefetch.lines(ahead, bytes: count)
                     }
                     if i < panelRows {
                         let (bytes, _) = block(w, row: p + i, group: g, subBlocks: k)

@@ -1,7 +1,6 @@
 import _Builtin_intrinsics.intel
 import HymbaKernels
 import HymbaKernelsPortable
-import CPrefetch
 import HymbaFormat
 
 /// The q4 matrix-vector product (decoding) on 256-bit integer instructions, for x86-64 CPUs
@@ -172,7 +171,7 @@ enum Q4MatVecAVX2 {
         var acc = (_mm256_setzero_ps(), _mm256_setzero_ps()), mins = _mm256_setzero_ps()
         for g in 0..<groups {
             let start = row + g * fullGroupBytes
-            AVX2Block.prefetch(start + prefetchDistance, bytes: fullGroupBytes)
+            Prefetch.lines(start + prefetchDistance, bytes: fullGroupBytes)
             group(start, subBlocks: min(16, nsub - 16 * g), index: g, input, c, acc: &acc, mins: &mins)
         }
         return horizontalSum(_mm256_sub_ps(_mm256_add_ps(acc.0, acc.1), mins))

@@ -83,7 +83,7 @@ enum Q8MatVecAVX2 {
                 let count = min(8, blocks &- b0)
                 let chunk = row + 34 &* b0
                 let xs = UnsafeRawPointer(input.packed) + 64 &* b0
-                AVX2Block.prefetch(chunk + prefetchDistance, bytes: 8 * Q8Layout.blockBytes)
+                Prefetch.lines(chunk + prefetchDistance, bytes: 8 * Q8Layout.blockBytes)
                 scales(chunk, count: count, a: aPtr.load(unalignedAt: 4 &* b0, as: __m256.self), into: s)
                 @inline(__always) func block(_ j: Int, into acc: inout __m256) {
                     let x = xs + 64 &* j, w = chunk + 34 &* j

@@ -1,7 +1,6 @@
 import _Builtin_intrinsics.intel
 import HymbaKernels
 import HymbaKernelsPortable
-import CPrefetch
 import HymbaFormat
 
 /// The q4 and q8 matrix-vector products (decoding) on integer dot-product instructions, for
@@ -234,17 +233,6 @@ enum IntegerMatVec {
     /// q8 did not gain (22–25 either way), so its kernel does without.
     static let prefetchDistance = 2048
 
-    /// Prefetches the cache lines of `bytes` bytes from `p` (a plain loop: a `stride` sequence
-    /// was left as a call in the large callers, 8% of decoding).
-    @inline(__always)
-    static func prefetch(_ p: UnsafeRawPointer, bytes: Int) {
-        var o = 0
-        while o < bytes {
-            hymba_prefetch(p + o)
-            o += 64
-        }
-    }
-
     /// The constant vectors of the q4 kernel. Local values, not static properties: a static is
     /// initialized lazily, and its accessor call inside the loop made the compiler spill every
     /// vector register around it.
@@ -368,7 +356,7 @@ enum IntegerMatVec {
         var acc = _mm512_setzero_ps(), mins = acc
         for g in 0..<groups {
             let group = row + g * fullGroupBytes
-            prefetch(group + prefetchDistance, bytes: fullGroupBytes)
+            Prefetch.lines(group + prefetchDistance, bytes: fullGroupBytes)
             q4Group(group, subBlocks: min(16, nsub - 16 * g), index: g, input, constants, acc: &acc, mins: &mins)
         }
         return _mm512_reduce_add_ps(_mm512_sub_ps(acc, mins))
@@ -387,7 +375,7 @@ enum IntegerMatVec {
                                           _ input: ArrangedInput, _ y: UnsafeMutablePointer<Float>) {
         let k = (n + 31) / 32
         let constants = Q4Constants()
-        prefetch(first + prefetchDistance, bytes: 16 * rowBytes)
+        Prefetch.lines(first + prefetchDistance, bytes: 16 * rowBytes)
         @inline(__always) func row(_ i: Int) -> __m512 {
             guard i < count else { return _mm512_setzero_ps() }
             var acc = _mm512_setzero_ps(), mins = acc
