@@ -97,11 +97,8 @@ enum Q4MatMulAVX2 {
         dst.storeBytes(of: _mm256_mul_ps(low.mn, dmin), toByteOffset: 576, as: __m256.self)
         dst.storeBytes(of: _mm256_mul_ps(high.mn, dmin), toByteOffset: 608, as: __m256.self)
         let codes = p + 4 + Q4Layout.scaleBytes(subBlocks: k)
-        // The layout of a whole group goes to the panel directly, a short one's through `staged`.
-        var staged = (SIMD64<UInt8>(), SIMD64<UInt8>(), SIMD64<UInt8>(), SIMD64<UInt8>(),
-                      SIMD64<UInt8>(), SIMD64<UInt8>(), SIMD64<UInt8>(), SIMD64<UInt8>())
-        withUnsafeMutableBytes(of: &staged) { buffer in
-            let out = k == 16 ? dst : buffer.baseAddress!
+        // The whole-group layout (one lane per sub-block) into `out`.
+        @inline(__always) func wholeLayout(into out: UnsafeMutableRawPointer) {
             // Sub-blocks 8h…8h+7: code vectors m (words 8m…8m+7: sub-blocks 2m, 2m+1), missing
             // sub-blocks read as 0 (never past the group's end).
             for h in 0..<2 {
@@ -132,8 +129,17 @@ enum Q4MatMulAVX2 {
                 store(2, join(lo01, lo23, upper: true))
                 store(3, join(hi01, hi23, upper: true))
             }
-            if k < 16 {
-                // The short layout: each word to its place; every lane of sub-block j carries d·sc_j.
+        }
+        if k == 16 {
+            wholeLayout(into: dst)
+        } else {
+            // A short group's layout: the whole-group one staged, then each word to its place;
+            // every lane of sub-block j carries d·sc_j.
+            var staged = (SIMD64<UInt8>(), SIMD64<UInt8>(), SIMD64<UInt8>(), SIMD64<UInt8>(),
+                          SIMD64<UInt8>(), SIMD64<UInt8>(), SIMD64<UInt8>(), SIMD64<UInt8>())
+            withUnsafeMutableBytes(of: &staged) { buffer in
+                let out = buffer.baseAddress!
+                wholeLayout(into: out)
                 dst.initializeMemory(as: UInt8.self, repeating: 0, count: 64 * Layout.vectors(k))
                 for j in 0..<k {
                     for s in 0..<8 {
