@@ -159,7 +159,7 @@ enum Q4MatVecAVX2 {
     }
 
     /// How far ahead of the bytes in use the kernel asks for weights (as `IntegerMatVec`).
-    static let prefetchDistance = 2048
+    static var prefetchDistance: Int { Prefetch.q4RowDistance }
 
     /// One row of `n` elements · x̂.
     @inline(__always)

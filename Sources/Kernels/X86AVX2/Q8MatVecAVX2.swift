@@ -65,7 +65,7 @@ enum Q8MatVecAVX2 {
     }
 
     /// How far ahead of the bytes in use the kernel asks for weights (as the q4 kernel).
-    private static let prefetchDistance = 2048
+    private static var prefetchDistance: Int { Prefetch.q8RowDistance }
 
     /// One row of `n` elements · x̂. Runs of 8 blocks, each unrolled with constant offsets
     /// (index arithmetic wraps: checked multiplies kept the loop rolled, with a trap branch per

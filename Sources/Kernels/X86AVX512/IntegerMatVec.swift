@@ -227,11 +227,8 @@ enum IntegerMatVec {
         }
     }
 
-    /// How far ahead of the bytes in use the q4 kernel asks for weights (`hymba_prefetch`): the
-    /// memory latency times the rate a thread consumes them, with room to spare (2 KiB ≈ 100 ns
-    /// at 20 GB/s). Streamed 1536-wide rows, one thread (`matVecRate`): q4 33 → 35–37 G weights/s;
-    /// q8 did not gain (22–25 either way), so its kernel does without.
-    static let prefetchDistance = 2048
+    /// How far ahead of the bytes in use the q4 kernels (single and batched) ask for weights.
+    static var prefetchDistance: Int { Prefetch.q4RowDistance }
 
     /// The constant vectors of the q4 kernel. Local values, not static properties: a static is
     /// initialized lazily, and its accessor call inside the loop made the compiler spill every
@@ -420,6 +417,7 @@ enum IntegerMatVec {
             while b0 < blocks {
                 let count = min(16, blocks - b0)
                 let chunk = row + 34 * b0
+                Prefetch.lines(chunk + Prefetch.q8RowDistance, bytes: 34 * count)
                 q8Scales(chunk, count: count, a: aPtr.load(unalignedAt: 4 * b0, as: __m512.self), into: scales)
                 var j = 0
                 @inline(__always) func block(_ j: Int) -> __m512 {

@@ -179,6 +179,7 @@ extension IntegerMatVec {
             while b0 < blocks {
                 let count16 = min(16, blocks - b0)
                 let chunk = row + 34 * b0
+                Prefetch.lines(chunk + Prefetch.q8RowDistance, bytes: 34 * count16)
                 let d = q8BlockScales(chunk, count: count16)
                 each(count, inputs, &s0, &s1, &s2, &s3) { i, x, _ in
                     let a = x.scales.load(unalignedAt: 4 * b0, as: __m512.self)
