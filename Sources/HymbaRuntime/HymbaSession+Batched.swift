@@ -81,13 +81,22 @@ extension HymbaSession {
     /// y = x·Wᵀ for each session's one row (`input` → `output` buffers of that session): the
     /// inputs arranged per session, then output-row tiles each meeting every session's input.
     private func batchedLinear(_ w: TensorData, _ batch: [HymbaSession],
-                               input: KeyPath<HymbaSession, UnsafeMutablePointer<Float>>,
+                               input: KeyPath<HymbaSession, UnsafeMutablePointer<Float>>?,
                                output: KeyPath<HymbaSession, UnsafeMutablePointer<Float>>) {
-        for s in batch { kernels.arrangeVector(w.type, s[keyPath: input], w.rowLength, into: s.arranged) }
+        if let input { forEachSession(batch) { s in kernels.arrangeVector(w.type, s[keyPath: input], w.rowLength, into: s.arranged) } }
         Self.withRows(batch, output) { inputs, ys in
             pool.parallelFor(count: w.rows, granularity: Self.batchTileRows, work: w.rows * w.rowLength * batch.count) { _, range in
                 Self.forEachTile(of: range) { tile in kernels.matVecBatch(w, inputs, ys, rows: tile) }
             }
+        }
+    }
+
+    /// Runs `body` for every session of the batch, the sessions split across the pool's threads:
+    /// the norms and arranges between the products are each session's own, and one after
+    /// another on the calling thread they left the other threads waiting.
+    private func forEachSession(_ batch: [HymbaSession], _ body: (HymbaSession) -> Void) {
+        pool.parallelFor(count: batch.count) { _, sessions in
+            for i in sessions { body(batch[i]) }
         }
     }
 
@@ -127,7 +136,7 @@ extension HymbaSession {
 
         // h = RMSNorm(X), Z = h·in_projᵀ, and the SSM heads' convolution on the channels whose
         // inputs each thread's rows are (as `layerForward` decodes).
-        for s in batch {
+        forEachSession(batch) { s in
             kernels.rmsNorm(s.X, weight: L.inputNorm.p, count: d, eps: eps, out: s.Hn)
             kernels.arrangeVector(L.inProj.type, s.Hn, d, into: s.arranged)
         }
@@ -144,18 +153,20 @@ extension HymbaSession {
             }
         }
 
-        // 2a. Attention, per session on its own cache: the rotations and cache writes first,
-        // then one parallel region over every (session, head) pair (a head's result does not
-        // depend on which call or thread computes it).
+        // 2a. Attention, per session on its own cache: the rotations and cache writes first (the
+        // sessions split across the threads), then one parallel region over every (session, head)
+        // pair (a head's result does not depend on which call or thread computes it).
         let window = L.isGlobal ? nil : config.slidingWindow
-        var work = 0
-        for s in batch {
-            let p0 = M + s.position
+        forEachSession(batch) { s in
             kernels.rope(s.Z, heads: H, headDim: dk, cos: s.cosT, sin: s.sinT)
             if L.producesKV {
                 kernels.rope(s.Z + kOff, heads: Hkv, headDim: dk, cos: s.cosT, sin: s.sinT)
-                s.caches[L.kvProducer]!.write(position: p0, keys: s.Z + kOff, values: s.Z + vOff)
+                s.caches[L.kvProducer]!.write(position: M + s.position, keys: s.Z + kOff, values: s.Z + vOff)
             }
+        }
+        var work = 0
+        for s in batch {
+            let p0 = M + s.position
             work += H * (window.map { min($0 + 1, p0 + 1) } ?? (p0 + 1)) * (dk + dv)
         }
         pool.parallelFor(count: batch.count * H, work: work) { thread, pairs in
@@ -173,17 +184,17 @@ extension HymbaSession {
 
         // δ | B | C = u·x_projᵀ and the inner norms.
         batchedLinear(L.xProj, batch, input: \.U, output: \.XP)
-        if let dtN = L.dtNorm, let bN = L.bNorm, let cN = L.cNorm {
-            for s in batch {
-                let xp = s.XP
+        // Δ = softplus(δ·dt_projᵀ + bias), the selective scan, D skip and SiLU(g) gate: one
+        // split of the channels for the product and the scan, as in `layerForward`.
+        forEachSession(batch) { s in
+            let xp = s.XP
+            if let dtN = L.dtNorm, let bN = L.bNorm, let cN = L.cNorm {
                 kernels.rmsNorm(xp, weight: dtN.p, count: R, eps: eps, out: xp)
                 kernels.rmsNorm(xp + R, weight: bN.p, count: N, eps: eps, out: xp + R)
                 kernels.rmsNorm(xp + R + N, weight: cN.p, count: N, eps: eps, out: xp + R + N)
             }
+            kernels.arrangeVector(L.dtProj.type, xp, L.dtProj.rowLength, into: s.arranged)
         }
-        // Δ = softplus(δ·dt_projᵀ + bias), the selective scan, D skip and SiLU(g) gate: one
-        // split of the channels for the product and the scan, as in `layerForward`.
-        for s in batch { kernels.arrangeVector(L.dtProj.type, s.XP, L.dtProj.rowLength, into: s.arranged) }
         Self.withRows(batch, \.DT) { inputs, dts in
             pool.parallelFor(count: E, granularity: 16, work: batch.count * E * (L.dtProj.rowLength + 8 * N)) { _, channels in
                 Self.forEachTile(of: channels) { tile in kernels.matVecBatch(L.dtProj, inputs, dts, rows: tile) }
@@ -196,19 +207,23 @@ extension HymbaSession {
         }
 
         // 2c. Fusion m = (RMSNorm(a) + RMSNorm(s)) / 2, out_proj, residual.
-        for s in batch {
+        forEachSession(batch) { s in
             let f = s.Fz, y = s.Y
             kernels.rmsNorm(s.Aout, weight: L.preAvgNorm1.p, count: E, eps: eps, out: f)
             kernels.rmsNorm(y, weight: L.preAvgNorm2.p, count: E, eps: eps, out: y)
             for i in 0..<E { f[i] = (f[i] + y[i]) * 0.5 }
+            kernels.arrangeVector(L.outProj.type, f, E, into: s.arranged)
         }
-        batchedLinear(L.outProj, batch, input: \.Fz, output: \.O)
-        for s in batch { kernels.add(s.X, s.O, d) }
+        batchedLinear(L.outProj, batch, input: nil, output: \.O)
 
         // MLP: X += (SiLU(h2·gateᵀ) ⊙ h2·upᵀ)·downᵀ with h2 = RMSNorm(X; pre_moe_layernorm).
-        for s in batch { kernels.rmsNorm(s.X, weight: L.preMoENorm.p, count: d, eps: eps, out: s.Hn) }
-        if L.gateProj.type == L.upProj.type {
-            for s in batch { kernels.arrangeVector(L.gateProj.type, s.Hn, d, into: s.arranged) }
+        let sharedInput = L.gateProj.type == L.upProj.type
+        forEachSession(batch) { s in
+            kernels.add(s.X, s.O, d)
+            kernels.rmsNorm(s.X, weight: L.preMoENorm.p, count: d, eps: eps, out: s.Hn)
+            if sharedInput { kernels.arrangeVector(L.gateProj.type, s.Hn, d, into: s.arranged) }
+        }
+        if sharedInput {
             Self.withRows(batch, \.G) { inputs, gs in
                 Self.withRows(batch, \.Up) { _, ups in
                     pool.parallelFor(count: F, granularity: 16, work: 2 * F * d * batch.count) { _, range in
