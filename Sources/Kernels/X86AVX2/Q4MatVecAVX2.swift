@@ -158,9 +158,6 @@ enum Q4MatVecAVX2 {
         }
     }
 
-    /// How far ahead of the bytes in use the kernel asks for weights (as `IntegerMatVec`).
-    static var prefetchDistance: Int { Prefetch.q4RowDistance }
-
     /// One row of `n` elements · x̂.
     @inline(__always)
     private static func dot(_ row: UnsafeRawPointer, _ n: Int, _ input: ArrangedInput) -> Float {
@@ -171,7 +168,7 @@ enum Q4MatVecAVX2 {
         var acc = (_mm256_setzero_ps(), _mm256_setzero_ps()), mins = _mm256_setzero_ps()
         for g in 0..<groups {
             let start = row + g * fullGroupBytes
-            Prefetch.lines(start + prefetchDistance, bytes: fullGroupBytes)
+            Prefetch.lines(start + Prefetch.q4RowDistance, bytes: fullGroupBytes)
             group(start, subBlocks: min(16, nsub - 16 * g), index: g, input, c, acc: &acc, mins: &mins)
         }
         return horizontalSum(_mm256_sub_ps(_mm256_add_ps(acc.0, acc.1), mins))

@@ -52,7 +52,7 @@ enum Q4MatVecBatchAVX2 {
         var sums = (Sums(), Sums(), Sums(), Sums())
         for g in 0..<groups {
             let start = row + g * fullGroupBytes
-            Prefetch.lines(start + Q4MatVecAVX2.prefetchDistance, bytes: fullGroupBytes)
+            Prefetch.lines(start + Prefetch.q4RowDistance, bytes: fullGroupBytes)
             group(start, subBlocks: min(16, nsub - 16 * g), index: g, x, count: count, c, &sums)
         }
         ys[0][r] = sums.0.total

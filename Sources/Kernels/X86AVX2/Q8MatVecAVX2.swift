@@ -64,9 +64,6 @@ enum Q8MatVecAVX2 {
         UnsafeMutableRawPointer(out).storeBytes(of: _mm256_mul_ps(d, a), as: __m256.self)
     }
 
-    /// How far ahead of the bytes in use the kernel asks for weights (as the q4 kernel).
-    private static var prefetchDistance: Int { Prefetch.q8RowDistance }
-
     /// One row of `n` elements · x̂. Runs of 8 blocks, each unrolled with constant offsets
     /// (index arithmetic wraps: checked multiplies kept the loop rolled, with a trap branch per
     /// block).
@@ -83,7 +80,7 @@ enum Q8MatVecAVX2 {
                 let count = min(8, blocks &- b0)
                 let chunk = row + 34 &* b0
                 let xs = UnsafeRawPointer(input.packed) + 64 &* b0
-                Prefetch.lines(chunk + prefetchDistance, bytes: 8 * Q8Layout.blockBytes)
+                Prefetch.lines(chunk + Prefetch.q8RowDistance, bytes: 8 * Q8Layout.blockBytes)
                 scales(chunk, count: count, a: aPtr.load(unalignedAt: 4 &* b0, as: __m256.self), into: s)
                 @inline(__always) func block(_ j: Int, into acc: inout __m256) {
                     let x = xs + 64 &* j, w = chunk + 34 &* j

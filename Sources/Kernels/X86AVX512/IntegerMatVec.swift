@@ -227,9 +227,6 @@ enum IntegerMatVec {
         }
     }
 
-    /// How far ahead of the bytes in use the q4 kernels (single and batched) ask for weights.
-    static var prefetchDistance: Int { Prefetch.q4RowDistance }
-
     /// The constant vectors of the q4 kernel. Local values, not static properties: a static is
     /// initialized lazily, and its accessor call inside the loop made the compiler spill every
     /// vector register around it.
@@ -353,7 +350,7 @@ enum IntegerMatVec {
         var acc = _mm512_setzero_ps(), mins = acc
         for g in 0..<groups {
             let group = row + g * fullGroupBytes
-            Prefetch.lines(group + prefetchDistance, bytes: fullGroupBytes)
+            Prefetch.lines(group + Prefetch.q4RowDistance, bytes: fullGroupBytes)
             q4Group(group, subBlocks: min(16, nsub - 16 * g), index: g, input, constants, acc: &acc, mins: &mins)
         }
         return _mm512_reduce_add_ps(_mm512_sub_ps(acc, mins))
@@ -372,7 +369,7 @@ enum IntegerMatVec {
                                           _ input: ArrangedInput, _ y: UnsafeMutablePointer<Float>) {
         let k = (n + 31) / 32
         let constants = Q4Constants()
-        Prefetch.lines(first + prefetchDistance, bytes: 16 * rowBytes)
+        Prefetch.lines(first + Prefetch.q4RowDistance, bytes: 16 * rowBytes)
         @inline(__always) func row(_ i: Int) -> __m512 {
             guard i < count else { return _mm512_setzero_ps() }
             var acc = _mm512_setzero_ps(), mins = acc

@@ -150,7 +150,7 @@ extension IntegerMatVec {
         var s0 = Q4Sums(), s1 = s0, s2 = s0, s3 = s0
         for g in 0..<groups {
             let group = row + g * fullGroupBytes
-            Prefetch.lines(group + prefetchDistance, bytes: fullGroupBytes)
+            Prefetch.lines(group + Prefetch.q4RowDistance, bytes: fullGroupBytes)
             let unpacked = Q4UnpackedGroup(group, subBlocks: min(16, nsub - 16 * g), constants)
             each(count, inputs, &s0, &s1, &s2, &s3) { _, x, s in unpacked.accumulate(index: g, x, constants, into: &s) }
         }
