@@ -184,13 +184,13 @@ enum Q4MatMulAVX2 {
                         dst.initializeMemory(as: UInt8.self, repeating: 0, count: panelRowBytes)
                     }
                 }
-                let next = NextPanelPrefetch(w, rows: rows, panel: p, panelRows: panelRows, panelSize: Self.panelRows,
+                let next = NextPanelPrefetch(rows: rows, panel: p, panelRows: panelRows, panelSize: Self.panelRows,
                                              group: g, groups: layout.groups) {
                     ($0 * groupBytes, Q4Layout.groupBytes(subBlocks: layout.subBlocks($0)))
                 }
                 var t = 0, tileIndex = 0
                 while t < tokens {
-                    next.row(tileIndex)
+                    next.row(tileIndex, of: w)
                     tileIndex += 1
                     let tokenCount = min(2, tokens - t)
                     // A lone last token is paired with itself; the copy's lanes are not stored.
@@ -203,7 +203,7 @@ enum Q4MatMulAVX2 {
                     }
                     t += 2
                 }
-                next.rows(from: tileIndex)
+                next.rows(from: tileIndex, of: w)
                 p += panelRows
             }
         }

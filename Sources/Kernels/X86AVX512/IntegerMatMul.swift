@@ -127,12 +127,12 @@ enum IntegerMatMul {
                         scales[i] = 0
                     }
                 }
-                let next = NextPanelPrefetch(w, rows: rows, panel: p, panelRows: panelRows, panelSize: Self.panelRows, group: g, groups: layout.groups) {
+                let next = NextPanelPrefetch(rows: rows, panel: p, panelRows: panelRows, panelSize: Self.panelRows, group: g, groups: layout.groups) {
                     (16 * $0 * Q8Layout.blockBytes, layout.subBlocks($0) * Q8Layout.blockBytes)
                 }
                 var t = 0, tileIndex = 0
                 while t < tokens {
-                    next.row(tileIndex)
+                    next.row(tileIndex, of: w)
                     tileIndex += 1
                     let tokenCount = min(4, tokens - t)
                     // A short last tile repeats its first token; those lanes are not stored.
@@ -151,7 +151,7 @@ enum IntegerMatMul {
                     }
                     t += 4
                 }
-                next.rows(from: tileIndex)
+                next.rows(from: tileIndex, of: w)
                 p += panelRows
             }
         }

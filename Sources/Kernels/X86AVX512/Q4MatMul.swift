@@ -248,12 +248,12 @@ enum Q4MatMul {
                         dst.initializeMemory(as: UInt8.self, repeating: 0, count: panelRowBytes)
                     }
                 }
-                let next = NextPanelPrefetch(w, rows: rows, panel: p, panelRows: panelRows, panelSize: Self.panelRows, group: g, groups: layout.groups) {
+                let next = NextPanelPrefetch(rows: rows, panel: p, panelRows: panelRows, panelSize: Self.panelRows, group: g, groups: layout.groups) {
                     ($0 * groupBytes, Q4Layout.groupBytes(subBlocks: layout.subBlocks($0)))
                 }
                 var t = 0, tileIndex = 0
                 while t < tokens {
-                    next.row(tileIndex)
+                    next.row(tileIndex, of: w)
                     tileIndex += 1
                     let tokenCount = min(4, tokens - t)
                     // A short last tile repeats its first token; those lanes are not stored.
@@ -266,7 +266,7 @@ enum Q4MatMul {
                     }
                     t += 4
                 }
-                next.rows(from: tileIndex)
+                next.rows(from: tileIndex, of: w)
                 p += panelRows
             }
         }
