@@ -109,7 +109,13 @@ enum Q4MatVecAVX2 {
     /// halves, the high halves 64 bytes on): 8 lanes, 4 per sub-block.
     @inline(__always)
     static func pair(_ v: __m256i, _ x: UnsafeRawPointer, _ c: Constants) -> __m256 {
-        let lo = _mm256_and_si256(v, c.nibble), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), c.nibble)
+        pair(low: _mm256_and_si256(v, c.nibble), high: _mm256_and_si256(_mm256_srli_epi16(v, 4), c.nibble), x, c)
+    }
+
+    /// `pair` from the code bytes' low and high nibbles, already split (the batched product
+    /// splits them once for all its inputs).
+    @inline(__always)
+    static func pair(low lo: __m256i, high hi: __m256i, _ x: UnsafeRawPointer, _ c: Constants) -> __m256 {
         let products = _mm256_add_epi16(_mm256_maddubs_epi16(lo, x.load(unalignedAt: 0, as: __m256i.self)),
                                         _mm256_maddubs_epi16(hi, x.load(unalignedAt: 64, as: __m256i.self)))
         return _mm256_cvtepi32_ps(_mm256_madd_epi16(products, c.ones))

@@ -45,15 +45,21 @@ enum Q4MatVecBatchAVX2 {
     @inline(__always)
     private static func rowDots(_ row: UnsafeRawPointer, _ n: Int, _ x: UnsafePointer<ArrangedInput>,
                                 _ ys: UnsafePointer<UnsafeMutablePointer<Float>>, _ r: Int, count: Int) {
-        let nsub = (n + 31) / 32
-        let groups = (nsub + 15) / 16
+        let nsub = (n &+ 31) / 32
+        let groups = (nsub &+ 15) / 16
         let fullGroupBytes = Q4Layout.groupBytes(subBlocks: 16)
         let c = Q4MatVecAVX2.Constants()
         var sums = (Sums(), Sums(), Sums(), Sums())
-        for g in 0..<groups {
-            let start = row + g * fullGroupBytes
-            Prefetch.lines(start + Prefetch.q4RowDistance, bytes: fullGroupBytes)
-            group(start, subBlocks: min(16, nsub - 16 * g), index: g, x, count: count, c, &sums)
+        withUnsafeTemporaryAllocation(of: __m256i.self, capacity: 16) { nibbles in
+            let split = nibbles.baseAddress!
+            @inline(__always) func one(_ g: Int, subBlocks k: Int) {
+                let start = row + g &* fullGroupBytes
+                Prefetch.lines(start + Prefetch.q4RowDistance, bytes: fullGroupBytes)
+                group(start, subBlocks: k, index: g, x, count: count, c, split, &sums)
+            }
+            // The whole groups with k a constant (no per-pair bounds), then a short last one.
+            for g in 0..<(nsub / 16) { one(g, subBlocks: 16) }
+            if nsub % 16 != 0 { one(groups &- 1, subBlocks: nsub % 16) }
         }
         ys[0][r] = sums.0.total
         if count > 1 { ys[1][r] = sums.1.total }
@@ -61,44 +67,59 @@ enum Q4MatVecBatchAVX2 {
         if count > 3 { ys[3][r] = sums.3.total }
     }
 
-    /// `Q4MatVecAVX2.group` for `count` inputs: the entries, d/dmin and each pair's nibbles once,
-    /// then per input its scales, mins and products in the single-input order.
+    /// `Q4MatVecAVX2.group` for `count` inputs: the entries, d/dmin and every pair's low and high
+    /// nibbles once (the nibbles to `split`, 2 vectors per pair: AVX2's 16 registers cannot hold
+    /// a group's 16), then per input its scales, mins and products in the single-input order,
+    /// the nibbles read back from `split` (cached loads instead of a mask, a shift and a mask
+    /// per pair and input).
     @inline(__always)
     private static func group(_ group: UnsafeRawPointer, subBlocks k: Int, index g: Int, _ x: UnsafePointer<ArrangedInput>,
-                              count: Int, _ c: Q4MatVecAVX2.Constants, _ sums: inout (Sums, Sums, Sums, Sums)) {
+                              count: Int, _ c: Q4MatVecAVX2.Constants, _ split: UnsafeMutablePointer<__m256i>,
+                              _ sums: inout (Sums, Sums, Sums, Sums)) {
         let half = _mm_cvtph_ps(_mm_cvtsi32_si128(group.load(unalignedAt: 0, as: Int32.self)))
         let d = _mm256_set1_ps(half[0]), dmin = _mm256_set1_ps(half[1])
         let first = Q4MatVecAVX2.entries(group.load(unalignedAt: 4, as: __m128i.self), c)
         let second = k > 8 ? Q4MatVecAVX2.entries(group.load(unalignedAt: 16, as: __m128i.self), c)
                            : (sc: _mm256_setzero_ps(), mn: _mm256_setzero_ps())
         let codes = group + 4 + Q4Layout.scaleBytes(subBlocks: k)
-        // The pairs' code bytes (the odd last sub-block's 16 bytes with the other half zero).
-        @inline(__always) func pairBytes(_ p: Int) -> __m256i {
-            if 2 * p + 1 < k { return codes.load(unalignedAt: 32 * p, as: __m256i.self) }
-            return unsafeBitCast((codes.load(unalignedAt: 32 * p, as: __m128i.self), _mm_setzero_si128()), to: __m256i.self)
+        let pairs = (k &+ 1) / 2
+        // The pairs' code bytes (the odd last sub-block's 16 bytes with the other half zero),
+        // split into low and high nibbles as `Q4MatVecAVX2.pair` splits them.
+        for p in 0..<pairs {
+            let v: __m256i
+            if 2 &* p &+ 1 < k {
+                v = codes.load(unalignedAt: 32 &* p, as: __m256i.self)
+            } else {
+                v = unsafeBitCast((codes.load(unalignedAt: 32 &* p, as: __m128i.self), _mm_setzero_si128()), to: __m256i.self)
+            }
+            split[2 &* p] = _mm256_and_si256(v, c.nibble)
+            split[2 &* p &+ 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), c.nibble)
         }
         @inline(__always) func input(_ i: Int, _ s: inout Sums) {
             let xi = x[i]
-            let scales = UnsafeRawPointer(xi.packedScales + 16 * g), sumsIn = UnsafeRawPointer(xi.packedSums + 16 * g)
+            let scales = UnsafeRawPointer(xi.packedScales + 16 &* g), sumsIn = UnsafeRawPointer(xi.packedSums + 16 &* g)
             let s0 = _mm256_mul_ps(_mm256_mul_ps(first.sc, scales.load(unalignedAt: 0, as: __m256.self)), d)
             let s1 = _mm256_mul_ps(_mm256_mul_ps(second.sc, scales.load(unalignedAt: 32, as: __m256.self)), d)
             let m = _mm256_fmadd_ps(first.mn, sumsIn.load(unalignedAt: 0, as: __m256.self),
                                     _mm256_mul_ps(second.mn, sumsIn.load(unalignedAt: 32, as: __m256.self)))
             s.mins = _mm256_fmadd_ps(m, dmin, s.mins)
             let xp = UnsafeRawPointer(xi.packed) + 512 &* g
-            @inline(__always) func add(_ p: Int, _ v: __m256i, into sum: inout __m256) {
+            // Pair p, scaled as `Q4MatVecAVX2.group` scales it.
+            @inline(__always) func add(_ p: Int, into sum: inout __m256) {
+                let offset: Int = 128 &* (p >> 1) &+ 32 &* (p & 1)
+                let products = Q4MatVecAVX2.pair(low: split[2 &* p], high: split[2 &* p &+ 1], xp + offset, c)
                 let lanes = _mm256_add_epi32(_mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1), _mm256_set1_epi32(Int32(truncatingIfNeeded: 2 &* (p & 3))))
                 let scale = _mm256_permutevar8x32_ps(p < 4 ? s0 : s1, lanes)
-                sum = _mm256_fmadd_ps(Q4MatVecAVX2.pair(v, xp + 128 &* (p >> 1) + 32 &* (p & 1), c), scale, sum)
+                sum = _mm256_fmadd_ps(products, scale, sum)
             }
             if k == 16 {
-                for p in stride(from: 0, to: 8, by: 2) {
-                    add(p, pairBytes(p), into: &s.acc.0)
-                    add(p + 1, pairBytes(p + 1), into: &s.acc.1)
-                }
+                add(0, into: &s.acc.0); add(1, into: &s.acc.1)
+                add(2, into: &s.acc.0); add(3, into: &s.acc.1)
+                add(4, into: &s.acc.0); add(5, into: &s.acc.1)
+                add(6, into: &s.acc.0); add(7, into: &s.acc.1)
             } else {
-                for p in 0..<(k / 2) { add(p, pairBytes(p), into: &s.acc.0) }
-                if k % 2 == 1 { add(k / 2, pairBytes(k / 2), into: &s.acc.1) }
+                for p in 0..<(k / 2) { add(p, into: &s.acc.0) }
+                if k % 2 == 1 { add(k / 2, into: &s.acc.1) }
             }
         }
         input(0, &sums.0)
