@@ -117,56 +117,52 @@ enum IntegerMatMulAVX2 {
         let scales = (tileRaw + panelScalesOffset).assumingMemoryBound(to: Float.self)
         // Bytes of codes whose products a 32-bit lane can hold (see the type's description).
         let chunkBytes = 512
-        for g in 0..<layout.groups {
-            let k = layout.subBlocks(g), pairs = (k + 1) / 2, codeBytes = 128 * pairs
-            var p = rows.lowerBound
-            while p < rows.upperBound {
-                let panelRows = min(panelRows, rows.upperBound - p)
-                let rowTiles = (panelRows + 3) / 4
-                for i in 0..<(4 * rowTiles) {
-                    let dst = tileRaw + i * tileRowBytes
-                    if p + i + prefetchRows < rows.upperBound {
-                        // A block of a row lies a row's bytes from the previous row's: a stride
-                        // the hardware prefetchers did not follow (the first load of each row
-                        // took half of `decode`'s samples in a 350m q8 prefill profile).
-                        let (ahead, count) = block(w, row: p + i + prefetchRows, group: g, subBlocks: k)
-                        Prefetch.lines(ahead, bytes: count)
-                    }
-                    if i < panelRows {
-                        let (bytes, _) = block(w, row: p + i, group: g, subBlocks: k)
-                        scales[i] = decodeQ8(bytes, k, pairs, dst)
-                    } else {
-                        dst.initializeMemory(as: UInt8.self, repeating: 0, count: codeBytes)
-                        scales[i] = 0
-                    }
-                }
-                var t = 0
-                while t < tokens {
-                    let tokenCount = min(2, tokens - t)
-                    // A lone last token is paired with itself; the copy's lanes are not stored.
-                    let x0 = xa + t * ldxa, x1 = xa + (t + tokenCount - 1) * ldxa
-                    let a0 = x0[layout.scalesOffset + g], a1 = x1[layout.scalesOffset + g]
-                    let tokenScales = _mm256_setr_ps(a0, a0, a0, a0, a1, a1, a1, a1)
-                    let c0 = UnsafeRawPointer(x0) + 1024 * g, c1 = UnsafeRawPointer(x1) + 1024 * g
-                    for q in 0..<rowTiles {
-                        let r = p + 4 * q, tileRows = min(4, panelRows - 4 * q)
-                        let wt = UnsafeRawPointer(tileRaw + 4 * q * tileRowBytes)
-                        var sums = _mm256_setzero_ps()
-                        var o = 0
-                        while o < codeBytes {
-                            sums = _mm256_add_ps(sums, products(wt, c0, c1, from: o, to: min(codeBytes, o + chunkBytes)))
-                            o += chunkBytes
-                        }
-                        let D = UnsafeRawPointer(scales + 4 * q).load(unalignedAt: 0, as: SIMD4<Float>.self)
-                        let v = _mm256_mul_ps(sums, unsafeBitCast((D, D), to: __m256.self))
-                        OutputTileAVX2.store(unsafeBitCast(_mm256_mul_ps(v, tokenScales), to: SIMD8<Float>.self), at: y + t * ldy + r,
-                                             ldy: ldy, tokens: tokenCount, rows: tileRows, accumulate: g > 0)
-                    }
-                    t += 2
-                }
-                p += panelRows
-            }
-        }
+        PanelSweep.run(w, rows: rows, groups: layout.groups, panelSize: panelRows, tokens: tokens, tokensPerTile: 2,
+                       nextPanel: nil,
+                       setUp: { g -> (g: Int, k: Int, pairs: Int, codeBytes: Int) in
+                           let k = layout.subBlocks(g), pairs = (k + 1) / 2
+                           return (g, k, pairs, 128 * pairs)
+                       },
+                       decode: { group, i, row in
+                           let dst = tileRaw + i * tileRowBytes
+                           let ahead = (row ?? rows.upperBound) + prefetchRows
+                           if ahead < rows.upperBound {
+                               // A block of a row lies a row's bytes from the previous row's: a stride
+                               // the hardware prefetchers did not follow (the first load of each row
+                               // took half of `decode`'s samples in a 350m q8 prefill profile).
+                               let (bytes, count) = block(w, row: ahead, group: group.g, subBlocks: group.k)
+                               Prefetch.lines(bytes, bytes: count)
+                           }
+                           if let row {
+                               let (bytes, _) = block(w, row: row, group: group.g, subBlocks: group.k)
+                               scales[i] = decodeQ8(bytes, group.k, group.pairs, dst)
+                           } else {
+                               dst.initializeMemory(as: UInt8.self, repeating: 0, count: group.codeBytes)
+                               scales[i] = 0
+                           }
+                       },
+                       tile: { group, panelRows, tokenRange in
+                           let g = group.g, t = tokenRange.lowerBound, tokenCount = tokenRange.count
+                           // A lone last token is paired with itself; the copy's lanes are not stored.
+                           let x0 = xa + t * ldxa, x1 = xa + (t + tokenCount - 1) * ldxa
+                           let a0 = x0[layout.scalesOffset + g], a1 = x1[layout.scalesOffset + g]
+                           let tokenScales = _mm256_setr_ps(a0, a0, a0, a0, a1, a1, a1, a1)
+                           let c0 = UnsafeRawPointer(x0) + 1024 * g, c1 = UnsafeRawPointer(x1) + 1024 * g
+                           for q in 0..<((panelRows.count + 3) / 4) {
+                               let r = panelRows.lowerBound + 4 * q, tileRows = min(4, panelRows.count - 4 * q)
+                               let wt = UnsafeRawPointer(tileRaw + 4 * q * tileRowBytes)
+                               var sums = _mm256_setzero_ps()
+                               var o = 0
+                               while o < group.codeBytes {
+                                   sums = _mm256_add_ps(sums, products(wt, c0, c1, from: o, to: min(group.codeBytes, o + chunkBytes)))
+                                   o += chunkBytes
+                               }
+                               let D = UnsafeRawPointer(scales + 4 * q).load(unalignedAt: 0, as: SIMD4<Float>.self)
+                               let v = _mm256_mul_ps(sums, unsafeBitCast((D, D), to: __m256.self))
+                               OutputTileAVX2.store(unsafeBitCast(_mm256_mul_ps(v, tokenScales), to: SIMD8<Float>.self), at: y + t * ldy + r,
+                                                    ldy: ldy, tokens: tokenCount, rows: tileRows, accumulate: g > 0)
+                           }
+                       })
     }
 
     /// Σ w'·c of 4 weight rows (`tile`, 1024 bytes apart) × 2 tokens' codes over bytes

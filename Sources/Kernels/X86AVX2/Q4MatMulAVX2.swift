@@ -170,43 +170,31 @@ enum Q4MatMulAVX2 {
         let panel = UnsafeMutableRawPointer(tile)
         let c = Q4MatVecAVX2.Constants()
         let groupBytes = Q4Layout.groupBytes(subBlocks: Q4Layout.subBlocksPerGroup)
-        for g in 0..<layout.groups {
-            let k = layout.subBlocks(g), vectors = Layout.vectors(k)
-            var p = rows.lowerBound
-            while p < rows.upperBound {
-                let panelRows = min(panelRows, rows.upperBound - p)
-                let rowTiles = (panelRows + 3) / 4
-                for i in 0..<(4 * rowTiles) {
-                    let dst = panel + i * panelRowBytes
-                    if i < panelRows {
-                        decode(w.row(p + i) + g * groupBytes, subBlocks: k, into: dst, c)
-                    } else {
-                        dst.initializeMemory(as: UInt8.self, repeating: 0, count: panelRowBytes)
-                    }
-                }
-                let next = NextPanelPrefetch(rows: rows, panel: p, panelRows: panelRows, panelSize: Self.panelRows,
-                                             group: g, groups: layout.groups) {
-                    ($0 * groupBytes, Q4Layout.groupBytes(subBlocks: layout.subBlocks($0)))
-                }
-                var t = 0, tileIndex = 0
-                while t < tokens {
-                    next.row(tileIndex, of: w)
-                    tileIndex += 1
-                    let tokenCount = min(2, tokens - t)
-                    // A lone last token is paired with itself; the copy's lanes are not stored.
-                    let x0 = UnsafeRawPointer(xa + t * ldxa), x1 = UnsafeRawPointer(xa + (t + tokenCount - 1) * ldxa)
-                    for q in 0..<rowTiles {
-                        let r = p + 4 * q, tileRows = min(4, panelRows - 4 * q)
-                        let v = unsafeBitCast(kernel(UnsafeRawPointer(panel + 4 * q * panelRowBytes), x0, x1, group: g,
-                                                     vectors: vectors, layout, c), to: SIMD8<Float>.self)
-                        OutputTileAVX2.store(v, at: y + t * ldy + r, ldy: ldy, tokens: tokenCount, rows: tileRows, accumulate: g > 0)
-                    }
-                    t += 2
-                }
-                next.rows(from: tileIndex, of: w)
-                p += panelRows
-            }
-        }
+        PanelSweep.run(w, rows: rows, groups: layout.groups, panelSize: panelRows, tokens: tokens, tokensPerTile: 2,
+                       nextPanel: { ($0 * groupBytes, Q4Layout.groupBytes(subBlocks: layout.subBlocks($0))) },
+                       setUp: { g -> (g: Int, k: Int, vectors: Int) in
+                           let k = layout.subBlocks(g)
+                           return (g, k, Layout.vectors(k))
+                       },
+                       decode: { group, i, row in
+                           let dst = panel + i * panelRowBytes
+                           if let row {
+                               decode(w.row(row) + group.g * groupBytes, subBlocks: group.k, into: dst, c)
+                           } else {
+                               dst.initializeMemory(as: UInt8.self, repeating: 0, count: panelRowBytes)
+                           }
+                       },
+                       tile: { group, panelRows, tokenRange in
+                           let t = tokenRange.lowerBound, tokenCount = tokenRange.count
+                           // A lone last token is paired with itself; the copy's lanes are not stored.
+                           let x0 = UnsafeRawPointer(xa + t * ldxa), x1 = UnsafeRawPointer(xa + (t + tokenCount - 1) * ldxa)
+                           for q in 0..<((panelRows.count + 3) / 4) {
+                               let r = panelRows.lowerBound + 4 * q, tileRows = min(4, panelRows.count - 4 * q)
+                               let v = unsafeBitCast(kernel(UnsafeRawPointer(panel + 4 * q * panelRowBytes), x0, x1, group: group.g,
+                                                            vectors: group.vectors, layout, c), to: SIMD8<Float>.self)
+                               OutputTileAVX2.store(v, at: y + t * ldy + r, ldy: ldy, tokens: tokenCount, rows: tileRows, accumulate: group.g > 0)
+                           }
+                       })
     }
 
     /// 4 panel rows (`rows`, `panelRowBytes` apart) × 2 tokens over group g (`vectors` of it):

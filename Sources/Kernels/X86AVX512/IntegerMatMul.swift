@@ -111,50 +111,39 @@ enum IntegerMatMul {
                             tile: UnsafeMutablePointer<Float>) {
         let layout = Layout(w.rowLength)
         let tileRaw = UnsafeMutableRawPointer(tile)
-        for g in 0..<layout.groups {
-            let k = layout.subBlocks(g), pairs = (k + 1) / 2
-            var p = rows.lowerBound
-            while p < rows.upperBound {
-                let panelRows = min(panelRows, rows.upperBound - p)
-                let rowTiles = (panelRows + 3) / 4
-                let scales = (tileRaw + panelScalesOffset).assumingMemoryBound(to: Float.self)
-                for i in 0..<(4 * rowTiles) {
-                    let dst = tileRaw + i * tileRowBytes
-                    if i < panelRows {
-                        scales[i] = decode(w, row: p + i, group: g, subBlocks: k, pairs: pairs, into: dst)
-                    } else {
-                        dst.initializeMemory(as: UInt8.self, repeating: 0, count: 128 * pairs)
-                        scales[i] = 0
-                    }
-                }
-                let next = NextPanelPrefetch(rows: rows, panel: p, panelRows: panelRows, panelSize: Self.panelRows, group: g, groups: layout.groups) {
-                    (16 * $0 * Q8Layout.blockBytes, layout.subBlocks($0) * Q8Layout.blockBytes)
-                }
-                var t = 0, tileIndex = 0
-                while t < tokens {
-                    next.row(tileIndex, of: w)
-                    tileIndex += 1
-                    let tokenCount = min(4, tokens - t)
-                    // A short last tile repeats its first token; those lanes are not stored.
-                    @inline(__always) func token(_ i: Int) -> UnsafePointer<Float> { xa + (t + (i < tokenCount ? i : 0)) * ldxa }
-                    let x0 = token(0), x1 = token(1), x2 = token(2), x3 = token(3)
-                    let a0 = x0[layout.scalesOffset + g], a1 = x1[layout.scalesOffset + g]
-                    let a2 = x2[layout.scalesOffset + g], a3 = x3[layout.scalesOffset + g]
-                    let tokenScales = SIMD16<Float>(a0, a0, a0, a0, a1, a1, a1, a1, a2, a2, a2, a2, a3, a3, a3, a3)
-                    @inline(__always) func codes(_ x: UnsafePointer<Float>) -> UnsafeRawPointer { UnsafeRawPointer(x) + 1024 * g }
-                    for q in 0..<rowTiles {
-                        let r = p + 4 * q, tileRows = min(4, panelRows - 4 * q)
-                        let wt = UnsafeRawPointer(tileRaw + 4 * q * tileRowBytes)
-                        let D = UnsafeRawPointer(scales + 4 * q).load(unalignedAt: 0, as: SIMD4<Float>.self)
-                        let v = kernel(wt, codes(x0), codes(x1), codes(x2), codes(x3), steps: 2 * pairs, D: D) * tokenScales
-                        OutputTile.store(v, at: y + t * ldy + r, ldy: ldy, tokens: tokenCount, rows: tileRows, accumulate: g > 0)
-                    }
-                    t += 4
-                }
-                next.rows(from: tileIndex, of: w)
-                p += panelRows
-            }
-        }
+        let scales = (tileRaw + panelScalesOffset).assumingMemoryBound(to: Float.self)
+        PanelSweep.run(w, rows: rows, groups: layout.groups, panelSize: panelRows, tokens: tokens, tokensPerTile: 4,
+                       nextPanel: { (16 * $0 * Q8Layout.blockBytes, layout.subBlocks($0) * Q8Layout.blockBytes) },
+                       setUp: { g -> (g: Int, k: Int, pairs: Int) in
+                           let k = layout.subBlocks(g)
+                           return (g, k, (k + 1) / 2)
+                       },
+                       decode: { group, i, row in
+                           let dst = tileRaw + i * tileRowBytes
+                           if let row {
+                               scales[i] = decode(w, row: row, group: group.g, subBlocks: group.k, pairs: group.pairs, into: dst)
+                           } else {
+                               dst.initializeMemory(as: UInt8.self, repeating: 0, count: 128 * group.pairs)
+                               scales[i] = 0
+                           }
+                       },
+                       tile: { group, panelRows, tokenRange in
+                           let g = group.g, t = tokenRange.lowerBound, tokenCount = tokenRange.count
+                           // A short last tile repeats its first token; those lanes are not stored.
+                           @inline(__always) func token(_ i: Int) -> UnsafePointer<Float> { xa + (t + (i < tokenCount ? i : 0)) * ldxa }
+                           let x0 = token(0), x1 = token(1), x2 = token(2), x3 = token(3)
+                           let a0 = x0[layout.scalesOffset + g], a1 = x1[layout.scalesOffset + g]
+                           let a2 = x2[layout.scalesOffset + g], a3 = x3[layout.scalesOffset + g]
+                           let tokenScales = SIMD16<Float>(a0, a0, a0, a0, a1, a1, a1, a1, a2, a2, a2, a2, a3, a3, a3, a3)
+                           @inline(__always) func codes(_ x: UnsafePointer<Float>) -> UnsafeRawPointer { UnsafeRawPointer(x) + 1024 * g }
+                           for q in 0..<((panelRows.count + 3) / 4) {
+                               let r = panelRows.lowerBound + 4 * q, tileRows = min(4, panelRows.count - 4 * q)
+                               let wt = UnsafeRawPointer(tileRaw + 4 * q * tileRowBytes)
+                               let D = UnsafeRawPointer(scales + 4 * q).load(unalignedAt: 0, as: SIMD4<Float>.self)
+                               let v = kernel(wt, codes(x0), codes(x1), codes(x2), codes(x3), steps: 2 * group.pairs, D: D) * tokenScales
+                               OutputTile.store(v, at: y + t * ldy + r, ldy: ldy, tokens: tokenCount, rows: tileRows, accumulate: g > 0)
+                           }
+                       })
     }
 
     /// 4 weight rows (`tile`, 1024 bytes apart) × 4 tokens over `steps` × 32 int16 codes, each

@@ -233,43 +233,31 @@ enum Q4MatMul {
         let panel = UnsafeMutableRawPointer(tile)
         let entries = IntegerMatVec.Q4Constants(), shuffles = Shuffles()
         let groupBytes = Q4Layout.groupBytes(subBlocks: Q4Layout.subBlocksPerGroup)
-        for g in 0..<layout.groups {
-            let k = layout.subBlocks(g), vectors = Layout.vectors(k)
-            let short = k <= 8 ? ShortGroup(subBlocks: k) : nil
-            var p = rows.lowerBound
-            while p < rows.upperBound {
-                let panelRows = min(panelRows, rows.upperBound - p)
-                let rowTiles = (panelRows + 3) / 4
-                for i in 0..<(4 * rowTiles) {
-                    let dst = panel + i * panelRowBytes
-                    if i < panelRows {
-                        decode(w.row(p + i) + g * groupBytes, subBlocks: k, into: dst, entries, shuffles, short: short)
-                    } else {
-                        dst.initializeMemory(as: UInt8.self, repeating: 0, count: panelRowBytes)
-                    }
-                }
-                let next = NextPanelPrefetch(rows: rows, panel: p, panelRows: panelRows, panelSize: Self.panelRows, group: g, groups: layout.groups) {
-                    ($0 * groupBytes, Q4Layout.groupBytes(subBlocks: layout.subBlocks($0)))
-                }
-                var t = 0, tileIndex = 0
-                while t < tokens {
-                    next.row(tileIndex, of: w)
-                    tileIndex += 1
-                    let tokenCount = min(4, tokens - t)
-                    // A short last tile repeats its first token; those lanes are not stored.
-                    @inline(__always) func token(_ i: Int) -> UnsafeRawPointer { UnsafeRawPointer(xa + (t + (i < tokenCount ? i : 0)) * ldxa) }
-                    let x0 = token(0), x1 = token(1), x2 = token(2), x3 = token(3)
-                    for q in 0..<rowTiles {
-                        let r = p + 4 * q, tileRows = min(4, panelRows - 4 * q)
-                        let v = kernel(UnsafeRawPointer(panel + 4 * q * panelRowBytes), x0, x1, x2, x3, group: g, vectors: vectors, layout)
-                        OutputTile.store(v, at: y + t * ldy + r, ldy: ldy, tokens: tokenCount, rows: tileRows, accumulate: g > 0)
-                    }
-                    t += 4
-                }
-                next.rows(from: tileIndex, of: w)
-                p += panelRows
-            }
-        }
+        PanelSweep.run(w, rows: rows, groups: layout.groups, panelSize: panelRows, tokens: tokens, tokensPerTile: 4,
+                       nextPanel: { ($0 * groupBytes, Q4Layout.groupBytes(subBlocks: layout.subBlocks($0))) },
+                       setUp: { g -> (g: Int, k: Int, vectors: Int, short: ShortGroup?) in
+                           let k = layout.subBlocks(g)
+                           return (g, k, Layout.vectors(k), k <= 8 ? ShortGroup(subBlocks: k) : nil)
+                       },
+                       decode: { group, i, row in
+                           let dst = panel + i * panelRowBytes
+                           if let row {
+                               decode(w.row(row) + group.g * groupBytes, subBlocks: group.k, into: dst, entries, shuffles, short: group.short)
+                           } else {
+                               dst.initializeMemory(as: UInt8.self, repeating: 0, count: panelRowBytes)
+                           }
+                       },
+                       tile: { group, panelRows, tokenRange in
+                           let t = tokenRange.lowerBound, tokenCount = tokenRange.count
+                           // A short last tile repeats its first token; those lanes are not stored.
+                           @inline(__always) func token(_ i: Int) -> UnsafeRawPointer { UnsafeRawPointer(xa + (t + (i < tokenCount ? i : 0)) * ldxa) }
+                           let x0 = token(0), x1 = token(1), x2 = token(2), x3 = token(3)
+                           for q in 0..<((panelRows.count + 3) / 4) {
+                               let r = panelRows.lowerBound + 4 * q, tileRows = min(4, panelRows.count - 4 * q)
+                               let v = kernel(UnsafeRawPointer(panel + 4 * q * panelRowBytes), x0, x1, x2, x3, group: group.g, vectors: group.vectors, layout)
+                               OutputTile.store(v, at: y + t * ldy + r, ldy: ldy, tokens: tokenCount, rows: tileRows, accumulate: group.g > 0)
+                           }
+                       })
     }
 
     /// 4 panel rows (`rows`, `panelRowBytes` apart) × 4 tokens (arranged rows) over group g
